@@ -1,0 +1,24 @@
+"""The `psabridge` command: one entry point, one sub-command group per concern, each with --help and --config."""
+
+from __future__ import annotations
+
+import typer
+
+from psabridge.cli import config_cmd, db_cmd, demo_cmd
+
+app = typer.Typer(
+    name="psabridge",
+    help="Keep help-desk tickets in step between ConnectWise, Autotask, ServiceNow and Freshservice, "
+    "and run the help-desk checklist on every ticket.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,51 @@
+"""What every command shares: the --config option, loading settings with located errors, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from psabridge.log import configure_logging
+from psabridge.settings import Settings, SettingsError, config_path, load_settings
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "ConfigOption", "die", "load"]
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings file (default: $PSABRIDGE_CONFIG, else config/psabridge.yaml).",
+        show_default=False,
+    ),
+]
+
+
+def die(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print an error to stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load(config: Path | None, *, quiet_logging: bool = False) -> Settings:
+    """Load settings or exit 2, printing every problem as `file:line path: message`."""
+    try:
+        settings = load_settings(config)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{len(exc.problems)} problem(s) in {config_path(config)}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+    configure_logging("warning" if quiet_logging else settings.log.level, settings.log.format)
+    return settings
+
+
+def is_terminal() -> bool:
+    """Whether stdout is a terminal (progress bars, colours)."""
+    return sys.stdout.isatty()

@@ -1,0 +1,113 @@
+"""Structured logging: JSON lines for a service, readable lines on a terminal, secrets masked wherever they appear."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+
+__all__ = ["MASK", "configure_logging", "get_logger", "mask_secrets", "sanitize_url"]
+
+MASK = "***"
+
+# Keys whose values are secret wherever they appear: headers, query parameters, config, event fields.
+_SECRET_KEY = re.compile(
+    r"(authorization|password|passwd|secret|token|api[_-]?key|apikey|private[_-]?key|public[_-]?key|signing[_-]?key|"
+    r"client[_-]?secret|clientid|client[_-]?id|routing[_-]?key|x-content-signature|x-hook-signature|cookie|"
+    r"credential|x-sn-apikey|^key$)",
+    re.IGNORECASE,
+)
+# Secrets that hide inside free text: auth headers, basic-auth URLs, key=value pairs.
+_TEXT_PATTERNS = (
+    (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{6,}"), r"\1 " + MASK),
+    (re.compile(r"(?i)(https?://)[^\s/:@]+:[^\s/@]+@"), r"\1" + MASK + "@"),
+    (
+        re.compile(r"(?i)\b(password|secret|token|api_key|apikey|signing_key|private_key)=([^\s&\"']+)"),
+        r"\1=" + MASK,
+    ),
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a field, header or parameter name holds a secret."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def mask_text(text: str) -> str:
+    """Mask secrets embedded in free text (auth headers, user:password@ URLs, key=value pairs)."""
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def sanitize_url(url: str) -> str:
+    """Mask credentials in a URL's userinfo and in secret query parameters before it is logged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return mask_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe='[]/:,=<>" ')
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def mask_secrets(value: Any, key: str | None = None) -> Any:
+    """Return ``value`` with every secret masked: by key name in mappings, by pattern in strings."""
+    if key is not None and is_secret_key(key) and value not in (None, "", False):
+        return MASK
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_secrets(v) for v in value)
+    if isinstance(value, str):
+        if value.startswith(("http://", "https://")):
+            return sanitize_url(value)
+        return mask_text(value)
+    if type(value).__name__ in ("SecretStr", "SecretBytes"):
+        return MASK
+    return value
+
+
+def _mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        event_dict[key] = mask_secrets(event_dict[key], key if key != "event" else None)
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
+    """Set up structlog (and stdlib logging underneath) once per process."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _mask_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def get_logger(name: str | None = None, **bound: Any) -> Any:
+    """A structlog logger, optionally with fields bound."""
+    logger = structlog.get_logger(name)
+    return logger.bind(**bound) if bound else logger

@@ -1,0 +1,262 @@
+"""The connector contract: what every vendor connector offers the rest of psabridge, in vendor-neutral terms.
+
+A connector speaks the vendor's API and holds every quirk of it. It hands out *raw* vendor records (dicts exactly as
+the vendor's API returns them, plus clearly named extras such as notes); mapping turns those into canonical tickets
+and canonical changes back into a vendor *patch* (a dict of vendor fields in the vendor's native value shapes);
+the connector sends that patch with the vendor's verb.
+
+Extras a connector adds to a raw ticket from ``get_ticket`` sit under keys starting with ``_psa_`` so they can never
+clash with a vendor field: ``_psa_notes`` (list of raw note/journal records), ``_psa_time_entries``,
+``_psa_description`` (where the vendor keeps the body elsewhere), ``_psa_extra`` (anything else, e.g. stats).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from psabridge.model import NoteKind, System, UtcDateTime
+from psabridge.settings import ConnectionSettings
+
+__all__ = [
+    "EXTRA_DESCRIPTION",
+    "EXTRA_EXTRA",
+    "EXTRA_NOTES",
+    "EXTRA_TIME_ENTRIES",
+    "Choice",
+    "Connector",
+    "NewTimeEntry",
+    "Page",
+    "RawRecord",
+    "VendorMetadata",
+    "WebhookEvent",
+]
+
+RawRecord = dict[str, Any]
+"""A vendor record exactly as the vendor's API returned it (plus ``_psa_*`` extras on full tickets)."""
+
+EXTRA_NOTES = "_psa_notes"
+EXTRA_TIME_ENTRIES = "_psa_time_entries"
+EXTRA_DESCRIPTION = "_psa_description"
+EXTRA_EXTRA = "_psa_extra"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of changed tickets.
+
+    Attributes:
+        records: raw vendor records as the list endpoint returned them, de-duplicated within the run.
+        watermark: the high-water mark that is safe to store once this page (and every page before it) is committed;
+            the next run starts from it minus the connector's overlap window.
+        request_count: HTTP requests this page cost (for budgets and benchmarks).
+    """
+
+    records: list[RawRecord]
+    watermark: datetime | None
+    request_count: int = 1
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What a verified webhook delivery says happened. A hint only: the ticket is re-fetched, never read from here.
+
+    Attributes:
+        external_id: the vendor id of the ticket concerned.
+        event: what happened, as far as the vendor said.
+        delivery_id: a stable id of this delivery (the vendor's, or a hash of the raw body), for inbox de-duplication.
+        occurred_at: when the vendor says it happened, if it said.
+    """
+
+    external_id: str
+    event: Literal["created", "updated", "deleted", "note"]
+    delivery_id: str
+    occurred_at: datetime | None = None
+
+
+class Choice(BaseModel):
+    """One allowed value of a vendor field: a status, priority, picklist entry, queue, group or user.
+
+    ``value`` is the vendor's id as a string (ConnectWise id, Autotask picklist integer, ServiceNow choice value or
+    sys_id, Freshservice code); ``label`` is the name humans see; ``scope`` narrows where it applies (a ConnectWise
+    board for statuses, a parent picklist value for Autotask sub-issue types).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: str
+    label: str
+    active: bool = True
+    scope: str | None = None
+    is_default: bool = False
+    is_closed: bool = False
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class VendorMetadata(BaseModel):
+    """Values the vendor allows, loaded through the connector and handed to mapping as plain data (no I/O there).
+
+    ``fields`` maps a vendor field name (as written in the mapping file, e.g. ``status``, ``priority``, ``queueID``,
+    ``assignment_group``, ``group_id``) to its allowed choices.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: System
+    fields: dict[str, tuple[Choice, ...]] = Field(default_factory=dict)
+    fetched_at: UtcDateTime | None = None
+
+    def choices(self, field_name: str, scope: str | None = None) -> tuple[Choice, ...]:
+        """The choices of ``field_name`` (those in ``scope`` plus unscoped ones, when a scope is given)."""
+        found = self.fields.get(field_name, ())
+        if scope is None:
+            return found
+        return tuple(c for c in found if c.scope in (None, scope))
+
+    def label_of(self, field_name: str, value: str, scope: str | None = None) -> str | None:
+        """The label of a value, or None if the vendor does not know it."""
+        for choice in self.choices(field_name, scope):
+            if choice.value == value:
+                return choice.label
+        return None
+
+    def value_of(self, field_name: str, label: str, scope: str | None = None) -> str | None:
+        """The value of a label (case-insensitive), or None if the vendor does not know it."""
+        wanted = label.casefold()
+        for choice in self.choices(field_name, scope):
+            if choice.label.casefold() == wanted:
+                return choice.value
+        return None
+
+
+@dataclass(frozen=True)
+class NewTimeEntry:
+    """Time to log on a ticket, in vendor-neutral terms (the connector builds the vendor's body)."""
+
+    minutes: int
+    note: str
+    started_at: datetime
+    who: str | None = None
+    billable: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Connector(abc.ABC):
+    """One configured connection to one vendor system.
+
+    Implementations live in ``connectors/<vendor>.py``, one class per vendor, built over the shared HTTP layer. All
+    methods are synchronous and safe to call from several threads; errors are raised from ``psabridge.errors``
+    (RetryLaterError, RateLimitedError, AuthError/ConfigError, PermanentError subclasses), carrying the vendor's
+    message.
+    """
+
+    system: ClassVar[System]
+    #: How far behind the stored watermark an incremental read starts, so records updated while we paged are not lost.
+    default_overlap_seconds: ClassVar[float] = 300.0
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        """The connection name from config."""
+        return self.settings.name
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def iter_changes(self, since: datetime | None) -> Iterator[Page]:
+        """Stream tickets changed at or after ``since`` (minus the overlap window), page by page, oldest first.
+
+        ``None`` means a full backfill. Uses the vendor's own filter, a stable order and the vendor's largest page,
+        and de-duplicates within the run. Never holds more than one page in memory.
+        """
+
+    @abc.abstractmethod
+    def get_ticket(self, external_id: str) -> RawRecord:
+        """One ticket with everything the canonical model needs, extras under ``_psa_*`` keys.
+
+        Raises:
+            NotFoundError: the vendor has no such ticket (or hides it from us).
+        """
+
+    @abc.abstractmethod
+    def list_notes(self, external_id: str) -> list[RawRecord]:
+        """The ticket's notes (journal entries, conversations) as raw vendor records, oldest first."""
+
+    @abc.abstractmethod
+    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+        """Statuses (per board), priorities, picklists, queues and groups; cached until ``refresh``."""
+
+    @abc.abstractmethod
+    def external_id_of(self, record: RawRecord) -> str:
+        """The vendor id of a raw ticket record."""
+
+    @abc.abstractmethod
+    def updated_at_of(self, record: RawRecord) -> datetime | None:
+        """When the vendor last changed a raw ticket record (UTC-aware)."""
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_ticket(self, fields: RawRecord, *, marker: str) -> RawRecord:
+        """Create a ticket from vendor-shaped ``fields`` (from mapping.outbound), tagged with ``marker``.
+
+        The marker goes where ``find_by_marker`` can find it again (an external-reference field, or the description),
+        so a create whose response was lost is found, not repeated. Returns the created raw record.
+        """
+
+    @abc.abstractmethod
+    def find_by_marker(self, marker: str) -> str | None:
+        """The external id of a ticket this bridge created with ``marker``, or None."""
+
+    @abc.abstractmethod
+    def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
+        """Change fields with the vendor's verb (JSON Patch, PATCH with id in body, PATCH, PUT).
+
+        ``patch`` is vendor-shaped, from mapping.outbound. Returns the record as the vendor answered. When the vendor
+        rejects a value as unknown, the metadata cache is refreshed before the error is raised.
+        """
+
+    @abc.abstractmethod
+    def add_note(self, external_id: str, text: str, *, kind: NoteKind, marker: str) -> RawRecord:
+        """Add a note (internal, public or resolution) carrying ``marker``; returns the raw note as created."""
+
+    @abc.abstractmethod
+    def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
+        """Log time against the ticket, carrying ``marker`` in its notes; returns the raw time entry."""
+
+    # -- webhooks ------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify a webhook delivery over its raw body and say which ticket it concerns.
+
+        Raises:
+            WebhookVerificationError: signature or secret missing, wrong or stale.
+            PermanentError: the body is not a delivery this connector understands.
+        """
+
+    def integration_user(self) -> str | None:
+        """The vendor identity our writes are made as (member, resource, user or agent id), if known.
+
+        Ingest treats notes authored by it as echoes even when a marker was stripped by the vendor.
+        """
+        value = self.settings.options.get("integration_user")
+        return str(value) if value is not None else None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - optional hook: connectors without resources need not override it
+        """Release HTTP connections."""
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

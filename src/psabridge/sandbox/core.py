@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -77,6 +78,7 @@ class Simulator:
         state: returns what ``GET /_sandbox/state`` shows (tickets, notes, time entries, pages ...).
         signer: signs outgoing webhooks as the vendor does.
         webhook_retry_delays: the vendor's retry schedule for failed webhook deliveries, in seconds.
+        webhook_transport: an httpx transport for webhook deliveries (tests; default: the network).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Simulator:
         state: Callable[[], Mapping[str, Any]] | None = None,
         signer: Signer | None = None,
         webhook_retry_delays: Sequence[float] = (),
+        webhook_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = name
         self.clock: Clock = clock or SystemClock()
@@ -100,7 +103,11 @@ class Simulator:
         self.recorder = Recorder()
         self.faults = FaultInjector(faults, seed=seed, clock=self.clock)
         self.webhooks = WebhookDispatcher(
-            signer=signer, faults=self.faults, clock=self.clock, retry_delays=webhook_retry_delays
+            signer=signer,
+            faults=self.faults,
+            clock=self.clock,
+            retry_delays=webhook_retry_delays,
+            transport=webhook_transport,
         )
         self.rate_limits: list[RateLimit] = []
         self.concurrency_limits: list[ConcurrencyLimit] = []

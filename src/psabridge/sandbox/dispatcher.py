@@ -264,7 +264,7 @@ class WebhookDispatcher:
                 latest = max(latest, due)
                 self._push(due, delivery)
             for delivery in released:
-                self._push(latest + 0.01, delivery)
+                self._push(latest, delivery)  # same due time, later in order: right after them
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
                 self._thread.start()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from psabridge.sandbox.clock import FakeClock
+from psabridge.sandbox.core import principal_of
 from psabridge.sandbox.table import Table
 
 from .conftest import ANCHOR, AsgiClient
@@ -104,8 +107,29 @@ def test_table_ids_versions_and_modification_times() -> None:
     assert table.next_id() == 501
     assert table.delete(101) is b and table.delete(101) is None
     assert table.ids() == (100, 500) and len(table) == 2
-    assert events == [("created", 100), ("created", 101), ("updated", 100), ("updated", 100), ("deleted", 101)]
+    replaced = table.replace(100, {"y": 1})
+    assert table[100] is replaced and replaced.data == {"y": 1} and replaced.version == 3
+    assert events == [
+        ("created", 100),
+        ("created", 101),
+        ("updated", 100),
+        ("updated", 100),
+        ("deleted", 101),
+        ("updated", 100),
+    ]
     with pytest.raises(KeyError):
         table.insert({}, id=100)
+    clock.set(ANCHOR.replace(microsecond=250_000))
     fine = Table("fine", clock=clock, resolution=0)
-    assert fine.insert({}).created == clock.now()
+    assert fine.insert({}).created == clock.now() == ANCHOR.replace(microsecond=250_000)
+    assert Table("ms", clock=clock, resolution=0.1).insert({}).created == ANCHOR.replace(microsecond=200_000)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        clock.set(ANCHOR.replace(tzinfo=None))
+
+
+def test_routes_see_the_principal_the_auth_hook_returned(client: AsgiClient, toy: ToyVendor) -> None:
+    async def whoami(request: Request) -> Response:
+        return JSONResponse({"principal": principal_of(request)})
+
+    toy.simulator.add_route("/whoami", whoami, methods=["GET"])
+    assert client.get("/whoami", headers=AUTH).json() == {"principal": "toy-user"}

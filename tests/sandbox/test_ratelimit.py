@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from psabridge.sandbox.clock import FakeClock
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import SlidingWindow, Verdict, by_header
+from psabridge.sandbox.ratelimit import RateLimit, SlidingWindow, Verdict, by_header
 
 from .conftest import AsgiClient
 
@@ -48,7 +48,7 @@ def test_sliding_window_costs_and_refused_counting(clock: FakeClock) -> None:
     assert strict.peek("k").used == 0
 
 
-def _freshservice_like(clock: FakeClock) -> Simulator:
+def _freshservice_like(clock: FakeClock) -> tuple[Simulator, RateLimit]:
     """A vendor that answers rate limits as Freshservice does: headers on every response, 429 with Retry-After."""
 
     def errors(error: VendorError) -> Response:
@@ -62,7 +62,7 @@ def _freshservice_like(clock: FakeClock) -> Simulator:
         }
 
     sim = Simulator("fs-like", errors=errors, clock=clock, auth=lambda request: "account")
-    sim.rate_limit(
+    rule = sim.rate_limit(
         3,
         60,
         key=lambda request, principal: None if request.url.path == "/free" else principal,
@@ -76,11 +76,11 @@ def _freshservice_like(clock: FakeClock) -> Simulator:
 
     sim.add_route("/tickets", ok, methods=["GET"])
     sim.add_route("/free", ok, methods=["GET"])
-    return sim
+    return sim, rule
 
 
 def test_simulator_rate_limit_answers_as_the_vendor_configures(clock: FakeClock) -> None:
-    sim = _freshservice_like(clock)
+    sim, rule = _freshservice_like(clock)
     client = AsgiClient(sim)
     first = client.get("/tickets")
     assert first.status_code == 200
@@ -93,6 +93,7 @@ def test_simulator_rate_limit_answers_as_the_vendor_configures(clock: FakeClock)
     assert refused.headers["retry-after"] == "60" and refused.headers["x-ratelimit-remaining"] == "0"
     assert client.get("/free").status_code == 200  # the rule does not apply there
     assert "x-ratelimit-total" not in client.get("/free").headers
+    assert rule.usage("account").used == 3  # what e.g. Autotask's ThresholdInformation reports
     clock.advance(60)
     assert client.get("/tickets").status_code == 200
     assert [r["status"] for r in client.get("/_sandbox/requests?path=/tickets").json()["requests"]] == [

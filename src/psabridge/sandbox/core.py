@@ -69,7 +69,6 @@ class Simulator:
 
     Args:
         name: the service name (``connectwise``, ``pagerduty`` ...), used in logs and the control plane.
-        routes: Starlette routes of the vendor's API (more can be added with ``route``/``add_route``).
         auth: the vendor's authentication hook.
         errors: renders VendorErrors in the vendor's shape.
         faults: the fault profile at start (a name from ``faults.PROFILES`` or a FaultProfile).
@@ -85,7 +84,6 @@ class Simulator:
         self,
         name: str,
         *,
-        routes: Sequence[BaseRoute] = (),
         auth: Authenticator | None = None,
         errors: ErrorRenderer = plain_json_error,
         faults: FaultProfile | str = "none",
@@ -113,23 +111,14 @@ class Simulator:
         self.concurrency_limits: list[ConcurrencyLimit] = []
         self.base_url: str | None = None  # set by the runner once the service listens, e.g. http://127.0.0.1:8701
         self._state = state
-        self._router = Router(routes=list(routes))
+        self._router = Router()
         self._control = Router(routes=_control_routes(self))
 
     # --- building ----------------------------------------------------------------------------------------------------
 
     def add_route(self, path: str, endpoint: Endpoint, methods: Sequence[str] | None = None) -> None:
-        """Add a vendor route."""
+        """Add a vendor route (Starlette path syntax: ``/tickets/{id:int}``)."""
         self._router.routes.append(Route(path, endpoint, methods=list(methods) if methods else None))
-
-    def route(self, path: str, methods: Sequence[str] | None = None) -> Callable[[Endpoint], Endpoint]:
-        """Decorator form of ``add_route``."""
-
-        def register(endpoint: Endpoint) -> Endpoint:
-            self.add_route(path, endpoint, methods)
-            return endpoint
-
-        return register
 
     def rate_limit(
         self,
@@ -170,9 +159,16 @@ class Simulator:
         self.concurrency_limits.append(limiter)
         return limiter
 
-    def table(self, name: str, **options: Any) -> Table:
-        """A Table on this simulator's clock (options as for Table)."""
-        return Table(name, clock=self.clock, **options)
+    def table(
+        self,
+        name: str,
+        *,
+        first_id: int = 1,
+        id_factory: Callable[[int], RowId] | None = None,
+        resolution: float = 1.0,
+    ) -> Table:
+        """A Table on this simulator's clock (see Table)."""
+        return Table(name, clock=self.clock, first_id=first_id, id_factory=id_factory, resolution=resolution)
 
     def between_pages(
         self,

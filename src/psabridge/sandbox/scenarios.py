@@ -21,7 +21,7 @@ HEX_CODE = re.compile(r"\b0x[0-9A-Fa-f]{8}\b")
 
 
 class Scenario(StrEnum):
-    """What a seed ticket exercises on the help-desk checklist (shared/seeds: ticket handling checklist)."""
+    """What a seed ticket exercises on the help-desk ticket handling checklist."""
 
     P1_OUTAGE = "p1_multi_user_outage"
     P2_USER_BLOCKED = "p2_single_user_blocked"

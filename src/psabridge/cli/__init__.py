@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from psabridge.cli import config_cmd, db_cmd, demo_cmd, sandbox_cmd
+from psabridge.cli import config_cmd, db_cmd, demo_cmd, mapping_cmd, sandbox_cmd
 
 app = typer.Typer(
     name="psabridge",
@@ -18,6 +18,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(sandbox_cmd.app, name="sandbox")
+app.add_typer(mapping_cmd.app, name="mapping")
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ FS_WEBHOOK_SECRET = "sandbox-fs-webhook"
 
 # Paging. Note: real PagerDuty integration keys are 32 characters; the repository's sandbox key is 33, and the
 # sandbox accepts it as configured (see pagerduty.py).
-PD_ROUTING_KEY = "sandbox-pd-routing-key-0123456789"
+PD_ROUTING_KEY = "sandbox-pd-routing-key-012345678"
 OG_API_KEY = "sandbox-og-api-key"
 
 SECRET_FILES: dict[str, str] = {

@@ -124,9 +124,10 @@ class PagerDutySimulator:
         routing_key = event.get("routing_key")
         if not isinstance(routing_key, str) or not routing_key:
             problems.append("'routing_key' is missing or blank")
+        elif len(routing_key) != 32:
+            # Real integration (routing) keys are 32 characters; PagerDuty refuses any other length.
+            problems.append("Invalid routing key: must be 32 characters")
         elif routing_key not in self.routing_keys:
-            # Real integration keys are 32 characters and PagerDuty says so for a wrong length; the sandbox accepts
-            # exactly its configured key (33 characters, see credentials.py) and calls any other key invalid.
             problems.append("Invalid routing key")
         action = event.get("event_action")
         if action not in ACTIONS:

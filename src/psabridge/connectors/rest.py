@@ -1,0 +1,182 @@
+"""HttpConnector: the base a vendor connector declares itself on, plus ChangeRun for incremental reads.
+
+A vendor module declares its defaults as class attributes and overrides the hooks it needs; the shared HTTP
+client (``self.http``) is built from them::
+
+    class AcmeConnector(HttpConnector):
+        system = System.FRESHSERVICE
+        budget_defaults = BudgetLimits(requests=100, per=60)        # the vendor's published limit
+        resolutions = {403: Resolution.fail(ConfigError, "agent role lacks permission")}
+
+        def auth(self) -> httpx.Auth:
+            return BasicAuth(require_secret(self.settings, "api_key"), "X")
+
+        def error_message(self, response: httpx.Response) -> str | None:
+            ...                                                     # the vendor's error body shape
+
+    CONNECTOR = AcmeConnector
+
+``connectors.get_connector(settings)`` imports the module and builds ``CONNECTOR(settings, runtime=...)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from psabridge.connectors.base import Connector, Page, RawRecord
+from psabridge.connectors.budget import Budget, BudgetLimits
+from psabridge.connectors.http import (
+    HttpClient,
+    HttpRuntime,
+    Resolution,
+    ResolutionKey,
+    RetryPolicy,
+    build_http_client,
+    default_endpoint,
+    default_error_message,
+)
+from psabridge.settings import ConnectionSettings
+
+__all__ = ["ChangeRun", "HttpConnector"]
+
+
+class HttpConnector(Connector):
+    """A connector over the shared HTTP layer. Subclasses declare; ``self.http`` does the sending.
+
+    Class attributes a vendor sets:
+        budget_defaults: the vendor's rate limit, used where ``rate_budget`` in the settings is silent.
+        resolutions: additions to ``http.DEFAULT_RESOLUTIONS`` (status or exception type -> Resolution).
+        retry_policy: attempts, total time, backoff and the longest inline Retry-After wait.
+        default_headers: headers for every request (Accept, a version pin ...).
+        secret_params: query parameters to mask in logs, beyond the usual secret-looking names.
+
+    Args:
+        settings: the connection.
+        runtime: broker URL (for the shared budget), transport, key namespace, sleep and clocks.
+    """
+
+    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits()
+    resolutions: ClassVar[Mapping[ResolutionKey, Resolution]] = {}
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    default_headers: ClassVar[Mapping[str, str]] = {}
+    secret_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
+        super().__init__(settings)
+        self.runtime = runtime or HttpRuntime()
+        self.http: HttpClient = self.build_client()
+
+    def build_client(self, base_url: str | None = None) -> HttpClient:
+        """A client with this connector's auth, hooks and defaults (another ``base_url``: e.g. a vendor zone)."""
+        return build_http_client(
+            self.settings,
+            auth=self.auth(),
+            hooks=self,
+            resolutions=self.resolutions,
+            budget_defaults=self.budget_defaults,
+            retry=self.retry_policy,
+            headers=self.default_headers,
+            secret_params=self.secret_params,
+            base_url=base_url,
+            runtime=self.runtime,
+        )
+
+    @abc.abstractmethod
+    def auth(self) -> httpx.Auth | None:
+        """The vendor's auth, from ``self.settings.secrets`` (see ``connectors.auth``).
+
+        Raises:
+            ConfigError: a credential is missing.
+        """
+
+    # -- hooks of the HTTP layer (ResponseHooks) ---------------------------------------------------------------------
+
+    def classify(self, response: httpx.Response) -> Resolution | None:
+        """The outcome of a response where the vendor differs from the table; None: use the table."""
+        return None
+
+    def error_message(self, response: httpx.Response) -> str | None:
+        """The vendor's own message from an error body (default: a generic guess)."""
+        return default_error_message(response)
+
+    def on_response(self, response: httpx.Response, budget: Budget) -> None:
+        """Follow the vendor's rate headers, e.g. ``budget.shrink(remaining, resets_in=...)``."""
+
+    def endpoint_of(self, path: str) -> str:
+        """The endpoint a path counts against for the concurrency cap (default: first non-version segment)."""
+        return default_endpoint(path)
+
+    # -- helpers for the verbs ---------------------------------------------------------------------------------------
+
+    @property
+    def overlap(self) -> timedelta:
+        """How far behind a watermark an incremental read starts (settings ``overlap``, else the class default)."""
+        if self.settings.overlap is not None:
+            return self.settings.overlap
+        return timedelta(seconds=self.default_overlap_seconds)
+
+    def read_from(self, since: datetime | None) -> datetime | None:
+        """Where an incremental read starts: ``since`` minus the overlap window (None: a full backfill)."""
+        return since - self.overlap if since is not None else None
+
+    def page_size(self, default: int, maximum: int) -> int:
+        """The configured ``page_size`` (else ``default``), never above the vendor's ``maximum``."""
+        return max(1, min(self.settings.page_size or default, maximum))
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.http.close()
+
+
+class ChangeRun:
+    """One incremental read: drops records already returned in this run and keeps the watermark.
+
+    A record counts as already returned when the same id came with the same update time; a newer version of a
+    record (changed while we paged) is returned again, since it is news. The watermark only moves forward; with
+    ``ordered=False`` (pages not ordered by update time, e.g. by id) pages before the last carry the run's start,
+    because a later page may still hold older changes, and the last page carries the newest time seen.
+
+    Args:
+        since: the watermark the run started from (None: a backfill).
+        external_id: the vendor id of a raw record.
+        updated_at: when the vendor last changed a raw record.
+        ordered: whether pages come in update-time order.
+    """
+
+    def __init__(
+        self,
+        *,
+        since: datetime | None,
+        external_id: Callable[[RawRecord], str],
+        updated_at: Callable[[RawRecord], datetime | None],
+        ordered: bool,
+    ) -> None:
+        self.since = since
+        self.newest = since
+        self._id = external_id
+        self._updated = updated_at
+        self._ordered = ordered
+        self._seen: dict[str, Hashable] = {}
+        self.returned = 0
+
+    def page(self, records: Iterable[RawRecord], *, last: bool, request_count: int = 1) -> Page:
+        """The ``Page`` to yield for one fetched page of raw records."""
+        fresh: list[RawRecord] = []
+        for record in records:
+            key = self._id(record)
+            updated = self._updated(record)
+            version: Any = updated.isoformat() if updated is not None else None
+            if key in self._seen and self._seen[key] == version:
+                continue
+            self._seen[key] = version
+            fresh.append(record)
+            if updated is not None and (self.newest is None or updated > self.newest):
+                self.newest = updated
+        self.returned += len(fresh)
+        watermark = self.newest if (self._ordered or last) else self.since
+        return Page(records=fresh, watermark=watermark, request_count=request_count)

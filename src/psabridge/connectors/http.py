@@ -287,6 +287,14 @@ class RetryPolicy:
     jitter: float = 0.5
     inline_max_wait: float = 30.0
 
+    def backoff(self, failures: int) -> float:
+        """The wait after the ``failures``-th failed attempt: doubling from ``backoff_initial``, capped, plus jitter.
+
+        (tenacity's ``wait_exponential_jitter`` does the same but renamed its parameters between 9.1 and 9.2.)
+        """
+        base: float = min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures - 1))
+        return base + random.uniform(0, self.jitter)
+
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After value: integer (or decimal) seconds, an HTTP date, or an ISO datetime.
@@ -432,6 +440,15 @@ class HttpClient:
         """Allow absolute URLs (next-page links) on another origin, e.g. a zone host the vendor told us to use."""
         self._origins.add(_origin(url))
 
+    def resolve(self, url: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
+        """The absolute URL of a request: a relative path joined to the base URL, ``params`` merged into its query.
+
+        (httpx itself would replace a URL's own query whenever params are given, even empty ones, which would drop
+        the query a next-page link carries.)
+        """
+        full = httpx.URL(url) if _is_absolute(url) else httpx.URL(f"{self.base_url}/{url.lstrip('/')}")
+        return full.copy_merge_params(dict(params)) if params else full
+
     def request(
         self,
         method: str,
@@ -502,7 +519,7 @@ class HttpClient:
         number = 0
         while True:
             self._check_origin(request.url)
-            fingerprint = _fingerprint(request)
+            fingerprint = _fingerprint(request.method, self.resolve(request.url, request.params), request.json)
             if fingerprint in seen:
                 raise BugError(
                     f"pagination loop: page {number + 1} repeats an earlier request "
@@ -572,16 +589,12 @@ class HttpClient:
                 return False
             return safe or bool(exc.details.get("refused"))
 
-        backoff = tenacity.wait_exponential_jitter(
-            initial=policy.backoff_initial, max=policy.backoff_max, jitter=policy.jitter
-        )
-
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
             hinted = exc.details.get("retry_after") if isinstance(exc, PsaBridgeError) else None
             if isinstance(exc, RateLimitedError) and hinted is not None:
                 return float(hinted) + random.uniform(0, 0.1)  # as told; a hair later, never earlier
-            return max(float(backoff(state)), float(hinted or 0.0))
+            return max(policy.backoff(state.attempt_number), float(hinted or 0.0))
 
         stop = tenacity.stop_after_attempt(policy.max_attempts) | _OutOfTime(self._clock, started, policy.max_elapsed)
         retrying = tenacity.Retrying(
@@ -610,7 +623,9 @@ class HttpClient:
         *,
         parse: bool,
     ) -> Reply:
-        request = self._client.build_request(method, url, params=params, json=json, content=content, headers=headers)
+        request = self._client.build_request(
+            method, self.resolve(url, params), json=json, content=content, headers=headers
+        )
         target = self._safe_target(str(request.url))
         with self.budget.slot(self.hooks.endpoint_of(self._relative_path(request.url.path))):
             begun = self._clock()
@@ -727,7 +742,7 @@ class HttpClient:
             pairs = parse_qsl(query, keep_blank_values=True)
             query = urlencode(
                 [(k, MASK if is_secret_key(k) or k.lower() in self._secret_params else v) for k, v in pairs],
-                safe="[]/:,=<>\"' ",
+                safe="[]/:,=<>\"' *",
             )
         return parts.path + (f"?{query}" if query else "")
 
@@ -765,12 +780,9 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _fingerprint(request: PageRequest) -> str:
-    payload = jsonlib.dumps(
-        [request.method, request.url, sorted((str(k), str(v)) for k, v in request.params.items()), request.json],
-        sort_keys=True,
-        default=str,
-    )
+def _fingerprint(method: str, url: httpx.URL, body: Any) -> str:
+    query = sorted(url.params.multi_items())
+    payload = jsonlib.dumps([method.upper(), str(url.copy_with(query=None)), query, body], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -116,9 +117,18 @@ class Simulator:
 
     # --- building ----------------------------------------------------------------------------------------------------
 
-    def add_route(self, path: str, endpoint: Endpoint, methods: Sequence[str] | None = None) -> None:
-        """Add a vendor route (Starlette path syntax: ``/tickets/{id:int}``)."""
-        self._router.routes.append(Route(path, endpoint, methods=list(methods) if methods else None))
+    def add_route(
+        self, path: str, endpoint: Endpoint, methods: Sequence[str] | None = None, *, case_sensitive: bool = True
+    ) -> None:
+        """Add a vendor route (Starlette path syntax: ``/tickets/{id:int}``).
+
+        ``case_sensitive=False`` matches the path in any letter case, as IIS-hosted APIs do (Autotask answers
+        ``/atservicesrest/v1.0/...`` and ``/ATServicesRest/V1.0/...`` alike).
+        """
+        route = Route(path, endpoint, methods=list(methods) if methods else None)
+        if not case_sensitive:
+            route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+        self._router.routes.append(route)
 
     def rate_limit(
         self,

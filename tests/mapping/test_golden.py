@@ -33,7 +33,9 @@ def _mapped(mapper: Mapper, vendor: str, name: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "ticket": result.ticket.model_dump(mode="json"),
-                "findings": [{"field": f.field, "code": f.code, "raw": f.raw, "message": f.message} for f in result.findings],
+                "findings": [
+                    {"field": f.field, "code": f.code, "raw": f.raw, "message": f.message} for f in result.findings
+                ],
             }
         )
     return out

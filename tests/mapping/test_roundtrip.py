@@ -104,7 +104,9 @@ BASE = {
 
 # --- canonical values per vendor -------------------------------------------------------------------------------------
 
-words = st.lists(st.sampled_from(["printer", "VPN", "down", "for", "Dana", "<b>", "&", "café", "0x80070005"]), min_size=1)
+words = st.lists(
+    st.sampled_from(["printer", "VPN", "down", "for", "Dana", "<b>", "&", "café", "0x80070005"]), min_size=1
+)
 line = words.map(" ".join)
 text = st.lists(line, min_size=1, max_size=3).map("\n".join)
 custom_value = st.one_of(st.text(alphabet="abcXYZ-0123", min_size=1, max_size=8), st.none())

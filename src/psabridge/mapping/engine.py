@@ -233,11 +233,17 @@ def _raw_text(raw: Any) -> str:
 
 
 def _apply(transforms: Sequence[tuple[Transform, BaseModel]], value: Any, ctx: TransformContext) -> Any:
+    """Run transforms in order; a value one cannot handle raises TransformFailure (never anything else)."""
     for transform, args in transforms:
-        if isinstance(value, list) and transform.elementwise:
-            value = [transform.fn(v, args, ctx) for v in value]
-        else:
-            value = transform.fn(value, args, ctx)
+        try:
+            if isinstance(value, list) and transform.elementwise:
+                value = [transform.fn(v, args, ctx) for v in value]
+            else:
+                value = transform.fn(value, args, ctx)
+        except TransformFailure:
+            raise
+        except (ValueError, TypeError, ArithmeticError, OSError, LookupError) as exc:
+            raise TransformFailure("invalid", f"{transform.name} cannot use {value!r}: {exc}") from exc
     return value
 
 

@@ -337,7 +337,8 @@ class _Compiler:
             self.problem((*loc, key), f"{name} is an object ({_model_name(canonical)}): put {key} on its fields")
         children = self.children(spec, canonical, loc, name)
         if not children:
-            self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")
+            if not spec.fields:
+                self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")
             return None
         outbound = None
         if spec.outbound is not None:
@@ -356,7 +357,8 @@ class _Compiler:
             return None
         children = self.children(spec, canonical, loc, name)
         if not children:
-            self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")
+            if not spec.fields:
+                self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")
             return None
         return Rule(
             name=name,
@@ -497,12 +499,17 @@ class _Compiler:
         where: str,
     ) -> None:
         by_target: dict[Any, list[str]] = {}
+        seen: set[str] = set()
         for key, value in entries.items():
+            text = str(norm(key))
+            if text.casefold() in seen:
+                continue  # reported as a repeated value
+            seen.add(text.casefold())
             try:
                 target = canonical.adapter.validate_python(value)
             except ValidationError:
                 continue
-            by_target.setdefault(target, []).append(str(norm(key)))
+            by_target.setdefault(target, []).append(text)
         declared = set()
         for key in explicit:
             try:
@@ -512,10 +519,11 @@ class _Compiler:
         for target, keys in by_target.items():
             if len(keys) > 1 and target not in declared:
                 shown = getattr(target, "value", target)
+                inverse_path = self.provenance.locate(inverse_loc)[2]
                 self.problem(
                     (*map_loc, keys[1]),
                     f"ambiguous inverse: {name} {shown!r}{where} is mapped from {', '.join(repr(k) for k in keys)}; "
-                    f"say which one write-back sets under inverse: {{{shown}: ...}} ({format_loc(inverse_loc)})",
+                    f"say which one write-back sets under inverse: {{{shown}: ...}} ({inverse_path})",
                 )
 
     # -- outbound ---------------------------------------------------------------------------------------------------

@@ -239,32 +239,52 @@ def _split_name(value: Any, args: _SplitName, ctx: TransformContext) -> Any:
 
 
 class _HtmlToText(HTMLParser):
-    _BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "hr"})
+    _LINES = frozenset({"div", "li", "tr", "hr", "ul", "ol", "table"})  # start a new line
+    _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote"})  # blank line around
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._pre = 0
+
+    def _break(self, lines: int) -> None:
+        """End the current line (1) or paragraph (2), unless the text already ends so."""
+        tail = "".join(self.parts[-4:]).replace(" ", "")
+        have = len(tail) - len(tail.rstrip("\n"))
+        if self.parts and have < lines:
+            self.parts.append("\n" * (lines - have))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre":
+            self._pre += 1
         if tag in ("script", "style"):
             self._skip += 1
-        elif tag == "li":
-            self.parts.append("\n- ")
-        elif tag in self._BLOCKS:
+        elif tag == "br":
             self.parts.append("\n")
+        elif tag in self._LINES:
+            self._break(1)
+            if tag == "li":
+                self.parts.append("- ")
+        elif tag in self._PARAGRAPHS:
+            self._break(2)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
         if tag in ("script", "style"):
             self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCKS and tag != "br":
-            self.parts.append("\n")
+        elif tag in self._LINES:
+            self._break(1)
+        elif tag in self._PARAGRAPHS:
+            self._break(2)
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.parts.append(data)
+            self.parts.append(data if self._pre else _SPACE.sub(" ", data))
 
 
+_SPACE = re.compile(r"[ \t\r\n\f]+")
 _TAG_HINT = re.compile(r"<[a-zA-Z/!][^>]*>|&[#a-zA-Z0-9]+;")
 
 
@@ -275,7 +295,7 @@ def html_to_text(value: str) -> str:
     parser = _HtmlToText()
     parser.feed(value)
     parser.close()
-    lines = [" ".join(line.replace("\xa0", " ").split()) for line in "".join(parser.parts).splitlines()]
+    lines = [" ".join(line.replace("\xa0", " ").split()) for line in "".join(parser.parts).split("\n")]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):
@@ -377,7 +397,10 @@ def parse_vendor_datetime(value: Any, naive: str = "UTC") -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        parsed = datetime.fromtimestamp(value, UTC)
+        try:
+            parsed = datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise TransformFailure("invalid", f"{value!r} is not a date and time") from exc
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):

@@ -1,0 +1,16 @@
+"""The vendor harnesses the contract suite runs against. Vendor engineers append theirs here.
+
+An empty list means zero contract tests are collected (not skipped, not passed): the terminal summary says so.
+See harness.py for what a harness provides.
+"""
+
+from __future__ import annotations
+
+from .harness import VendorHarness
+
+HARNESSES: list[VendorHarness] = [
+    # ConnectWiseHarness(),   from .connectwise_harness import ConnectWiseHarness
+    # AutotaskHarness(),
+    # ServiceNowHarness(),
+    # FreshserviceHarness(),
+]

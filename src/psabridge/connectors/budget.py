@@ -140,15 +140,19 @@ class Budget(abc.ABC):
         self._clock = clock
 
     @contextmanager
-    def slot(self, endpoint: str = "*") -> Iterator[None]:
+    def slot(self, endpoint: str = "*", *, max_wait: float | None = None) -> Iterator[None]:
         """Hold room for one request to ``endpoint`` while the body of the ``with`` runs.
+
+        Args:
+            endpoint: what the concurrency cap counts against.
+            max_wait: wait at most this long (and never longer than the budget's ``max_wait``).
 
         Raises:
             RateLimitedError: the window has no room within ``max_wait`` (``retry_after`` says when it will).
             RetryLaterError: every concurrent slot of the endpoint stayed busy for ``max_wait``, or the shared
                 budget store is unreachable.
         """
-        deadline = self._clock() + self.max_wait
+        deadline = self._clock() + (self.max_wait if max_wait is None else max(0.0, min(max_wait, self.max_wait)))
         if self.limits.concurrency is None:
             self._take(deadline)
             yield
@@ -161,8 +165,7 @@ class Budget(abc.ABC):
                     return
             if self._clock() >= deadline:
                 raise RetryLaterError(
-                    f"all {self.limits.concurrency} concurrent slots for {endpoint!r} stayed busy "
-                    f"for {self.max_wait:g}s",
+                    f"all {self.limits.concurrency} concurrent slots for {endpoint!r} stayed busy",
                     connection=self.connection,
                     details={"source": "budget", "endpoint": endpoint},
                 )

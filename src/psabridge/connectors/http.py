@@ -606,9 +606,8 @@ class HttpClient:
         )
         for attempt in retrying:
             with attempt:
-                return self._attempt(
-                    method, url, params, json, content, headers, attempt.retry_state.attempt_number, parse=parse
-                )
+                number = attempt.retry_state.attempt_number
+                return self._attempt(method, url, params, json, content, headers, number, started, parse=parse)
         raise BugError("unreachable: tenacity neither returned nor raised")  # pragma: no cover
 
     def _attempt(
@@ -620,6 +619,7 @@ class HttpClient:
         content: bytes | None,
         headers: Mapping[str, str] | None,
         number: int,
+        started: float,
         *,
         parse: bool,
     ) -> Reply:
@@ -627,7 +627,8 @@ class HttpClient:
             method, self.resolve(url, params), json=json, content=content, headers=headers
         )
         target = self._safe_target(str(request.url))
-        with self.budget.slot(self.hooks.endpoint_of(self._relative_path(request.url.path))):
+        endpoint = self.hooks.endpoint_of(self._relative_path(request.url.path))
+        with self.budget.slot(endpoint, max_wait=self.retry.max_elapsed - (self._clock() - started)):
             begun = self._clock()
             try:
                 response = self._client.send(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,9 @@ def fixture(vendor: str, name: str) -> Any:
     return json.loads((FIXTURES / vendor / name).read_text(encoding="utf-8"))
 
 
+@functools.cache
 def metadata(vendor: str) -> VendorMetadata:
-    """The vendor metadata fixture (what the connector would fetch)."""
+    """The vendor metadata fixture (what the connector would fetch; immutable, so shared)."""
     return VendorMetadata.model_validate(fixture(vendor, "metadata.json"))
 
 

@@ -174,14 +174,12 @@ class Rule:
     skip_first: Condition | None = None
     children: tuple[Rule, ...] = ()
     outbound: OutboundRule | None = None
+    source: str | None = field(init=False, default=None)  # the vendor path(s) read, for traces
 
-    @property
-    def source(self) -> str | None:
-        """The vendor path(s) this rule reads, for traces."""
-        if self.items is not None:
-            return str(self.items)
+    def __post_init__(self) -> None:
         paths = self.all_of or self.paths
-        return " | ".join(str(p) for p in paths) if paths else None
+        source = str(self.items) if self.items is not None else " | ".join(str(p) for p in paths) if paths else None
+        object.__setattr__(self, "source", source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +205,11 @@ class CompiledMapping:
 class _Run:
     """The mutable state of one mapping call: findings, unmapped values and the trace."""
 
-    __slots__ = ("explain", "findings", "metadata", "trace", "unmapped")
+    __slots__ = ("context", "explain", "findings", "metadata", "trace", "unmapped")
 
     def __init__(self, metadata: VendorMetadata | None, explain: bool) -> None:
         self.metadata = metadata
+        self.context = TransformContext(metadata)
         self.explain = explain
         self.findings: list[Finding] = []
         self.unmapped: dict[str, str] = {}
@@ -260,14 +259,16 @@ def _coerce_text(value: Any) -> Any:
 
 def _evaluate(rule: Rule, record: Any, run: _Run, name: str) -> Any:
     """The canonical value of ``rule`` for ``record`` (UNSET when the field stays empty)."""
-    if rule.spec.kind == "object":
-        return _evaluate_object(rule, record, run, name)
-    if rule.spec.kind == "list":
+    kind = rule.spec.kind
+    if kind != "scalar":
+        if kind == "object":
+            return _evaluate_object(rule, record, run, name)
         return _evaluate_list(rule, record, run, name)
-    for index, (conditions, value) in enumerate(rule.cases):
-        if all(condition(record) for condition in conditions):
-            run.note(name, rule.where, rule.source, None, value, f"case {index + 1}")
-            return value
+    if rule.cases:
+        for index, (conditions, value) in enumerate(rule.cases):
+            if all(condition(record) for condition in conditions):
+                run.note(name, rule.where, rule.source, None, value, f"case {index + 1}")
+                return value
     if rule.const is not UNSET:
         run.note(name, rule.where, None, None, rule.const, "const")
         return rule.const
@@ -286,22 +287,25 @@ def _evaluate(rule: Rule, record: Any, run: _Run, name: str) -> Any:
             if not is_empty(raw):
                 break
     if is_empty(raw):
-        return _default(rule, run, name, raw)
+        return _default(rule, run, name, raw) if rule.default is not UNSET else UNSET
     scope = norm(rule.scope.path.get(record)) if rule.scope is not None else None
     value = raw
     if rule.transforms:
         try:
-            value = _apply(rule.transforms, raw, TransformContext(run.metadata, scope))
+            value = _apply(
+                rule.transforms, raw, run.context if scope is None else TransformContext(run.metadata, scope)
+            )
         except TransformFailure as failure:
             run.keep_raw(name, raw, failure.code, f"{name}: {failure.message}")
             run.note(name, rule.where, rule.source, raw, None, failure.code)
             return UNSET
-        if is_empty(value) and not isinstance(value, tuple):
+        if is_empty(value) and type(value) is not tuple:
             return _default(rule, run, name, raw)
     if rule.labels is None and rule.vmap is None:
-        if rule.spec.text:
+        if rule.spec.text and type(value) is not str:
             value = _coerce_text(value)
-        run.note(name, rule.where, rule.source, raw, value, "value")
+        if run.explain:
+            run.note(name, rule.where, rule.source, raw, value, "value")
         return value
     return _map_value(rule, value, raw, scope, run, name)
 

@@ -53,6 +53,7 @@ class Path:
     text: str
     steps: tuple[_Step, ...]
     many: bool
+    plain: tuple[str, ...] | None = None  # the keys, when every step is a key (the fast, common case)
 
     @property
     def is_plain(self) -> bool:
@@ -66,6 +67,13 @@ class Path:
 
     def get(self, record: Any) -> Any:
         """The value at this path in ``record`` (None when missing; a flat list when the path has ``[*]``)."""
+        if self.plain is not None:
+            node = record
+            for key in self.plain:
+                if type(node) is not dict:
+                    return None
+                node = node.get(key)
+            return node
         if not self.many:
             node = record
             for step in self.steps:
@@ -163,7 +171,9 @@ def compile_path(text: str) -> Path:
         pos = match.end()
     if expect_key:
         raise PathError(f"{text!r} is not a valid path (it ends with '.')")
-    path = Path(text, tuple(steps), any(isinstance(step, _Every) for step in steps))
+    keys = tuple(step.name for step in steps if isinstance(step, _Key))
+    plain = keys if len(keys) == len(steps) else None
+    path = Path(text, tuple(steps), any(isinstance(step, _Every) for step in steps), plain)
     _CACHE[text] = path
     return path
 
@@ -197,8 +207,11 @@ def is_empty(value: Any) -> bool:
     """None, a blank string, or an empty list or dict: 'the vendor did not say'."""
     if value is None:
         return True
+    kind = type(value)
+    if kind is str:
+        return not value or value.isspace()
+    if kind is list or kind is dict or kind is tuple:
+        return not value
     if isinstance(value, str):
         return not value.strip()
-    if isinstance(value, list | dict | tuple):
-        return not value
     return False

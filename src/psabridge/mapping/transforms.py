@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -238,69 +237,34 @@ def _split_name(value: Any, args: _SplitName, ctx: TransformContext) -> Any:
     return first_name if args.part == "first" else (last_name or None)
 
 
-class _HtmlToText(HTMLParser):
-    _LINES = frozenset({"div", "li", "tr", "hr", "ul", "ol", "table"})  # start a new line
-    _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote"})  # blank line around
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-        self._pre = 0
-
-    def _break(self, lines: int) -> None:
-        """End the current line (1) or paragraph (2), unless the text already ends so."""
-        tail = "".join(self.parts[-4:]).replace(" ", "")
-        have = len(tail) - len(tail.rstrip("\n"))
-        if self.parts and have < lines:
-            self.parts.append("\n" * (lines - have))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "pre":
-            self._pre += 1
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in self._LINES:
-            self._break(1)
-            if tag == "li":
-                self.parts.append("- ")
-        elif tag in self._PARAGRAPHS:
-            self._break(2)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._LINES:
-            self._break(1)
-        elif tag in self._PARAGRAPHS:
-            self._break(2)
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data if self._pre else _SPACE.sub(" ", data))
-
-
 _SPACE = re.compile(r"[ \t\r\n\f]+")
 _TAG_HINT = re.compile(r"<[a-zA-Z/!][^>]*>|&[#a-zA-Z0-9]+;")
+_INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_BR = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
+_LI = re.compile(r"<li\b[^>]*>", re.IGNORECASE)
+_LINE = re.compile(r"</?(?:div|tr|ul|ol|table|hr|section|article|header|footer)\b[^>]*>", re.IGNORECASE)
+_PARAGRAPH = re.compile(r"</?(?:p|h[1-6]|pre|blockquote)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z!][^>]*>")
+_BREAKS = re.compile(r"[\x00\x01 ]*[\x00\x01][\x00\x01 ]*")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def html_to_text(value: str) -> str:
-    """Plain text from HTML: block tags become line breaks, entities are decoded, whitespace is tidied."""
+    """Plain text from HTML: block tags become line breaks, entities are decoded, whitespace is tidied.
+
+    Follows how a browser lays text out: whitespace in the source is one space, ``<br>`` and list items break lines,
+    blocks (div, tr ...) start a new line, paragraphs (p, h1 ...) are separated by a blank line.
+    """
     if not _TAG_HINT.search(value):
         return value.strip()
-    parser = _HtmlToText()
-    parser.feed(value)
-    parser.close()
-    lines = [" ".join(line.replace("\xa0", " ").split()) for line in "".join(parser.parts).split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
+    text = _SPACE.sub(" ", _INVISIBLE.sub("", value))
+    text = _BR.sub("\n", text)
+    text = _LI.sub("\x00- ", text)
+    text = _PARAGRAPH.sub("\x01", _LINE.sub("\x00", text))
+    text = _BREAKS.sub(lambda m: "\n\n" if "\x01" in m.group() else "\n", _TAG.sub("", text))
+    text = html.unescape(text).replace("\xa0", " ")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 @register_transform("html_to_text")
@@ -331,33 +295,35 @@ def _strip_marker(value: Any, args: NoArgs, ctx: TransformContext) -> Any:
 
 # --- error codes -----------------------------------------------------------------------------------------------------
 
-_HEX = re.compile(r"(?<![0-9A-Za-z])0[xX]([0-9A-Fa-f]{4,8})(?![0-9A-Za-z])")
-_EVENT = re.compile(r"\bevent\s*(?:id)?\s*[:#]?\s*(\d{1,5})\b", re.IGNORECASE)
-_ERROR = re.compile(r"\berror(?:\s+code)?\s*[:#]?\s*(\d{3,6})\b", re.IGNORECASE)
-_AADSTS = re.compile(r"\bAADSTS(\d{5,6})\b")
+_CODES = re.compile(
+    r"(?<![0-9A-Za-z])0[xX](?P<hex>[0-9A-Fa-f]{4,8})(?![0-9A-Za-z])"
+    r"|\b[Ee][Vv][Ee][Nn][Tt]\s*(?:[Ii][Dd])?\s*[:#]?\s*(?P<event>\d{1,5})\b"
+    r"|\b[Ee][Rr][Rr][Oo][Rr](?:\s+[Cc][Oo][Dd][Ee])?\s*[:#]?\s*(?P<error>\d{3,6})\b"
+    r"|\bAADSTS(?P<aadsts>\d{5,6})\b"
+)
 
 
 def extract_error_codes(texts: list[str]) -> tuple[str, ...]:
     """Error codes found in texts, in order of first appearance, without repeats.
 
     Finds hex codes (``0x80070005``, normalised to lower-case ``0x`` and upper-case digits), Windows event IDs
-    (``Event ID 4625`` -> ``Event ID 4625``), numbered errors (``error 1603`` -> ``Error 1603``) and Entra ID sign-in
-    errors (``AADSTS50076``).
+    (``Event ID 4625``, ``EventID: 4625``, ``event 41`` -> ``Event ID 4625``), numbered errors (``error 1603`` ->
+    ``Error 1603``) and Entra ID sign-in errors (``AADSTS50076``).
     """
-    found: list[tuple[int, int, str]] = []
-    for order, text in enumerate(texts):
-        for match in _HEX.finditer(text):
-            found.append((order, match.start(), "0x" + match.group(1).upper()))
-        for match in _EVENT.finditer(text):
-            found.append((order, match.start(), f"Event ID {int(match.group(1))}"))
-        for match in _ERROR.finditer(text):
-            found.append((order, match.start(), f"Error {int(match.group(1))}"))
-        for match in _AADSTS.finditer(text):
-            found.append((order, match.start(), f"AADSTS{match.group(1)}"))
-    found.sort()
     seen: dict[str, None] = {}
-    for _, _, code in found:
-        seen.setdefault(code, None)
+    for text in texts:
+        for match in _CODES.finditer(text):
+            kind = match.lastgroup
+            number = match.group(kind or 0)
+            if kind == "hex":
+                code = "0x" + number.upper()
+            elif kind == "event":
+                code = f"Event ID {int(number)}"
+            elif kind == "error":
+                code = f"Error {int(number)}"
+            else:
+                code = f"AADSTS{number}"
+            seen.setdefault(code, None)
     return tuple(seen)
 
 

@@ -79,6 +79,9 @@ class TicketRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     stored_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
+    # Canonical values psabridge just wrote to this ticket (field -> value): the next ingest that sees them is our
+    # own echo, not a change a person made. Cleared by that ingest.
+    written: Mapped[dict[str, Any] | None]
 
     raw: Mapped[RawSnapshot | None] = relationship(back_populates="ticket", cascade="all, delete-orphan", uselist=False)
 
@@ -139,7 +142,11 @@ class InboxDelivery(Base):
     """A webhook delivery received; unique per delivery, so a vendor's duplicate is recognised."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("connection", "delivery_id"), Index(None, "status", "received_at"))
+    __table_args__ = (
+        UniqueConstraint("connection", "delivery_id"),
+        Index(None, "status", "received_at"),
+        Index(None, "connection", "external_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connection: Mapped[str] = mapped_column(String(100))

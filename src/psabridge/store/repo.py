@@ -19,6 +19,7 @@ from psabridge.store.models import (
     DeadLetter,
     Finding,
     InboxDelivery,
+    Link,
     Lock,
     OutboxAction,
     RawSnapshot,
@@ -31,22 +32,36 @@ from psabridge.store.models import (
 
 __all__ = [
     "FIELDS_COMPARED",
+    "OPEN_DELIVERY",
     "TicketChange",
     "acquire_lock",
     "add_dead_letter",
+    "add_written",
+    "close_deliveries",
     "enqueue_actions",
+    "ensure_link",
     "finish_run",
     "get_watermark",
     "insert_ignore",
+    "links_of",
+    "load_raw",
     "load_ticket",
     "load_tickets",
+    "mark_deleted",
+    "mark_poll",
+    "open_deliveries",
+    "outbox_ids",
+    "pending_outbox",
     "raw_hash",
     "record_audit",
+    "record_changes",
     "record_delivery",
     "record_run_items",
     "release_lock",
     "set_watermark",
     "start_run",
+    "stored_versions",
+    "take_written",
     "upsert_findings",
     "upsert_tickets",
 ]
@@ -237,6 +252,20 @@ def set_watermark(session: Session, connection: str, watermark: datetime | None,
         state.watermark = watermark
     if run_id is not None:
         state.last_run_id = run_id
+
+
+def mark_poll(
+    session: Session, connection: str, *, started: datetime | None = None, finished: datetime | None = None
+) -> None:
+    """Note when a connection's poll started or finished (for ``psabridge status``)."""
+    state = session.get(SyncState, connection)
+    if state is None:
+        state = SyncState(connection=connection, watermark=None)
+        session.add(state)
+    if started is not None:
+        state.last_poll_started_at = started
+    if finished is not None:
+        state.last_poll_finished_at = finished
 
 
 # --- inbox / outbox ---------------------------------------------------------------------------------------------------
@@ -451,6 +480,179 @@ def acquire_lock(session: Session, name: str, holder: str, ttl: timedelta, *, no
 def release_lock(session: Session, name: str, holder: str) -> None:
     """Give a lease back (only if we hold it)."""
     session.execute(sa.delete(Lock).where(Lock.name == name, Lock.holder == holder))
+
+
+# --- sync engine: echo expectations, deliveries, outbox, links -------------------------------------------------------
+
+OPEN_DELIVERY = ("received", "queued")
+"""Inbox states of a delivery whose ingest has not finished yet."""
+
+
+def load_raw(session: Session, key: str) -> dict[str, Any] | None:
+    """The raw vendor record last stored for a ticket, or None."""
+    return session.scalar(
+        sa.select(RawSnapshot.raw).join(TicketRow, RawSnapshot.ticket_id == TicketRow.id).where(TicketRow.key == key)
+    )
+
+
+def stored_versions(
+    session: Session, connection: str, external_ids: Iterable[str]
+) -> dict[str, tuple[datetime | None, str | None]]:
+    """(vendor update time, version counter) of the stored tickets among ``external_ids``."""
+    found: dict[str, tuple[datetime | None, str | None]] = {}
+    for chunk in _chunks(list(dict.fromkeys(external_ids)), 500):
+        query = sa.select(TicketRow.external_id, TicketRow.updated_at, TicketRow.version).where(
+            TicketRow.connection == connection, TicketRow.external_id.in_(chunk), TicketRow.deleted_at.is_(None)
+        )
+        for external_id, updated_at, version in session.execute(query):
+            found[external_id] = (updated_at, version)
+    return found
+
+
+def add_written(session: Session, key: str, values: dict[str, Any]) -> None:
+    """Remember canonical values psabridge just wrote to a ticket, so the echo of that write is recognised."""
+    row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
+    if row is not None and values:
+        row.written = {**(row.written or {}), **values}
+
+
+def take_written(session: Session, key: str) -> dict[str, Any]:
+    """The values psabridge wrote to a ticket since its last ingest, cleared (an ingest consumes them)."""
+    row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
+    if row is None or not row.written:
+        return {}
+    written = dict(row.written)
+    row.written = None
+    return written
+
+
+def mark_deleted(session: Session, key: str, now: datetime | None = None) -> bool:
+    """Mark a stored ticket as gone from its vendor; False if it was not stored (or already marked)."""
+    result = session.execute(
+        sa.update(TicketRow)
+        .where(TicketRow.key == key, TicketRow.deleted_at.is_(None))
+        .values(deleted_at=now or utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def record_changes(
+    session: Session, connection: str, changes: Sequence[tuple[str, str]], *, event: str = "poll"
+) -> list[str]:
+    """Record changed tickets a poll found, (external id, delivery id) each, as inbox deliveries to ingest.
+
+    A change already recorded (same delivery id, e.g. re-read in the overlap window) is skipped; returns the external
+    ids newly recorded, which the caller queues for ingest after committing.
+    """
+    now = utcnow()
+    rows = [
+        {
+            "connection": connection,
+            "delivery_id": delivery_id,
+            "external_id": external_id,
+            "event": event,
+            "status": "received",
+            "headers": {},
+            "received_at": now,
+        }
+        for delivery_id, external_id in {d: e for e, d in changes}.items()
+    ]
+    return [str(e) for e in insert_ignore(session, InboxDelivery.__table__, rows, "external_id")]
+
+
+def open_deliveries(
+    session: Session, *, older_than: datetime | None = None, limit: int = 10_000
+) -> list[tuple[str, str]]:
+    """(connection, external id) of tickets with deliveries whose ingest has not finished, oldest first."""
+    query = sa.select(
+        InboxDelivery.connection, InboxDelivery.external_id, sa.func.min(InboxDelivery.received_at)
+    ).where(InboxDelivery.status.in_(OPEN_DELIVERY), InboxDelivery.external_id.is_not(None))
+    if older_than is not None:
+        query = query.where(InboxDelivery.received_at <= older_than)
+    query = (
+        query.group_by(InboxDelivery.connection, InboxDelivery.external_id)
+        .order_by(sa.func.min(InboxDelivery.received_at))
+        .limit(limit)
+    )
+    return [(connection, external_id) for connection, external_id, _ in session.execute(query) if external_id]
+
+
+def close_deliveries(
+    session: Session,
+    connection: str,
+    external_id: str,
+    *,
+    status: str = "done",
+    upto: datetime | None = None,
+    error: str | None = None,
+) -> int:
+    """Finish a ticket's open deliveries received up to ``upto`` (those after it still need their own ingest)."""
+    query = sa.update(InboxDelivery).where(
+        InboxDelivery.connection == connection,
+        InboxDelivery.external_id == external_id,
+        InboxDelivery.status.in_(OPEN_DELIVERY),
+    )
+    if upto is not None:
+        query = query.where(InboxDelivery.received_at <= upto)
+    result = session.execute(query.values(status=status, error=error, processed_at=utcnow()))
+    return int(getattr(result, "rowcount", 0))
+
+
+def outbox_ids(session: Session, keys: Sequence[str]) -> list[int]:
+    """Outbox row ids of idempotency keys, in the order given."""
+    if not keys:
+        return []
+    found = dict(
+        session.execute(
+            sa.select(OutboxAction.idempotency_key, OutboxAction.id).where(OutboxAction.idempotency_key.in_(keys))
+        ).all()
+    )
+    return [found[k] for k in keys if k in found]
+
+
+def pending_outbox(session: Session, *, older_than: datetime | None = None, limit: int = 10_000) -> list[int]:
+    """Ids of outbox actions not yet done (pending, or sending when a worker stopped mid-way), oldest first."""
+    query = sa.select(OutboxAction.id).where(OutboxAction.status.in_(("pending", "sending")))
+    if older_than is not None:
+        query = query.where(OutboxAction.updated_at <= older_than)
+    return list(session.scalars(query.order_by(OutboxAction.id).limit(limit)))
+
+
+def links_of(session: Session, key: str) -> list[Link]:
+    """Mirror links the ticket takes part in, as source or as target."""
+    return list(session.scalars(sa.select(Link).where(sa.or_(Link.source_key == key, Link.target_key == key))))
+
+
+def ensure_link(
+    session: Session, *, name: str, source_key: str, source_connection: str, target_connection: str, marker: str
+) -> tuple[Link, bool]:
+    """The link of a source ticket into a target connection, created (pending) if there is none; and whether new.
+
+    The unique constraint on (source, target connection) makes this exact under concurrency: one mirror per pair.
+    """
+    now = utcnow()
+    inserted = insert_ignore(
+        session,
+        Link.__table__,
+        [
+            {
+                "name": name,
+                "source_key": source_key,
+                "source_connection": source_connection,
+                "target_connection": target_connection,
+                "state": "pending",
+                "marker": marker,
+                "sync": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+        "id",
+    )
+    link = session.scalars(
+        sa.select(Link).where(Link.source_key == source_key, Link.target_connection == target_connection)
+    ).one()
+    return link, bool(inserted)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -1,0 +1,179 @@
+"""The only place the Dramatiq broker is configured: Redis, RabbitMQ or embedded (in-process), with our middleware.
+
+Known traps, handled here:
+
+* Dramatiq's ``get_broker()`` silently creates a RabbitMQ broker on localhost when none is set, and ``@actor``
+  calls it at import time. ``setup_broker`` must therefore run before ``psabridge.sync.actors`` is imported; the
+  actors module asks ``require_broker()``, which raises instead of letting Dramatiq guess.
+* The TimeLimit middleware only starts its watchdog on ``process_boot``, which only Dramatiq's CLI emits;
+  ``start_workers`` emits it (once per process) so time limits hold for in-process workers too.
+* A Redis consumer fetches at most ``queue_prefetch`` messages and then sleeps with back-off while they are in
+  flight; Dramatiq's default (twice the worker threads) drains a busy queue several times slower (see
+  scripts/bench_sync_prefetch.py), so workers here prefetch ``BrokerOptions.queue_prefetch`` per queue.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from psabridge.errors import BugError, ConfigError
+from psabridge.sync.policy import DeadJob, DeadLetters, retry_when
+
+__all__ = [
+    "EMBEDDED",
+    "QUEUES",
+    "BrokerOptions",
+    "build_broker",
+    "is_embedded",
+    "require_broker",
+    "setup_broker",
+    "start_workers",
+]
+
+EMBEDDED = "embedded"
+QUEUES = ("ingest", "dispatch", "poll")
+"""Queues, one per pipeline stage."""
+
+
+@dataclass(frozen=True)
+class BrokerOptions:
+    """How messages are retried, limited and fetched.
+
+    Attributes:
+        namespace: prefix of Redis keys (tests pass a unique one).
+        max_retries: retries of a failing job before it is dead-lettered (rate limits get more, see policy.py).
+        min_backoff_ms, max_backoff_ms: exponential back-off bounds between retries.
+        time_limit_ms: the longest one job may run before it is interrupted (and retried).
+        max_age_ms: a message older than this is dead-lettered instead of run (the reconcile repairs what it
+            would have done, from fresh data).
+        queue_prefetch: messages a worker fetches per queue ahead of its threads (Redis and RabbitMQ).
+        keep_dead_letters: keep failed messages in the embedded broker's memory (tests: ``join(fail_fast=True)``).
+    """
+
+    namespace: str = "psabridge"
+    max_retries: int = 8
+    min_backoff_ms: int = 1_000
+    max_backoff_ms: int = 300_000
+    time_limit_ms: int = 300_000
+    max_age_ms: int = 86_400_000
+    queue_prefetch: int = 200
+    keep_dead_letters: bool = False
+
+
+def build_broker(
+    url: str, record_dead: Callable[[DeadJob], None], options: BrokerOptions | None = None
+) -> dramatiq.Broker:
+    """A broker for ``url`` (``embedded``, ``redis://...``, ``amqp://...``) with psabridge's middleware.
+
+    Middleware, in order: age limit, time limit, shutdown notifications, callbacks, pipelines, retries (policy.py
+    decides what is retried), dead letters (``record_dead`` gets every message that failed for good).
+
+    Raises:
+        ConfigError: the URL names no supported broker.
+    """
+    options = options or BrokerOptions()
+    middleware = [
+        AgeLimit(max_age=options.max_age_ms),
+        TimeLimit(time_limit=options.time_limit_ms, interval=100),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            max_retries=options.max_retries,
+            min_backoff=options.min_backoff_ms,
+            max_backoff=options.max_backoff_ms,
+            retry_when=retry_when(options.max_retries),
+        ),
+        DeadLetters(record_dead, keep_in_memory=options.keep_dead_letters),
+    ]
+    broker: dramatiq.Broker
+    if url == EMBEDDED:
+        broker = StubBroker(middleware=middleware)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=url, middleware=middleware, namespace=f"{options.namespace}-dramatiq"
+        )
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
+    else:
+        raise ConfigError(f"broker {url!r} is not supported: use embedded, redis://... or amqp://...")
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+_lock = threading.Lock()
+_configured: dramatiq.Broker | None = None
+_configured_url: str | None = None
+_booted: set[int] = set()
+
+
+def setup_broker(
+    url: str, record_dead: Callable[[DeadJob], None], options: BrokerOptions | None = None
+) -> dramatiq.Broker:
+    """Build the broker and make it Dramatiq's global one, before the actors are imported; idempotent per URL.
+
+    Raises:
+        BugError: a broker for another URL was already set up in this process (the actors are bound to it).
+    """
+    global _configured, _configured_url
+    with _lock:
+        if _configured is not None:
+            if url != _configured_url:
+                raise BugError(
+                    f"the broker is already set up for {_configured_url!r} in this process; "
+                    "actors stay bound to it (run one broker per process)"
+                )
+            return _configured
+        broker = build_broker(url, record_dead, options)
+        dramatiq.set_broker(broker)
+        _configured, _configured_url = broker, url
+        return broker
+
+
+def require_broker() -> dramatiq.Broker:
+    """The broker set up by ``setup_broker``.
+
+    Raises:
+        BugError: none was set up yet (Dramatiq would otherwise invent a RabbitMQ broker on localhost).
+    """
+    if _configured is None:
+        raise BugError(
+            "psabridge.sync.actors was imported before the broker was set up: call "
+            "psabridge.sync.broker.setup_broker(...) first (otherwise Dramatiq silently uses RabbitMQ on localhost)"
+        )
+    return _configured
+
+
+def is_embedded(broker: dramatiq.Broker) -> bool:
+    """Whether the broker keeps its messages in this process's memory."""
+    return isinstance(broker, StubBroker)
+
+
+def start_workers(broker: dramatiq.Broker, *, threads: int = 8, queue_prefetch: int | None = None) -> dramatiq.Worker:
+    """Start in-process worker threads, emitting ``process_boot`` first (once per broker) so time limits hold.
+
+    Args:
+        broker: the broker.
+        threads: worker threads.
+        queue_prefetch: messages fetched ahead per queue (None: Dramatiq's default, twice the threads).
+    """
+    with _lock:
+        if id(broker) not in _booted:
+            broker.emit_after("process_boot")
+            _booted.add(id(broker))
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    if queue_prefetch is not None:
+        worker.queue_prefetch = queue_prefetch
+    worker.start()
+    return worker

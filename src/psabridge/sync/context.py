@@ -1,0 +1,199 @@
+"""What the pipeline functions run with: settings, store, mappings, connectors, locks, the work queue and a clock.
+
+One ``SyncContext`` per process (``set_context``/``current_context``): actors take ids and look everything else up
+here. Tests build one around fake connectors and a recording queue; ``build_context`` builds the real one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from psabridge.connectors import get_connector
+from psabridge.connectors.base import Connector, VendorMetadata
+from psabridge.connectors.notifier import Notifier, get_notifier
+from psabridge.errors import BugError, ConfigError
+from psabridge.mapping import MappingRegistry
+from psabridge.rules import DEFAULT_RULES, RulesConfig
+from psabridge.settings import ConnectionSettings, LinkSettings, NotifierSettings, Settings
+from psabridge.store import Database
+from psabridge.sync.broker import BrokerOptions
+from psabridge.sync.locks import Locks, locks_for
+
+__all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class WorkQueue(Protocol):
+    """Where the pipeline sends follow-up work (after its transaction committed): actors, or a list in tests."""
+
+    def ingest(self, connection: str, external_id: str) -> None:
+        """Ingest one ticket (re-fetched from its vendor)."""
+
+    def dispatch(self, outbox_id: int) -> None:
+        """Carry out one outbox action."""
+
+    def poll(self, connection: str) -> None:
+        """Poll one connection for changes."""
+
+
+@dataclass
+class SyncContext:
+    """Everything a pipeline function needs, built once per process.
+
+    Attributes:
+        settings: the configuration.
+        db: the store.
+        mappings: the mapping registry (hot-reloading).
+        locks: per-ticket locks.
+        queue: where follow-up work goes.
+        rules: the rule set evaluated on every real change.
+        clock: the wall clock (tests inject a fixed one).
+        options: broker and retry options.
+        connector_factory: builds a connection's connector (tests inject fakes).
+        notifier_factory: builds a notifier (tests inject fakes).
+    """
+
+    settings: Settings
+    db: Database
+    mappings: MappingRegistry
+    locks: Locks
+    queue: WorkQueue
+    rules: RulesConfig = DEFAULT_RULES
+    clock: Callable[[], datetime] = utcnow
+    options: BrokerOptions = field(default_factory=BrokerOptions)
+    connector_factory: Callable[[ConnectionSettings], Connector] | None = None
+    notifier_factory: Callable[[NotifierSettings], Notifier] = get_notifier
+    _connectors: dict[str, Connector] = field(default_factory=dict, repr=False)
+    _notifiers: dict[str, Notifier] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> datetime:
+        """The current time from the context's clock."""
+        return self.clock()
+
+    @contextmanager
+    def unit(self, *, dry_run: bool = False) -> Iterator[Session]:
+        """A transaction that commits on success, or always rolls back with ``dry_run``."""
+        with self.db.session() as session:
+            session.begin()
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+
+    def connector(self, name: str) -> Connector:
+        """The (cached) connector of a configured connection.
+
+        Raises:
+            ConfigError: no such connection, or it is disabled.
+        """
+        with self._lock:
+            found = self._connectors.get(name)
+            if found is None:
+                conn = self.settings.connection(name)
+                if not conn.enabled:
+                    raise ConfigError(f"connection {name!r} is disabled", connection=name)
+                if self.connector_factory is not None:
+                    found = self.connector_factory(conn)
+                else:
+                    found = get_connector(conn, broker_url=self.settings.broker, namespace=self.options.namespace)
+                self._connectors[name] = found
+            return found
+
+    def metadata(self, name: str) -> VendorMetadata:
+        """The connection's vendor metadata (cached by the connector)."""
+        return self.connector(name).metadata()
+
+    def notifier(self, name: str) -> Notifier:
+        """The (cached) notifier called ``name``.
+
+        Raises:
+            ConfigError: no such notifier.
+        """
+        with self._lock:
+            found = self._notifiers.get(name)
+            if found is None:
+                for candidate in self.settings.notifiers:
+                    if candidate.name == name:
+                        found = self._notifiers[name] = self.notifier_factory(candidate)
+                        break
+                else:
+                    names = ", ".join(n.name for n in self.settings.notifiers) or "none"
+                    raise ConfigError(f"no notifier named {name!r}; configured: {names}")
+            return found
+
+    def link(self, name: str) -> LinkSettings | None:
+        """The enabled link called ``name``, if configured."""
+        for link in self.settings.links:
+            if link.name == name and link.enabled:
+                return link
+        return None
+
+    def close(self) -> None:
+        """Close connectors, notifiers and the database."""
+        with self._lock:
+            for connector in self._connectors.values():
+                connector.close()
+            for notifier in self._notifiers.values():
+                notifier.close()
+            self._connectors.clear()
+            self._notifiers.clear()
+        self.db.dispose()
+
+
+_current: SyncContext | None = None
+
+
+def set_context(context: SyncContext | None) -> None:
+    """Make ``context`` the one actors use in this process (None: unset)."""
+    global _current
+    _current = context
+
+
+def current_context() -> SyncContext:
+    """The process's context.
+
+    Raises:
+        BugError: none was set (a worker must call set_context before it starts).
+    """
+    if _current is None:
+        raise BugError("no sync context in this process: call psabridge.sync.context.set_context(...) first")
+    return _current
+
+
+def build_context(
+    settings: Settings,
+    queue: WorkQueue,
+    *,
+    options: BrokerOptions | None = None,
+    rules: RulesConfig = DEFAULT_RULES,
+    lock_wait: float = 30.0,
+) -> SyncContext:
+    """The real context for ``settings``: database, mapping registry, locks for the deployment, vendor connectors."""
+    options = options or BrokerOptions()
+    db = Database(settings.database)
+    return SyncContext(
+        settings=settings,
+        db=db,
+        mappings=MappingRegistry(settings.connections),
+        locks=locks_for(settings.broker, db, namespace=options.namespace, wait=lock_wait),
+        queue=queue,
+        rules=rules,
+        options=options,
+    )

@@ -1,0 +1,47 @@
+"""Crash safety: find the work a crash (or a lost queue) may have dropped and queue it again.
+
+The embedded broker keeps messages in memory and Redis may lose them when it restarts; the store does not. Open inbox
+deliveries mean an ingest that never finished, pending (or sending) outbox rows a write-back that never finished,
+and every connection is polled again from its watermark. All of it is idempotent, so queueing twice is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from psabridge.store import repo
+from psabridge.sync.context import SyncContext
+
+__all__ = ["Recovered", "recover"]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What was queued again."""
+
+    ingests: int
+    dispatches: int
+    polls: int
+
+
+def recover(ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True) -> Recovered:
+    """Queue again unfinished ingests and write-backs (those untouched for ``older_than``), and poll every connection.
+
+    Args:
+        ctx: the sync context.
+        older_than: only work left alone at least this long (a periodic sweep); None: everything (start-up).
+        polls: also poll every enabled connection from its watermark.
+    """
+    cutoff = ctx.now() - older_than if older_than is not None else None
+    with ctx.db.session() as session:
+        deliveries = repo.open_deliveries(session, older_than=cutoff)
+        outbox = repo.pending_outbox(session, older_than=cutoff)
+    for connection, external_id in deliveries:
+        ctx.queue.ingest(connection, external_id)
+    for outbox_id in outbox:
+        ctx.queue.dispatch(outbox_id)
+    connections = [c.name for c in ctx.settings.connections if c.enabled] if polls else []
+    for name in connections:
+        ctx.queue.poll(name)
+    return Recovered(len(deliveries), len(outbox), len(connections))

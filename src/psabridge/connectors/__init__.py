@@ -2,9 +2,8 @@
 
 ``get_connector(settings)`` imports ``psabridge.connectors.<system>`` on first use and builds the class the module
 exports as ``CONNECTOR``: an ``HttpConnector`` gets ``CONNECTOR(settings, runtime=HttpRuntime(...))``, any other
-Connector ``CONNECTOR(settings)``. Vendor modules build their HTTP
-client with ``build_http_client`` (usually through ``rest.HttpConnector``), so every connector gets the same
-timeouts, retries, logging and rate budget.
+Connector ``CONNECTOR(settings)``. Vendor modules build their HTTP client with ``build_http_client`` (usually
+through ``rest.HttpConnector``), so every connector gets the same timeouts, retries, logging and rate budget.
 """
 
 from __future__ import annotations

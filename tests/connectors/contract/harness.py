@@ -68,6 +68,8 @@ __all__ = [
     "WebhookDelivery",
     "WebhookVariant",
     "connection_settings",
+    "serve_vendor",
+    "ticket_ids",
 ]
 
 RECEIVER_PATH = "/_contract/webhooks"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -651,7 +652,8 @@ class Mapper:
         self, value: Any, context: MappingContext, patch: dict[str, Any], problems: list[Finding], run: _Run
     ) -> None:
         rule = self._base.tenant_rule
-        if rule is None or rule.outbound is None or rule.outbound.to is None:
+        out = rule.outbound if rule is not None else None
+        if out is None or out.to is None:
             problems.append(_problem("tenant", value, "not_writable", "tenant is not written back: no outbound rule"))
             return
         companies = sorted(k for k, t in context.tenants.items() if t == value)
@@ -661,13 +663,12 @@ class Mapper:
                 _problem("tenant", value, "no_vendor_value", f"tenant {value!r} has {reason} in connections.tenants")
             )
             return
-        out = rule.outbound
         vendor: Any = companies[0]
         if out.as_ == "reference":
             vendor = {out.ref_key: companies[0]}
         elif out.as_ == "int":
             vendor = int(companies[0]) if companies[0].lstrip("-").isdigit() else companies[0]
-        _put(patch, out.to, vendor, "tenant", value, problems)  # type: ignore[arg-type]
+        _put(patch, out.to, vendor, "tenant", value, problems)
         run.note("tenant", out.where, None, value, vendor, "settings tenants")
 
 
@@ -769,7 +770,7 @@ def _write_field(
             return
         vendor_value, via = resolved
     else:
-        vendor_value = typed
+        vendor_value = typed.value if isinstance(typed, Enum) else typed
         if out.transforms:
             try:
                 vendor_value = _apply(out.transforms, typed, TransformContext(run.metadata, scope))

@@ -128,7 +128,7 @@ def _read_chain(path: Path) -> tuple[list[LocatedYaml], list[str], list[Problem]
         current = None
         if document.extends:
             target = Path(document.extends)
-            current = target if target.is_absolute() else current_parent(located) / target
+            current = target if target.is_absolute() else Path(located.file).parent / target
             if not current.exists():
                 problems.append(
                     Problem(located.file, located.line_of(("extends",)), "extends", f"file {current} does not exist")
@@ -136,11 +136,6 @@ def _read_chain(path: Path) -> tuple[list[LocatedYaml], list[str], list[Problem]
                 break
     chain.reverse()
     return chain, files, problems
-
-
-def current_parent(located: LocatedYaml) -> Path:
-    """The folder of a loaded file (``extends`` is relative to it)."""
-    return Path(located.file).parent
 
 
 def _merge(base: Any, over: Any) -> Any:

@@ -6,10 +6,11 @@ See harness.py for what a harness provides.
 
 from __future__ import annotations
 
+from .connectwise_harness import ConnectWiseHarness
 from .harness import VendorHarness
 
 HARNESSES: list[VendorHarness] = [
-    # ConnectWiseHarness(),   from .connectwise_harness import ConnectWiseHarness
+    ConnectWiseHarness(),
     # AutotaskHarness(),
     # ServiceNowHarness(),
     # FreshserviceHarness(),

@@ -1,0 +1,507 @@
+"""ConnectWise PSA (Manage) connector: every ConnectWise quirk psabridge knows, over the shared HTTP layer.
+
+Sources use VENDOR-APIS.md's shorthand (section 1): pyCW = HealthITAU/pyconnectwise, CWREST =
+covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwise-psa-webhook-routing.ts``.
+
+- Auth: Basic ``company+publicKey:privateKey`` plus the per-integration ``clientId`` header (pyCW ``_get_headers``).
+- Reading changes: ``conditions=_info/lastUpdated >= [..]`` (dates in brackets), ``orderBy=_info/lastUpdated asc, id
+  asc`` (no default order is documented), ``pageSize=1000`` (the maximum). ``_info/lastUpdated`` rather than the
+  older alias ``lastUpdated``: it is the path of the field in the records themselves, and clients use that path in
+  conditions, orderBy and fields alike (e.g. "_info/lastUpdated >= [..] AND _info/lastUpdated < [..]" in public
+  connector code; CWREST's JSDoc shows the alias). Pages are read by *seeking*, not by page number: each next page
+  asks for ``_info/lastUpdated >= [last second seen]`` again from page 1, so a ticket updated while we read moves
+  ahead of us instead of shifting later pages (offset paging would skip one record per update). Records of the
+  boundary second come twice and are dropped by the run's de-duplication; only when a whole page shares one second
+  does the reader step to the next page number instead. ``Link`` (rel next) says whether more follow (pyCW).
+- A ticket's body is not on the ticket: it is the first note flagged ``detailDescriptionFlag`` (VENDOR-APIS.md
+  1.4); ``get_ticket`` adds notes, time entries and configurations.
+- Updates: PATCH with a JSON Patch array of ``replace`` ops, references as ``{"id": ..}`` (pyCW Patch; CWREST); the
+  2015 spec's single object is refused today. ``skipCallback`` on our writes keeps our own callbacks from echoing.
+- Errors ``{code, message, errors[]}`` (pyCW); 500s whose text says "timeout" are transient (pyCW retries exactly
+  those), other ConnectWise 500s repeat and fail; a 400 naming the clientId is configuration; Cloudflare's 429
+  (pyconnectwise PR #41) waits as Retry-After says.
+- Callbacks: ``x-content-signature`` = base64(HMAC-SHA256(key = SHA256(signing key), raw body)); the key is fetched
+  from the payload's ``Metadata.key_url``, only from the configured ``webhook_host`` (Nango refuses any other host
+  before fetching: SSRF), without our credentials, and cached.
+- Rate: ConnectWise publishes no limit (CW docs mirror, VENDOR-APIS.md 1.6): a polite default budget, configurable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth, require_secret
+from psabridge.connectors.base import (
+    EXTRA_DESCRIPTION,
+    EXTRA_EXTRA,
+    EXTRA_NOTES,
+    EXTRA_TIME_ENTRIES,
+    Choice,
+    NewTimeEntry,
+    Page,
+    RawRecord,
+    VendorMetadata,
+    WebhookEvent,
+)
+from psabridge.connectors.budget import BudgetLimits
+from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client
+from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
+from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
+from psabridge.model import NoteKind, System
+from psabridge.settings import ConnectionSettings
+
+__all__ = ["CONNECTOR", "ConnectWiseConnector", "SeekPaginator", "signature"]
+
+MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
+TICKET_ORDER = "_info/lastUpdated asc, id asc"
+_NOTE_FLAGS: dict[NoteKind, str] = {
+    NoteKind.PUBLIC: "detailDescriptionFlag",  # "Discussion": what the customer sees
+    NoteKind.INTERNAL: "internalAnalysisFlag",
+    NoteKind.RESOLUTION: "resolutionFlag",
+}
+_ACTIONS: dict[str, Literal["created", "updated", "deleted"]] = {
+    "added": "created",
+    "updated": "updated",
+    "deleted": "deleted",
+}
+# A write refused because a board, status, priority ... we sent no longer exists: our metadata is stale.
+_STALE = re.compile(r"\bnot found\b.*\((board|status|priority|source|owner|type|subType|item|team)(/\w+)?\)", re.I)
+_KEY_CACHE = 64
+
+
+def stamp(when: datetime) -> str:
+    """A ConnectWise date literal: UTC, whole seconds (floored), ``Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A ConnectWise timestamp (``2022-07-02T04:20:41Z``) as aware UTC, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def signature(body: bytes, signing_key: str) -> str:
+    """The ``x-content-signature`` of a callback body: base64(HMAC-SHA256(SHA256(signing key), body))."""
+    key = hashlib.sha256(signing_key.encode()).digest()
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def quoted(value: str) -> str:
+    """A string literal for ``conditions``: double quotes, with quotes and backslashes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class SeekPaginator(BasePaginator):
+    """Pages by seeking on ``_info/lastUpdated`` (see the module docstring): stable while tickets change.
+
+    Args:
+        base: the run's own conditions (None: every ticket).
+        size: records per page.
+    """
+
+    def __init__(self, base: str | None, size: int) -> None:
+        super().__init__()
+        self.base = base
+        self.size = size
+        self.second: datetime | None = None  # the second the next request seeks from
+        self.page = 1
+
+    def _conditions(self) -> str | None:
+        if self.second is None:
+            return self.base
+        seek = f"_info/lastUpdated >= [{stamp(self.second)}]"
+        return f"({self.base}) and {seek}" if self.base else seek
+
+    def init_request(self, request: PageRequest) -> None:
+        """The first page: the run's conditions, page 1."""
+        self.second, self.page = None, 1
+        self.update_request(request)
+
+    def update_state(self, response: httpx.Response, records: Sequence[Any], body: Any = None) -> None:
+        """Seek past the last record's second; a page all within one second steps to the next page number."""
+        if "link" in response.headers:
+            self._has_next = bool(records) and "next" in response.links
+        else:  # without a Link header, a full page may have a successor
+            self._has_next = len(records) >= self.size
+        if not records:
+            return
+        last = parse_time((records[-1].get("_info") or {}).get("lastUpdated"))
+        if last is None:
+            raise PermanentError("a ticket came without _info.lastUpdated; cannot page by it")
+        last = last.replace(microsecond=0)
+        if self.second is not None and last <= self.second:
+            self.page += 1  # more than a page of tickets share this second: step through them by number
+        else:
+            self.second, self.page = last, 1
+
+    def update_request(self, request: PageRequest) -> None:
+        """Set the seek conditions and page number."""
+        conditions = self._conditions()
+        if conditions:
+            request.params["conditions"] = conditions
+        request.params["page"] = self.page
+
+
+class ConnectWiseConnector(HttpConnector):
+    """A ConnectWise PSA connection (an MSP's own PSA: one instance, every client's tickets)."""
+
+    system = System.CONNECTWISE
+    # No published limit; Cloudflare throttles bursts. 15 requests/s on average and 4 in flight per endpoint leave
+    # room for the MSP's other integrations; rate_budget in the settings overrides it.
+    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=900, per=60, concurrency=4)
+    resolutions: ClassVar[Mapping[int | type[BaseException], Resolution]] = {
+        403: Resolution.fail(ConfigError, "the API member's security role does not allow this", FailureType.CONFIG),
+    }
+
+    def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
+        super().__init__(settings, runtime=runtime)
+        self._metadata: VendorMetadata | None = None
+        self._metadata_lock = threading.Lock()
+        self._keys: dict[str, str] = {}
+        self._key_clients: dict[str, HttpClient] = {}
+        self._key_lock = threading.Lock()
+
+    def auth(self) -> httpx.Auth:
+        """Basic ``company+publicKey:privateKey`` and the ``clientId`` header."""
+        company = require_secret(self.settings, "company")
+        public = require_secret(self.settings, "public_key")
+        return MultiAuth(
+            BasicAuth(f"{company}+{public}", require_secret(self.settings, "private_key")),
+            HeaderAuth.from_secrets(self.settings, {"clientId": "client_id"}),
+        )
+
+    # -- hooks of the HTTP layer -------------------------------------------------------------------------------------
+
+    def classify(self, response: httpx.Response) -> Resolution | None:
+        """500 "timeout" retries, other ConnectWise 500s fail; a 400 about the clientId is configuration."""
+        if response.status_code == 500:
+            body = _json(response)
+            text = response.text.lower()
+            if "timeout" in text or "timed out" in text:
+                return Resolution.retry("ConnectWise timed out (500)")
+            if isinstance(body, dict) and "code" in body:
+                return Resolution.fail(PermanentError, "ConnectWise failed on this request (500)", FailureType.SYSTEM)
+        if response.status_code == 400 and "clientid" in response.text.lower():
+            return Resolution.fail(
+                ConfigError, "ConnectWise refused the clientId (credentials.client_id)", FailureType.CONFIG
+            )
+        return None
+
+    def error_message(self, response: httpx.Response) -> str | None:
+        """``message`` plus each ``errors[]`` item's message and field; Cloudflare's page title for HTML."""
+        body = _json(response)
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            parts = [
+                f"{item.get('message')} ({item.get('field')})" if item.get("field") else str(item.get("message"))
+                for item in body.get("errors") or ()
+                if isinstance(item, dict) and item.get("message")
+            ]
+            return str(body["message"]) + (": " + "; ".join(parts) if parts else "")
+        title = re.search(r"<title>(.*?)</title>", response.text, re.I | re.S)
+        if title:
+            return title.group(1).strip()
+        return response.text.strip()[:500] or None
+
+    # -- reading -----------------------------------------------------------------------------------------------------
+
+    def external_id_of(self, record: RawRecord) -> str:
+        """The ticket id."""
+        return str(record["id"])
+
+    def updated_at_of(self, record: RawRecord) -> datetime | None:
+        """``_info.lastUpdated``."""
+        return parse_time((record.get("_info") or {}).get("lastUpdated"))
+
+    def iter_changes(self, since: datetime | None) -> Iterator[Page]:
+        """Tickets changed at or after ``since`` minus the overlap, oldest first, 1000 a page."""
+        start = self.read_from(since)
+        base = f"_info/lastUpdated >= [{stamp(start)}]" if start is not None else None
+        size = self.page_size(MAX_PAGE, MAX_PAGE)
+        run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=True)
+        request = PageRequest(url="service/tickets", params={"orderBy": TICKET_ORDER, "pageSize": size})
+        for page in self.http.paginate(request, SeekPaginator(base, size), _records):
+            yield run.page(page.records, last=page.last)
+
+    def get_ticket(self, external_id: str) -> RawRecord:
+        """The ticket plus notes, its description (the first Discussion note), time entries and configurations."""
+        ticket_id = _ticket_id(external_id)
+        ticket: RawRecord = dict(self.http.request_json("GET", f"service/tickets/{ticket_id}").data)
+        notes = self.list_notes(external_id)
+        ticket[EXTRA_NOTES] = notes
+        described = [n for n in notes if n.get("detailDescriptionFlag")]
+        ticket[EXTRA_DESCRIPTION] = described[0].get("text") if described else None
+        ticket[EXTRA_TIME_ENTRIES] = self._all(
+            "time/entries", {"conditions": f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'}
+        )
+        configurations = self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data
+        ticket[EXTRA_EXTRA] = {"configurations": list(configurations or [])}
+        return ticket
+
+    def list_notes(self, external_id: str) -> list[RawRecord]:
+        """Every note of the ticket, oldest first."""
+        return self._all(f"service/tickets/{_ticket_id(external_id)}/notes", {})
+
+    def _all(self, path: str, params: Mapping[str, Any]) -> list[RawRecord]:
+        """Every record of a list endpoint, ordered by id (default pageSize is only 25, so ask for the most)."""
+        request = PageRequest(url=path, params={"orderBy": "id asc", **params})
+        paginator = PageNumberPaginator(size=MAX_PAGE, size_param="pageSize", link_rel="next")
+        found: list[RawRecord] = []
+        for page in self.http.paginate(request, paginator, _records):
+            found.extend(page.records)
+        return found
+
+    # -- metadata ----------------------------------------------------------------------------------------------------
+
+    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+        """Boards, statuses and types per board (scope = board name), priorities, sources and members; cached."""
+        with self._metadata_lock:
+            if self._metadata is None or refresh:
+                self._metadata = self._load_metadata()
+            return self._metadata
+
+    def _load_metadata(self) -> VendorMetadata:
+        boards = self._all("service/boards", {})
+        fields: dict[str, list[Choice]] = {"board": [], "status": [], "type": [], "subType": []}
+        for board in boards:
+            name = str(board["name"])
+            fields["board"].append(Choice(value=str(board["id"]), label=name, active=not board.get("inactive")))
+            for status in self._all(f"service/boards/{board['id']}/statuses", {}):
+                fields["status"].append(
+                    Choice(
+                        value=str(status["id"]),
+                        label=str(status["name"]),
+                        scope=name,
+                        active=not status.get("inactive"),
+                        is_default=bool(status.get("defaultFlag")),
+                        is_closed=bool(status.get("closedStatus")),
+                    )
+                )
+            for field, path in (("type", "types"), ("subType", "subtypes")):
+                for item in self._all(f"service/boards/{board['id']}/{path}", {}):
+                    fields[field].append(
+                        Choice(value=str(item["id"]), label=str(item["name"]), scope=name,
+                               active=not item.get("inactive"))
+                    )  # fmt: skip
+        fields["priority"] = [
+            Choice(value=str(p["id"]), label=str(p["name"]), is_default=bool(p.get("defaultFlag")),
+                   extra={"sort": p.get("sortOrder")})
+            for p in self._all("service/priorities", {})
+        ]  # fmt: skip
+        fields["source"] = [
+            Choice(value=str(s["id"]), label=str(s["name"]), is_default=bool(s.get("defaultFlag")))
+            for s in self._all("service/sources", {})
+        ]
+        fields["owner"] = [
+            Choice(value=str(m["id"]), label=str(m.get("name") or m["identifier"]),
+                   active=not m.get("inactiveFlag"), extra={"identifier": m["identifier"]})
+            for m in self._all("system/members", {})
+        ]  # fmt: skip
+        return VendorMetadata(
+            system=self.system, fields={k: tuple(v) for k, v in fields.items()}, fetched_at=datetime.now(UTC)
+        )
+
+    # -- writing -----------------------------------------------------------------------------------------------------
+
+    @property
+    def _skip_callback(self) -> bool:
+        return bool(self.settings.options.get("skip_callback", True))
+
+    def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
+        """PATCH a JSON Patch array (replace; remove for None); a stale board/status/priority refreshes metadata."""
+        operations = [
+            {"op": "remove", "path": key} if value is None else {"op": "replace", "path": key, "value": value}
+            for key, value in patch.items()
+        ]
+        if self._skip_callback:
+            operations.append({"op": "replace", "path": "skipCallback", "value": True})
+        try:
+            # Setting fields to values is idempotent, so the PATCH may be retried like a GET.
+            reply = self.http.request_json(
+                "PATCH", f"service/tickets/{_ticket_id(external_id)}", json=operations, idempotent=True
+            )
+        except PermanentError as exc:
+            if exc.status == 400 and _STALE.search(exc.vendor_message or ""):
+                self.metadata(refresh=True)
+            raise
+        return dict(reply.data)
+
+    def create_ticket(self, fields: RawRecord, *, marker: str) -> RawRecord:
+        """POST a ticket whose ``externalXRef`` holds the marker (and whose description ends with it)."""
+        body = {**fields, "externalXRef": marker}
+        description = body.get("initialDescription")
+        if isinstance(description, str) and marker not in description:
+            body["initialDescription"] = f"{description.rstrip()}\n\n{marker}"
+        if self._skip_callback:
+            body["skipCallback"] = True
+        return dict(self.http.request_json("POST", "service/tickets", json=body).data)
+
+    def find_by_marker(self, marker: str) -> str | None:
+        """The ticket whose ``externalXRef`` is the marker."""
+        params = {"conditions": f"externalXRef = {quoted(marker)}", "orderBy": "id asc", "pageSize": 1, "fields": "id"}
+        found = self.http.request_json("GET", "service/tickets", params=params).data
+        return self.external_id_of(found[0]) if found else None
+
+    def add_note(self, external_id: str, text: str, *, kind: NoteKind, marker: str) -> RawRecord:
+        """POST a note flagged Discussion, Internal or Resolution, ending with the marker (once, even if retried)."""
+        path = f"service/tickets/{_ticket_id(external_id)}/notes"
+        existing = self._with_marker(path, "text", marker)
+        if existing is not None:
+            return existing
+        body = {"text": f"{text.rstrip()}\n\n{marker}", _NOTE_FLAGS[kind]: True, "processNotifications": False}
+        return dict(self.http.request_json("POST", path, json=body).data)
+
+    def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
+        """POST a time entry charged to the ticket, its notes ending with the marker (never billed twice)."""
+        ticket_id = _ticket_id(external_id)
+        existing = self._with_marker(
+            "time/entries", "notes", marker, f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'
+        )
+        if existing is not None:
+            return existing
+        started = entry.started_at
+        body: dict[str, Any] = {
+            "chargeToId": ticket_id,
+            "chargeToType": "ServiceTicket",
+            "timeStart": stamp(started),
+            "timeEnd": stamp(started + timedelta(minutes=entry.minutes)),
+            "actualHours": round(entry.minutes / 60, 2),
+            "notes": f"{entry.note.rstrip()}\n\n{marker}",
+            **dict(entry.extra),
+        }
+        if entry.who:
+            body["member"] = {"identifier": entry.who}
+        if entry.billable is not None:
+            body["billableOption"] = "Billable" if entry.billable else "DoNotBill"
+        return dict(self.http.request_json("POST", "time/entries", json=body).data)
+
+    def _with_marker(self, path: str, field: str, marker: str, conditions: str | None = None) -> RawRecord | None:
+        """The record under ``path`` whose ``field`` contains ``marker``, if a retried write already made it."""
+        where = f"{field} contains {quoted(marker)}"
+        params = {"conditions": f"{conditions} and {where}" if conditions else where, "pageSize": 1}
+        found = self.http.request_json("GET", path, params=params).data
+        return dict(found[0]) if found else None
+
+    # -- webhooks ----------------------------------------------------------------------------------------------------
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify ``x-content-signature`` with the key from ``Metadata.key_url`` (on ``webhook_host`` only)."""
+        given = next((v for k, v in headers.items() if k.lower() == "x-content-signature"), "").strip()
+        if not given:
+            raise WebhookVerificationError("the callback has no x-content-signature header", connection=self.name)
+        try:
+            payload = json.loads(body)
+            key_url = payload["Metadata"]["key_url"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookVerificationError("the callback names no Metadata.key_url", connection=self.name) from exc
+        if not isinstance(key_url, str):
+            raise WebhookVerificationError("Metadata.key_url is not a URL", connection=self.name)
+        self._check_key_url(key_url)
+        key = self._signing_key(key_url, fresh=False)
+        # ConnectWise may have rotated the key since we cached it: fetch once more before refusing.
+        if not hmac.compare_digest(signature(body, key), given) and not hmac.compare_digest(
+            signature(body, self._signing_key(key_url, fresh=True)), given
+        ):
+            raise WebhookVerificationError("the callback's signature is wrong", connection=self.name)
+        kind = str(payload.get("Type", "")).lower()
+        if kind != "ticket" or not str(payload.get("ID", "")).isdigit():
+            raise PermanentError(f"not a ticket callback (Type {payload.get('Type')!r})", connection=self.name)
+        action = _ACTIONS.get(str(payload.get("Action", "")).lower(), "updated")
+        delivery = payload.get("MessageId")
+        return WebhookEvent(
+            external_id=str(payload["ID"]),
+            event=action,
+            delivery_id=str(delivery) if delivery else hashlib.sha256(body).hexdigest(),
+        )
+
+    def _webhook_host(self) -> str:
+        configured = self.settings.secrets.get("webhook_host")
+        return (configured or urlsplit(self.settings.base_url).netloc).lower()
+
+    def _check_key_url(self, key_url: str) -> None:
+        """Refuse a key URL off the configured host (or with credentials, a fragment, or an odd path): SSRF."""
+        parts = urlsplit(key_url)
+        host = self._webhook_host()
+        allowed_schemes = ("https", "http") if urlsplit(self.settings.base_url).scheme == "http" else ("https",)
+        where = parts.netloc.lower() if ":" in host else (parts.hostname or "")
+        if (
+            parts.scheme not in allowed_schemes
+            or parts.username is not None
+            or parts.fragment
+            or where != host
+            or not parts.path.endswith("/callbackkey/index.rails")
+        ):
+            raise WebhookVerificationError(
+                f"refusing to fetch a callback signing key from {parts.scheme}://{parts.netloc}{parts.path}: "
+                f"not the configured webhook_host {host!r}",
+                connection=self.name,
+            )
+
+    def _signing_key(self, key_url: str, *, fresh: bool) -> str:
+        with self._key_lock:
+            cached = None if fresh else self._keys.get(key_url)
+        if cached is not None:
+            return cached
+        parts = urlsplit(key_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._key_lock:
+            client = self._key_clients.get(origin)
+            if client is None:
+                # No credentials go to the key URL (ConnectWise serves it without them; Nango, CWREST).
+                client = self._key_clients[origin] = build_http_client(
+                    self.settings, auth=None, hooks=self, base_url=origin, runtime=self.runtime,
+                    budget_defaults=self.budget_defaults, retry=self.retry_policy,
+                )  # fmt: skip
+        data = client.request_json("GET", key_url).data
+        key = data.get("signing_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not key:
+            raise WebhookVerificationError("the key URL answered without a signing_key", connection=self.name)
+        with self._key_lock:
+            if len(self._keys) >= _KEY_CACHE:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[key_url] = key
+        return key
+
+    def close(self) -> None:
+        """Close the API client and any key-fetching clients."""
+        super().close()
+        with self._key_lock:
+            clients = list(self._key_clients.values())
+            self._key_clients.clear()
+        for client in clients:
+            client.close()
+
+
+def _records(body: Any) -> list[Any]:
+    if not isinstance(body, list):
+        raise TypeError(f"expected a JSON array, got {type(body).__name__}")
+    return body
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _ticket_id(external_id: str) -> int:
+    if not str(external_id).isdigit():
+        raise PermanentError(f"{external_id!r} is not a ConnectWise ticket id")
+    return int(external_id)
+
+
+CONNECTOR = ConnectWiseConnector

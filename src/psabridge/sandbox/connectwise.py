@@ -44,6 +44,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -129,7 +130,7 @@ _CHARGE_TO = re.compile(r"\bchargeToId\s*=\s*(\d+)\b", re.IGNORECASE)
 class ConnectWiseSimulator:
     """One ConnectWise instance: the MSP's service boards with every client's tickets."""
 
-    def __init__(self, context: SandboxContext) -> None:
+    def __init__(self, context: SandboxContext, *, webhook_transport: httpx.BaseTransport | None = None) -> None:
         self.catalog = Catalog(context.world)
         self.writer = TicketWriter(self.catalog, context.world)
         self._rng = random.Random(f"psabridge-connectwise:{context.seed}")
@@ -143,6 +144,7 @@ class ConnectWiseSimulator:
             clock=context.clock,
             state=self.state,
             signer=self._signer,
+            webhook_transport=webhook_transport,
         )
         sim = self.simulator
         self.rate = sim.rate_limit(CLOUDFLARE_LIMIT, 60, message="You are being rate limited.")

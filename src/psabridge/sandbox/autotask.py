@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -108,6 +109,7 @@ class AutotaskSimulator:
         requests_per_hour: int = REQUESTS_PER_HOUR,
         threads: int = THREADS_PER_ENDPOINT,
         latency_scale: float = 1.0,
+        webhook_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.context = context
         self.latency_scale = latency_scale
@@ -121,6 +123,7 @@ class AutotaskSimulator:
             state=self.state,
             signer=signer,
             webhook_retry_delays=RETRY_DELAYS,
+            webhook_transport=webhook_transport,
         )
         self.pages_served = 0
         self.directory: Directory = build_directory(context.world, context.service.tenants, context.anchor)

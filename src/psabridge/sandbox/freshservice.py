@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.freshservice_api import FreshserviceApi
 from psabridge.sandbox.freshservice_http import (
@@ -90,9 +92,16 @@ class FreshserviceSimulator:
     Args:
         context: the sandbox context (world, seed tickets, faults, clock).
         plan: the plan (name or Plan); default Growth, or the one ``PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN`` names.
+        webhook_transport: where webhooks go (tests); default the network.
     """
 
-    def __init__(self, context: SandboxContext, *, plan: Plan | str | None = None) -> None:
+    def __init__(
+        self,
+        context: SandboxContext,
+        *,
+        plan: Plan | str | None = None,
+        webhook_transport: httpx.BaseTransport | None = None,
+    ) -> None:
         chosen = plan if plan is not None else os.environ.get(PLAN_ENV, "growth")
         if isinstance(chosen, str):
             if chosen not in PLANS:
@@ -110,6 +119,7 @@ class FreshserviceSimulator:
             clock=context.clock,
             state=self.state,
             signer=sign_webhook,
+            webhook_transport=webhook_transport,
         )
         self.tickets = self.simulator.table("tickets")
         self._lock = threading.RLock()

@@ -78,13 +78,20 @@ class HttpConnector(Connector):
             auth=self.auth(),
             hooks=self,
             resolutions=self.resolutions,
-            budget_defaults=self.budget_defaults,
+            budget_defaults=self.default_budget(),
             retry=self.retry_policy,
             headers=self.default_headers,
             secret_params=self.secret_params,
             base_url=base_url,
             runtime=self.runtime,
         )
+
+    def default_budget(self) -> BudgetLimits:
+        """The vendor's default budget for this connection: ``budget_defaults``, unless the settings decide it.
+
+        Override when the default depends on the connection (e.g. the vendor plan named in ``options``).
+        """
+        return self.budget_defaults
 
     @abc.abstractmethod
     def auth(self) -> httpx.Auth | None:

@@ -329,8 +329,9 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
     for tech in world.technicians:
         resource_id = _RESOURCE_BASE + tech.id
         directory.tiers[resource_id] = tech.tier
-        directory.resources[resource_id] = _resource(resource_id, tech.first_name, tech.last_name, tech.email, 1)
-    directory.resources[API_RESOURCE_ID] = _resource(API_RESOURCE_ID, "psabridge", "API", AT_USERNAME, 2)
+        role = ROLES[tech.tier][0]
+        directory.resources[resource_id] = _resource(resource_id, tech.first_name, tech.last_name, tech.email, 1, role)
+    directory.resources[API_RESOURCE_ID] = _resource(API_RESOURCE_ID, "psabridge", "API", AT_USERNAME, 2, ROLES[1][0])
     return directory
 
 
@@ -347,7 +348,7 @@ def _company(company_id: int, name: str, number: str, company_type: int, since: 
     }
 
 
-def _resource(resource_id: int, first: str, last: str, email: str, license_type: int) -> dict[str, Any]:
+def _resource(resource_id: int, first: str, last: str, email: str, license_type: int, role: int) -> dict[str, Any]:
     return {
         "id": resource_id,
         "firstName": first,
@@ -356,6 +357,7 @@ def _resource(resource_id: int, first: str, last: str, email: str, license_type:
         "userName": email,
         "isActive": True,
         "licenseType": license_type,  # 2: API user (API-only license)
+        "defaultServiceDeskRoleID": role,
         "resourceType": "Employee",
         "userType": 1,
     }

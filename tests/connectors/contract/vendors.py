@@ -6,12 +6,13 @@ See harness.py for what a harness provides.
 
 from __future__ import annotations
 
+from .autotask_harness import AutotaskHarness
 from .connectwise_harness import ConnectWiseHarness
 from .harness import VendorHarness
 
 HARNESSES: list[VendorHarness] = [
     ConnectWiseHarness(),
-    # AutotaskHarness(),
+    AutotaskHarness(),
     # ServiceNowHarness(),
     # FreshserviceHarness(),
 ]

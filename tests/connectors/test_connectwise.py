@@ -154,6 +154,7 @@ def test_metadata_is_loaded_once_per_board_and_cached(router: respx.MockRouter, 
     )  # fmt: skip
     router.get("/service/boards/1/types").mock(return_value=httpx.Response(200, json=[{"id": 1, "name": "Incident"}]))
     router.get("/service/boards/1/subtypes").mock(return_value=httpx.Response(200, json=[]))
+    router.get("/service/boards/1/items").mock(return_value=httpx.Response(200, json=[{"id": 2001, "name": "Printer"}]))
     priorities = router.get("/service/priorities").mock(
         return_value=httpx.Response(200, json=[{"id": 6, "name": "Priority 1 - Emergency Response", "sortOrder": 1}])
     )
@@ -169,6 +170,7 @@ def test_metadata_is_loaded_once_per_board_and_cached(router: respx.MockRouter, 
     assert metadata.value_of("status", ">Closed", scope="Service Desk") == "106"
     assert [c.is_closed for c in metadata.choices("status")] == [False, True]
     assert metadata.value_of("owner", "Dana Whitfield") == "151"
+    assert metadata.value_of("item", "printer", scope="Service Desk") == "2001"
     assert metadata.choices("owner")[0].extra == {"identifier": "dwhitfield"}
     assert params(priorities.calls[0]) == {"orderBy": "id asc", "page": "1", "pageSize": "1000"}
     cw.metadata(refresh=True)
@@ -266,7 +268,7 @@ def test_a_note_carries_its_flag_and_marker_and_is_written_once(
 
     connector(namespace).add_note("42", "Replaced toner.", kind=kind, marker=MARKER)
 
-    assert params(lookup.calls[0]) == {"conditions": f'text contains "{MARKER}"', "pageSize": "1"}
+    assert params(lookup.calls[0]) == {"conditions": f'text contains "{MARKER}"', "pageSize": "1000"}
     assert json.loads(post.calls[0].request.content) == {
         "text": f"Replaced toner.\n\n{MARKER}",
         flag: True,
@@ -277,7 +279,12 @@ def test_a_note_carries_its_flag_and_marker_and_is_written_once(
 def test_a_note_already_written_by_an_earlier_attempt_is_not_written_again(
     router: respx.MockRouter, namespace: str
 ) -> None:
-    router.get("/service/tickets/42/notes").mock(return_value=httpx.Response(200, json=[{"id": 9, "text": MARKER}]))
+    text = f"Replaced toner.\n\n{MARKER}"
+    earlier = [
+        {"id": 8, "text": f"Other note of the same link\n\n{MARKER}", "detailDescriptionFlag": True},
+        {"id": 9, "text": text, "detailDescriptionFlag": True},
+    ]
+    router.get("/service/tickets/42/notes").mock(return_value=httpx.Response(200, json=earlier))
 
     note = connector(namespace).add_note("42", "Replaced toner.", kind=NoteKind.PUBLIC, marker=MARKER)
 
@@ -296,7 +303,7 @@ def test_a_time_entry_is_charged_to_the_ticket_with_its_marker(router: respx.Moc
 
     assert params(lookup.calls[0]) == {
         "conditions": f'chargeToType = "ServiceTicket" and chargeToId = 42 and notes contains "{MARKER}"',
-        "pageSize": "1",
+        "pageSize": "1000",
     }
     assert json.loads(post.calls[0].request.content) == {
         "chargeToId": 42,

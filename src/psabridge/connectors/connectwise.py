@@ -267,7 +267,7 @@ class ConnectWiseConnector(HttpConnector):
     # -- metadata ----------------------------------------------------------------------------------------------------
 
     def metadata(self, *, refresh: bool = False) -> VendorMetadata:
-        """Boards, statuses and types per board (scope = board name), priorities, sources and members; cached."""
+        """Boards; statuses, types, subtypes and items per board (scope = board name); priorities, sources, members."""
         with self._metadata_lock:
             if self._metadata is None or refresh:
                 self._metadata = self._load_metadata()
@@ -275,7 +275,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def _load_metadata(self) -> VendorMetadata:
         boards = self._all("service/boards", {})
-        fields: dict[str, list[Choice]] = {"board": [], "status": [], "type": [], "subType": []}
+        fields: dict[str, list[Choice]] = {"board": [], "status": [], "type": [], "subType": [], "item": []}
         for board in boards:
             name = str(board["name"])
             fields["board"].append(Choice(value=str(board["id"]), label=name, active=not board.get("inactive")))
@@ -290,7 +290,7 @@ class ConnectWiseConnector(HttpConnector):
                         is_closed=bool(status.get("closedStatus")),
                     )
                 )
-            for field, path in (("type", "types"), ("subType", "subtypes")):
+            for field, path in (("type", "types"), ("subType", "subtypes"), ("item", "items")):
                 for item in self._all(f"service/boards/{board['id']}/{path}", {}):
                     fields[field].append(
                         Choice(value=str(item["id"]), label=str(item["name"]), scope=name,
@@ -358,20 +358,15 @@ class ConnectWiseConnector(HttpConnector):
     def add_note(self, external_id: str, text: str, *, kind: NoteKind, marker: str) -> RawRecord:
         """POST a note flagged Discussion, Internal or Resolution, ending with the marker (once, even if retried)."""
         path = f"service/tickets/{_ticket_id(external_id)}/notes"
-        existing = self._with_marker(path, "text", marker)
+        body = {"text": f"{text.rstrip()}\n\n{marker}", _NOTE_FLAGS[kind]: True, "processNotifications": False}
+        existing = self._written(path, body, "text", marker, (_NOTE_FLAGS[kind],))
         if existing is not None:
             return existing
-        body = {"text": f"{text.rstrip()}\n\n{marker}", _NOTE_FLAGS[kind]: True, "processNotifications": False}
         return dict(self.http.request_json("POST", path, json=body).data)
 
     def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
         """POST a time entry charged to the ticket, its notes ending with the marker (never billed twice)."""
         ticket_id = _ticket_id(external_id)
-        existing = self._with_marker(
-            "time/entries", "notes", marker, f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'
-        )
-        if existing is not None:
-            return existing
         started = entry.started_at
         body: dict[str, Any] = {
             "chargeToId": ticket_id,
@@ -386,14 +381,32 @@ class ConnectWiseConnector(HttpConnector):
             body["member"] = {"identifier": entry.who}
         if entry.billable is not None:
             body["billableOption"] = "Billable" if entry.billable else "DoNotBill"
+        charged = f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'
+        existing = self._written("time/entries", body, "notes", marker, ("timeStart",), charged)
+        if existing is not None:
+            return existing
         return dict(self.http.request_json("POST", "time/entries", json=body).data)
 
-    def _with_marker(self, path: str, field: str, marker: str, conditions: str | None = None) -> RawRecord | None:
-        """The record under ``path`` whose ``field`` contains ``marker``, if a retried write already made it."""
+    def _written(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        field: str,
+        marker: str,
+        same: Sequence[str],
+        conditions: str | None = None,
+    ) -> RawRecord | None:
+        """The record an earlier attempt of this very write made (a POST whose answer was lost), if any.
+
+        Candidates carry the marker in ``field``; it is the same write when ``field`` and the ``same`` fields equal
+        ours (a marker naming a link rather than one action is on many notes).
+        """
         where = f"{field} contains {quoted(marker)}"
-        params = {"conditions": f"{conditions} and {where}" if conditions else where, "pageSize": 1}
-        found = self.http.request_json("GET", path, params=params).data
-        return dict(found[0]) if found else None
+        params = {"conditions": f"{conditions} and {where}" if conditions else where, "pageSize": MAX_PAGE}
+        for found in self.http.request_json("GET", path, params=params).data or ():
+            if found.get(field) == body[field] and all(found.get(name) == body[name] for name in same):
+                return dict(found)
+        return None
 
     # -- webhooks ----------------------------------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from .autotask_harness import AutotaskHarness
 from .connectwise_harness import ConnectWiseHarness
+from .freshservice_harness import FreshserviceHarness
 from .harness import VendorHarness
 
 HARNESSES: list[VendorHarness] = [
     ConnectWiseHarness(),
     AutotaskHarness(),
     # ServiceNowHarness(),
-    # FreshserviceHarness(),
+    FreshserviceHarness(),
 ]

@@ -71,8 +71,8 @@ def build_broker(
 ) -> dramatiq.Broker:
     """A broker for ``url`` (``embedded``, ``redis://...``, ``amqp://...``) with psabridge's middleware.
 
-    Middleware, in order: age limit, time limit, shutdown notifications, callbacks, pipelines, retries (policy.py
-    decides what is retried), dead letters (``record_dead`` gets every message that failed for good).
+    Middleware: age limit, time limit, shutdown notifications, callbacks, pipelines, dead letters (``record_dead``
+    gets every message that failed for good), retries (policy.py decides what is retried).
 
     Raises:
         ConfigError: the URL names no supported broker.
@@ -84,13 +84,14 @@ def build_broker(
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        # Before Retries: Dramatiq runs after-hooks in reverse order, so this sees Retries' verdict.
+        DeadLetters(record_dead, keep_in_memory=options.keep_dead_letters),
         Retries(
             max_retries=options.max_retries,
             min_backoff=options.min_backoff_ms,
             max_backoff=options.max_backoff_ms,
             retry_when=retry_when(options.max_retries),
         ),
-        DeadLetters(record_dead, keep_in_memory=options.keep_dead_letters),
     ]
     broker: dramatiq.Broker
     if url == EMBEDDED:

@@ -146,7 +146,7 @@ class SyncContext:
         return None
 
     def close(self) -> None:
-        """Close connectors, notifiers and the database."""
+        """Close connectors, notifiers, lock connections and the database."""
         with self._lock:
             for connector in self._connectors.values():
                 connector.close()
@@ -154,6 +154,7 @@ class SyncContext:
                 notifier.close()
             self._connectors.clear()
             self._notifiers.clear()
+        self.locks.close()
         self.db.dispose()
 
 
@@ -188,10 +189,13 @@ def build_context(
     """The real context for ``settings``: database, mapping registry, locks for the deployment, vendor connectors."""
     options = options or BrokerOptions()
     db = Database(settings.database)
+    mappings = MappingRegistry(settings.connections)
+    # Loaded up front: the registry's first load is not safe against worker threads asking at the same moment.
+    mappings.load_all()
     return SyncContext(
         settings=settings,
         db=db,
-        mappings=MappingRegistry(settings.connections),
+        mappings=mappings,
         locks=locks_for(settings.broker, db, namespace=options.namespace, wait=lock_wait),
         queue=queue,
         rules=rules,

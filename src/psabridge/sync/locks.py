@@ -81,6 +81,9 @@ class Locks(abc.ABC):
             keeper.join()
             self._release(name, token)
 
+    def close(self) -> None:  # noqa: B027 - optional: implementations without connections need not override it
+        """Release connections."""
+
     def _keep(self, name: str, token: Any, stop: threading.Event) -> None:
         while not stop.wait(self.ttl / 3):
             self._renew(name, token)
@@ -144,6 +147,10 @@ class RedisLocks(Locks):
 
         with contextlib.suppress(redis.RedisError):  # else the lock expires after ttl
             self._release_script(keys=[self._prefix + name], args=[token])
+
+    def close(self) -> None:
+        """Close the Redis connections."""
+        self._client.close()
 
 
 def advisory_key(name: str) -> int:

@@ -95,7 +95,8 @@ class DeadJob:
 class DeadLetters(Middleware):
     """Hands every failed message (not retried, retries used up, or too old) to ``record``.
 
-    Runs after ``Retries`` (which decides whether a message failed for good). ``record`` writes the dead-letter table;
+    Its after-hooks must run after those of ``Retries`` (which decides whether a message failed for good); Dramatiq
+    runs after-hooks in reverse order, so it is listed before Retries. ``record`` writes the dead-letter table;
     when it cannot (the database is down), the job is logged with everything needed to replay it by hand. With the
     embedded broker the in-memory copy Dramatiq keeps of failed messages is dropped unless ``keep_in_memory`` (tests
     use it with ``join(fail_fast=True)``).

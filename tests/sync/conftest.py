@@ -1,0 +1,224 @@
+"""Pipeline fixtures: the in-process broker (set up once, before the actors), fake vendors, a world to drive them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
+
+from psabridge.mapping import MappingRegistry
+from psabridge.model import Action, System, Ticket
+from psabridge.rules import RulesConfig
+from psabridge.settings import Settings
+from psabridge.store import Database, repo
+from psabridge.store.models import AuditEntry, Link, OutboxAction
+from psabridge.sync.broker import EMBEDDED, QUEUES, BrokerOptions, setup_broker, start_workers
+from psabridge.sync.context import SyncContext, set_context
+from psabridge.sync.locks import locks_for
+from psabridge.sync.runtime import _record_dead
+
+from .fakes import FakeConnector, FakeVendor
+
+HERE = Path(__file__).parent
+TEST_OPTIONS = BrokerOptions(
+    namespace="psabridge-test",
+    max_retries=3,
+    min_backoff_ms=10,
+    max_backoff_ms=40,
+    time_limit_ms=20_000,
+    keep_dead_letters=True,
+)
+
+
+@pytest.fixture(scope="session")
+def broker() -> StubBroker:
+    """The process's embedded broker, set up before the actors are imported (as every entry point does)."""
+    stub = setup_broker(EMBEDDED, _record_dead, TEST_OPTIONS)
+    import psabridge.sync.actors  # noqa: F401 - declares the actors on this broker
+
+    assert isinstance(stub, StubBroker)
+    return stub
+
+
+@pytest.fixture(scope="session")
+def worker(broker: StubBroker) -> Iterator[dramatiq.Worker]:
+    """Worker threads on the embedded broker for the whole session (process_boot emitted, so time limits hold)."""
+    started = start_workers(broker, threads=4)
+    yield started
+    started.stop()
+
+
+def write_mapping(folder: Path, system: System) -> Path:
+    path = folder / f"fake-{system.value}.yaml"
+    path.write_text((HERE / "fake_mapping.yaml").read_text().replace("SYSTEM", system.value))
+    return path
+
+
+def settings_for(folder: Path, database: str, *, own: dict[str, str] | None = None, **extra: Any) -> Settings:
+    """Two fake connections (a client's ServiceNow, the MSP's ConnectWise) and the demo's mirror link."""
+    data: dict[str, Any] = {
+        "database": database,
+        "broker": "embedded",
+        "tenants": {"acme": {"name": "Acme Dental"}},
+        "connections": [
+            {
+                "name": "acme-snow",
+                "system": "servicenow",
+                "tenant": "acme",
+                "base_url": "http://snow.invalid",
+                "mapping": str(write_mapping(folder, System.SERVICENOW)),
+            },
+            {
+                "name": "msp-cw",
+                "system": "connectwise",
+                "base_url": "http://cw.invalid",
+                "mapping": str(write_mapping(folder, System.CONNECTWISE)),
+            },
+        ],
+        "links": [
+            {
+                "name": "acme-snow-to-cw",
+                "from": {"connection": "acme-snow", "where": {"queue": "MSP Support"}},
+                "to": {"connection": "msp-cw", "queue": "Acme Service"},
+                "own": own or {"status": "to", "priority": "from", "notes": "both", "time_entries": "to"},
+            }
+        ],
+        **extra,
+    }
+    return Settings(**data)
+
+
+class RecordingQueue:
+    """A work queue that only records what was queued (pipeline functions without a broker)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def ingest(self, connection: str, external_id: str) -> None:
+        self.calls.append(("ingest", (connection, external_id)))
+
+    def dispatch(self, outbox_id: int) -> None:
+        self.calls.append(("dispatch", (outbox_id,)))
+
+    def poll(self, connection: str) -> None:
+        self.calls.append(("poll", (connection,)))
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.calls if name == kind]
+
+
+@dataclass
+class World:
+    """Two fake vendors, the sync context around them, and helpers to drive and inspect."""
+
+    ctx: SyncContext
+    snow: FakeVendor
+    cw: FakeVendor
+    broker: StubBroker | None
+    evaluated: list[tuple[str, str]] = field(default_factory=list)
+    rule: Callable[[Ticket], Sequence[Action]] | None = None
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    def deliver(self, connection: str, external_id: str) -> None:
+        """A change notification: queue an ingest, as the webhook receiver does."""
+        self.ctx.queue.ingest(connection, external_id)
+
+    def run(self, *, fail_fast: bool = True) -> None:
+        """Run every queued job (and what it queues) to completion."""
+        assert self.broker is not None
+        names = [n for q in QUEUES for n in (q, dq_name(q))]
+        for _ in range(100):
+            for queue in QUEUES:
+                self.broker.join(queue, fail_fast=fail_fast, timeout=30_000)
+            if not any(self.broker.queues[n].unfinished_tasks for n in names):
+                if not fail_fast:  # the failures were expected: later runs must not trip over them
+                    for letters in self.broker.dead_letters_by_queue.values():
+                        letters.clear()
+                return
+        raise AssertionError("the queues never emptied")
+
+    def ticket(self, key: str) -> Ticket | None:
+        with self.db.session() as s:
+            return repo.load_ticket(s, key)
+
+    def links(self) -> list[Link]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(Link)))
+
+    def outbox(self) -> list[OutboxAction]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(OutboxAction).order_by(OutboxAction.id)))
+
+    def audit(self) -> list[AuditEntry]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)))
+
+    def mirror_of(self, source_id: str) -> str:
+        """The CW id of a ServiceNow ticket's mirror."""
+        [link] = [lk for lk in self.links() if lk.source_key == f"acme-snow:{source_id}"]
+        assert link.state == "created" and link.target_external_id is not None
+        return link.target_external_id
+
+
+def _counting_rule(world: World) -> Callable[..., Sequence[Action]]:
+    def rule(ticket: Ticket, now: datetime, config: RulesConfig) -> Sequence[Action]:
+        world.evaluated.append((ticket.key, ticket.content_hash()))
+        return world.rule(ticket) if world.rule is not None else []
+
+    return rule
+
+
+def make_world(
+    tmp_path: Path, db: Database, queue: Any, broker: StubBroker | None, *, own: dict[str, str] | None = None
+) -> World:
+    settings = settings_for(tmp_path, db.url, own=own)
+    mappings = MappingRegistry(settings.connections)
+    mappings.load_all()
+    vendors = {"acme-snow": FakeVendor("snow", System.SERVICENOW), "msp-cw": FakeVendor("cw", System.CONNECTWISE)}
+    ctx = SyncContext(
+        settings=settings,
+        db=db,
+        mappings=mappings,
+        locks=locks_for("embedded", db, wait=10),
+        queue=queue,
+        options=TEST_OPTIONS,
+        connector_factory=lambda conn: FakeConnector(conn, vendors[conn.name]),
+    )
+    world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker)
+    ctx.rules = RulesConfig(rules=(_counting_rule(world),))
+    return world
+
+
+@pytest.fixture
+def world(tmp_path: Path, db: Database, broker: StubBroker, worker: dramatiq.Worker) -> Iterator[World]:
+    """The pipeline on the in-process broker and worker, over SQLite and PostgreSQL."""
+    from psabridge.sync.actors import ActorQueue
+
+    broker.flush_all()
+    made = make_world(tmp_path, db, ActorQueue(), broker)
+    set_context(made.ctx)
+    try:
+        yield made
+    finally:
+        broker.flush_all()
+        set_context(None)
+        made.ctx.close()
+
+
+@pytest.fixture
+def plain(tmp_path: Path, sqlite_db: Database) -> Iterator[World]:
+    """The pipeline without a broker: follow-up work is only recorded (RecordingQueue)."""
+    made = make_world(tmp_path, sqlite_db, RecordingQueue(), None)
+    yield made
+    made.ctx.close()

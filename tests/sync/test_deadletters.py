@@ -1,0 +1,133 @@
+"""Errors onto worker policy on the in-process broker: what is retried, how long it waits, what is dead-lettered,
+and replaying a dead letter."""
+
+from __future__ import annotations
+
+import time
+
+import dramatiq
+import pytest
+import sqlalchemy as sa
+
+from psabridge.errors import AuthError, PermanentError, RateLimitedError, RetryLaterError
+from psabridge.model import SetFields
+from psabridge.store import repo
+from psabridge.store.models import DeadLetter, InboxDelivery, OutboxAction
+from psabridge.sync.deadletters import list_dead_letters, replay
+from psabridge.sync.policy import rate_limits_as_retry, retry_when
+
+from .conftest import TEST_OPTIONS, World
+
+
+def dead(world: World) -> list[DeadLetter]:
+    with world.db.session() as s:
+        return list(s.scalars(sa.select(DeadLetter)))
+
+
+def test_policy_table() -> None:
+    decide = retry_when(3)
+    assert not decide(0, AuthError("bad key"))
+    assert not decide(0, PermanentError("rejected"))
+    assert decide(2, RetryLaterError("503")) and not decide(3, RetryLaterError("503"))
+    assert decide(0, ValueError("surprise"))
+    with pytest.raises(dramatiq.Retry) as caught, rate_limits_as_retry():
+        raise RateLimitedError("slow down", retry_after=2.5)
+    assert caught.value.delay == 2500
+    assert decide(10, caught.value)  # rate limits get more attempts than other errors
+
+
+def test_a_permanent_error_is_not_retried_and_is_dead_lettered(world: World) -> None:
+    def refused() -> None:
+        raise PermanentError("this ticket is locked", status=403)
+
+    world.snow.fail("get_ticket", refused, refused)
+    ticket_id = world.snow.create()
+    with world.db.transaction() as s:
+        repo.record_delivery(s, "acme-snow", "hook-1", external_id=ticket_id, event="updated")
+    world.deliver("acme-snow", ticket_id)
+    world.run(fail_fast=False)
+    [letter] = dead(world)
+    assert (letter.actor, letter.args, letter.attempts) == ("ingest", ["acme-snow", ticket_id], 1)
+    assert letter.error["type"] == "PermanentError" and "locked" in letter.error["message"]
+    assert len(world.snow.faults["get_ticket"]) == 1  # tried once, not again
+    with world.db.session() as s:
+        assert s.scalars(sa.select(InboxDelivery)).one().status == "failed"  # recovery will not resend a poison job
+
+
+def test_transient_errors_back_off_and_then_succeed(world: World) -> None:
+    def busy() -> None:
+        raise RetryLaterError("503 Service Unavailable")
+
+    world.snow.fail("get_ticket", busy, busy)
+    ticket_id = world.snow.create()
+    world.deliver("acme-snow", ticket_id)
+    world.run()
+    assert world.ticket(f"acme-snow:{ticket_id}") is not None and dead(world) == []
+
+
+def test_a_rate_limited_job_waits_the_vendors_delay(world: World) -> None:
+    def throttled() -> None:
+        raise RateLimitedError("429", retry_after=1.2)
+
+    world.snow.fail("get_ticket", throttled)
+    ticket_id = world.snow.create()
+    started = time.monotonic()
+    world.deliver("acme-snow", ticket_id)
+    world.run()
+    assert time.monotonic() - started >= 1.2  # the back-off alone would be milliseconds in these tests
+    assert world.ticket(f"acme-snow:{ticket_id}") is not None
+
+
+def test_retries_exhausted_dead_letter_the_job_and_replay_runs_it_again(world: World) -> None:
+    def down() -> None:
+        raise RetryLaterError("connection refused")
+
+    attempts = TEST_OPTIONS.max_retries + 1
+    world.snow.fail("get_ticket", *[down] * attempts)
+    ticket_id = world.snow.create()
+    world.deliver("acme-snow", ticket_id)
+    world.run(fail_fast=False)
+    [letter] = list_dead_letters(world.ctx)
+    assert letter.attempts == attempts and letter.error["type"] == "RetryLaterError"
+    assert world.ticket(f"acme-snow:{ticket_id}") is None
+    # When the vendor is back and an operator replays it
+    assert replay(world.ctx, [letter.id]) == [letter.id]
+    world.run()
+    assert world.ticket(f"acme-snow:{ticket_id}") is not None
+    assert list_dead_letters(world.ctx) == []
+    assert len(list_dead_letters(world.ctx, include_replayed=True)) == 1
+
+
+def test_a_dead_write_back_is_marked_dead_and_replay_sends_it_once(world: World) -> None:
+    ticket_id = world.snow.create()
+    world.deliver("acme-snow", ticket_id)
+    world.run()
+
+    def down() -> None:
+        raise RetryLaterError("connection refused before sending")
+
+    world.snow.fail("update_ticket", *[down] * (TEST_OPTIONS.max_retries + 1))
+    action = SetFields(ticket_key=f"acme-snow:{ticket_id}", target="acme-snow", origin="r", fields={"priority": "P2"})
+    with world.db.transaction() as s:
+        [outbox_id] = repo.outbox_ids(s, repo.enqueue_actions(s, [action]))
+    world.ctx.queue.dispatch(outbox_id)
+    world.run(fail_fast=False)
+    with world.db.session() as s:
+        assert s.get(OutboxAction, outbox_id).status == "dead"  # type: ignore[union-attr]
+    [letter] = list_dead_letters(world.ctx)
+    replay(world.ctx, [letter.id])
+    world.run()
+    with world.db.session() as s:
+        assert s.get(OutboxAction, outbox_id).status == "done"  # type: ignore[union-attr]
+    assert world.snow.tickets[ticket_id]["prio"] == "P2" and [v for v, _ in world.snow.writes] == ["update"]
+
+
+def test_a_ticket_that_vanished_is_not_an_error(world: World) -> None:
+    world.deliver("acme-snow", "404")
+    world.run()
+    assert dead(world) == []  # the fake answered NotFoundError: the ticket is gone, nothing to retry
+
+
+def test_replaying_an_unknown_dead_letter_says_so(world: World) -> None:
+    with pytest.raises(LookupError, match="no dead letter 999"):
+        replay(world.ctx, [999])

@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import base64
 import gc
-import hashlib
 import hmac
 import json
 import random
 import re
 import threading
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -48,36 +46,28 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from psabridge.sandbox.connectwise_callbacks import KEY_PATH, CallbackHub
 from psabridge.sandbox.connectwise_conditions import ConditionError, compile_conditions, parse_datetime
 from psabridge.sandbox.connectwise_query import Paging, dict_getter, link_header, order, paging, project
-from psabridge.sandbox.connectwise_records import API_MEMBER, API_MEMBER_ID, HREF_BASE, Catalog, stamp
-from psabridge.sandbox.connectwise_writes import CwError, TicketWriter, invalid
+from psabridge.sandbox.connectwise_records import API_MEMBER, HREF_BASE, Catalog, stamp
+from psabridge.sandbox.connectwise_writes import CwError, TicketWriter, invalid, json_body
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
-from psabridge.sandbox.dispatcher import Subscription
 from psabridge.sandbox.errors import VendorError
 from psabridge.sandbox.registry import SandboxContext, register
 from psabridge.sandbox.table import Change, Row
 from psabridge.sandbox.tickets import SeedTicket
 
-__all__ = ["API_ROOT", "CLOUDFLARE_LIMIT", "KEY_PATH", "ConnectWiseSimulator", "build", "sign"]
+__all__ = ["API_ROOT", "CLOUDFLARE_LIMIT", "ConnectWiseSimulator", "build"]
 
 API_ROOT = "/v4_6_release/apis/3.0"
-KEY_PATH = "/v4_6_release/system/callbackkey/index.rails"
 CLOUDFLARE_LIMIT = 1200
 """Requests per minute per API key before the simulated Cloudflare answers 429 [UNCONFIRMED: no published figure]."""
 
-_ACTIONS: dict[Change, str] = {"created": "added", "updated": "updated", "deleted": "deleted"}
 _CLOUDFLARE_PAGE = (
     "<!DOCTYPE html><html><head><title>{title} | api-na.myconnectwise.net | Cloudflare</title></head>"
     "<body><h1>{title}</h1><p>{text}</p></body></html>"
 )
-
-
-def sign(body: bytes, signing_key: str) -> str:
-    """ConnectWise's callback signature: base64(HMAC-SHA256(key = SHA256(signing_key) bytes, raw body))."""
-    key = hashlib.sha256(signing_key.encode()).digest()
-    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
 
 def render_error(error: VendorError) -> Response:
@@ -133,8 +123,9 @@ class ConnectWiseSimulator:
     def __init__(self, context: SandboxContext, *, webhook_transport: httpx.BaseTransport | None = None) -> None:
         self.catalog = Catalog(context.world)
         self.writer = TicketWriter(self.catalog, context.world)
-        self._rng = random.Random(f"psabridge-connectwise:{context.seed}")
-        self._lock = threading.RLock()
+        self.rng = random.Random(f"psabridge-connectwise:{context.seed}")
+        self.lock = threading.RLock()
+        self.api_root = API_ROOT
         self.simulator = Simulator(
             context.service.name,
             auth=self.authenticate,
@@ -143,11 +134,11 @@ class ConnectWiseSimulator:
             seed=context.seed,
             clock=context.clock,
             state=self.state,
-            signer=self._signer,
+            signer=lambda body, subscription: self.callbacks.signer(body, subscription),
             webhook_transport=webhook_transport,
         )
         sim = self.simulator
-        self.rate = sim.rate_limit(CLOUDFLARE_LIMIT, 60, message="You are being rate limited.")
+        sim.rate_limit(CLOUDFLARE_LIMIT, 60, message="You are being rate limited.")
         self.tickets = sim.table("tickets", first_id=1001)
         self._seeds: dict[int, SeedTicket] = {}
         self._note_base: dict[int, int] = {}
@@ -168,10 +159,7 @@ class ConnectWiseSimulator:
         self._generation = 0
         self._sorted: OrderedDict[tuple[Any, ...], list[Row]] = OrderedDict()
         self._pages: deque[dict[str, Any]] = deque(maxlen=1000)
-        self._callbacks: dict[int, dict[str, Any]] = {}
-        self._keys: dict[str, str] = {}
-        self._next_callback = 1
-        self._in_api_write = False
+        self.callbacks = CallbackHub(self)
 
         def route(path: str, endpoint: Callable[[Request], Any], *methods: str) -> None:
             sim.add_route(API_ROOT + path, endpoint, methods=list(methods))
@@ -198,11 +186,11 @@ class ConnectWiseSimulator:
         route("/service/priorities", self.list_priorities, "GET")
         route("/service/sources", self.list_sources, "GET")
         route("/system/members", self.list_members, "GET")
-        route("/system/callbacks", self.list_callbacks, "GET")
-        route("/system/callbacks", self.add_callback, "POST")
-        route("/system/callbacks/{id:int}", self.get_callback, "GET")
-        route("/system/callbacks/{id:int}", self.delete_callback, "DELETE")
-        sim.add_route(KEY_PATH, self.signing_key, methods=["GET"])
+        route("/system/callbacks", self.callbacks.list, "GET")
+        route("/system/callbacks", self.callbacks.add, "POST")
+        route("/system/callbacks/{id:int}", self.callbacks.get, "GET")
+        route("/system/callbacks/{id:int}", self.callbacks.delete, "DELETE")
+        sim.add_route(KEY_PATH, self.callbacks.signing_key, methods=["GET"])
 
     def _load(self, seeds: list[SeedTicket]) -> None:
         """Seed tickets -> native tickets; notes and time entries get their ids now and their records on first use."""
@@ -249,13 +237,13 @@ class ConnectWiseSimulator:
 
     def state(self) -> dict[str, Any]:
         """Tickets, the notes and time entries read or written so far, pages served and callbacks."""
-        with self._lock:
+        with self.lock:
             return {
                 "tickets": [self.render(row, base=HREF_BASE) for row in self.tickets.rows()],
                 "notes": {str(k): list(v) for k, v in self._notes.items()},
                 "time_entries": {str(k): list(v) for k, v in self._time.items()},
                 "pages": list(self._pages),
-                "callbacks": list(self._callbacks.values()),
+                "callbacks": self.callbacks.records(),
             }
 
     # --- rendering -----------------------------------------------------------------------------------------------
@@ -276,7 +264,7 @@ class ConnectWiseSimulator:
         }
         return record
 
-    def _json(
+    def json_response(
         self, request: Request, body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
         """JSON with stored hrefs pointed at the address the client used."""
@@ -309,7 +297,7 @@ class ConnectWiseSimulator:
         conditions = request.query_params.get("conditions")
         order_by = request.query_params.get("orderBy")
         key = (conditions, order_by, self._generation)
-        with self._lock:
+        with self.lock:
             found = self._sorted.get(key)
             if found is not None:
                 self._sorted.move_to_end(key)
@@ -318,7 +306,7 @@ class ConnectWiseSimulator:
         rows = self.tickets.rows()
         selected = [row for row in rows if test(row)] if test is not None else rows
         selected = order(selected, order_by, self._ticket_get)
-        with self._lock:
+        with self.lock:
             if key[2] == self._generation:
                 self._sorted[key] = selected
                 while len(self._sorted) > 8:
@@ -339,7 +327,7 @@ class ConnectWiseSimulator:
                 "total": total,
             }
         )
-        response = self._json(request, body, headers=_links(request, page, total))
+        response = self.json_response(request, body, headers=_links(request, page, total))
         self.simulator.between_pages(self.tickets, change=self._churn_change, create=self._churn_create)
         return response
 
@@ -354,7 +342,7 @@ class ConnectWiseSimulator:
     async def count_tickets(self, request: Request) -> Response:
         """GET /service/tickets/count."""
         try:
-            return self._json(request, {"count": len(self._matching(request))})
+            return self.json_response(request, {"count": len(self._matching(request))})
         except ConditionError as exc:
             raise CwError(400, str(exc), code="InvalidObject") from None
 
@@ -367,18 +355,18 @@ class ConnectWiseSimulator:
     async def get_ticket(self, request: Request) -> Response:
         """GET /service/tickets/{id}."""
         record = self.render(self._row(request), base=HREF_BASE)
-        return self._json(request, project(record, request.query_params.get("fields")))
+        return self.json_response(request, project(record, request.query_params.get("fields")))
 
     async def patch_ticket(self, request: Request) -> Response:
         """PATCH /service/tickets/{id} with a JSON Patch array."""
         row = self._row(request)
-        record, flags = self.writer.patch(row.data, await _body(request))
+        record, flags = self.writer.patch(row.data, await json_body(request))
         return self._save(request, row, record, flags)
 
     async def put_ticket(self, request: Request) -> Response:
         """PUT /service/tickets/{id}: the whole ticket."""
         row = self._row(request)
-        record, flags = self.writer.put(row.data, await _body(request))
+        record, flags = self.writer.put(row.data, await json_body(request))
         return self._save(request, row, record, flags)
 
     def _save(self, request: Request, row: Row, record: dict[str, Any], flags: Mapping[str, Any]) -> Response:
@@ -391,15 +379,15 @@ class ConnectWiseSimulator:
             record.pop("closedBy", None)
         updated = self.tickets.replace(row.id, record, notify=False)
         self._changed("updated", updated, skip=bool(flags.get("skipCallback")))
-        return self._json(request, self.render(updated, base=HREF_BASE))
+        return self.json_response(request, self.render(updated, base=HREF_BASE))
 
     async def create_ticket(self, request: Request) -> Response:
         """POST /service/tickets: initialDescription and friends become notes (never returned)."""
-        record, flags = self.writer.create(await _body(request))
+        record, flags = self.writer.create(await json_body(request))
         record["_enteredBy"] = record["_updatedBy"] = API_MEMBER
         row = self.tickets.insert(record, notify=False)
         assert isinstance(row.id, int)
-        with self._lock:
+        with self.lock:
             notes = self._notes[row.id] = []
         for name, flag in (("initialDescription", "detailDescriptionFlag"),
                            ("initialInternalAnalysis", "internalAnalysisFlag"),
@@ -408,152 +396,34 @@ class ConnectWiseSimulator:
             if isinstance(text, str) and text.strip():
                 notes.append(self._new_note(row.id, {"text": text, flag: True}))
         self._changed("created", row, skip=bool(flags.get("skipCallback")))
-        return self._json(request, self.render(row, base=HREF_BASE), status=201)
+        return self.json_response(request, self.render(row, base=HREF_BASE), status=201)
 
     def _churn_change(self, row: Row) -> dict[str, Any]:
         return {"_updatedBy": "dwhitfield", "customerUpdatedFlag": not row.data.get("customerUpdatedFlag", False)}
 
     def _churn_create(self) -> dict[str, Any]:
         ids = self.tickets.ids()
-        template = self.tickets[ids[int(self._rng.random() * len(ids))]].data
+        template = self.tickets[ids[int(self.rng.random() * len(ids))]].data
         return {**template, "summary": f"New while paging: {template['summary']}"[:100], "_updatedBy": "zadmin"}
 
-    # --- callbacks ---------------------------------------------------------------------------------------------------
+    # --- changes -----------------------------------------------------------------------------------------------
 
     def _on_change(self, change: Change, row: Row) -> None:
         """A change made outside the API (the churn faults): bump the list cache and call back."""
         self._changed(change, row, skip=False, by_api=False)
 
     def _changed(self, change: Change, row: Row, *, skip: bool, by_api: bool = True) -> None:
-        with self._lock:
+        with self.lock:
             self._generation += 1
             self._sorted.clear()
-        if skip:
-            return
-        entity = json.dumps(self.render(row, base=self._public_base()), separators=(",", ":"))
-
-        def wanted(subscription: Subscription) -> bool:
-            data = subscription.data
-            if data.get("inactiveFlag") or (by_api and data.get("isSelfSuppressedFlag")):
-                return False
-            level = str(data.get("level", "Owner")).lower()
-            if level == "board":
-                return bool(data.get("objectId") == row.data["board"]["id"])
-            if level == "ticket":
-                return bool(data.get("objectId") == row.id)
-            return True
-
-        def payload(subscription: Subscription) -> dict[str, Any]:
-            return {
-                "MessageId": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                "FromUrl": self._public_base().split("/v4_6_release")[0],
-                "CompanyId": CW_COMPANY,
-                "MemberId": API_MEMBER if by_api else "dwhitfield",
-                "Action": _ACTIONS[change],
-                "Type": "ticket",
-                "ID": row.id,
-                "ProductInstanceId": "00000000-0000-4000-8000-00000000c0de",
-                "PartnerId": CW_COMPANY,
-                "Entity": entity,
-                "Metadata": {"key_url": f"{self._public_root()}{KEY_PATH}?id={subscription.id}"},
-                "CallbackObjectRecId": subscription.data.get("callbackId", 0),
-            }
-
-        self.simulator.webhooks.emit(f"ticket.{_ACTIONS[change]}", payload, match=wanted)
-
-    def _public_root(self) -> str:
-        return (self.simulator.base_url or "http://127.0.0.1").rstrip("/")
-
-    def _public_base(self) -> str:
-        return self._public_root() + API_ROOT
-
-    def _signer(self, body: bytes, subscription: Subscription) -> dict[str, str]:
-        return {"x-content-signature": sign(body, self._key_for(subscription))}
-
-    def _key_for(self, subscription: Subscription) -> str:
-        with self._lock:
-            key = self._keys.get(subscription.id)
-            if key is None:
-                # A receiver registered through /_sandbox/webhooks signs with its own secret, if it gave one.
-                key = self._keys[subscription.id] = subscription.secret or f"{self._rng.getrandbits(160):040x}"
-            return key
-
-    async def signing_key(self, request: Request) -> Response:
-        """GET key_url: ``{"signing_key": ...}`` for a callback's id (no credentials needed)."""
-        wanted = request.query_params.get("id", "")
-        for subscription in self.simulator.webhooks.subscriptions():
-            if subscription.id == wanted:
-                return JSONResponse({"signing_key": self._key_for(subscription)})
-        raise VendorError(404, f"Callback key {wanted} not found", code="NotFound")
-
-    async def add_callback(self, request: Request) -> Response:
-        """POST /system/callbacks: register a receiver (type ticket; level Owner, Board or Ticket)."""
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise CwError(400, "The request body must be a callback object", code="InvalidObject")
-        url, kind, level = body.get("url"), str(body.get("type", "")), str(body.get("level", ""))
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise invalid("InvalidValue", "url must be an http(s) URL", "url", resource="callbackEntry")
-        if kind.lower() != "ticket":
-            raise invalid(
-                "InvalidValue", "the sandbox calls back for type Ticket only", "type", resource="callbackEntry"
-            )
-        if level.lower() not in ("owner", "board", "ticket"):
-            raise invalid("InvalidValue", "level must be Owner, Board or Ticket", "level", resource="callbackEntry")
-        with self._lock:
-            callback_id = self._next_callback
-            self._next_callback += 1
-        record = {
-            "id": callback_id,
-            "description": str(body.get("description", ""))[:100],
-            "url": url,
-            "objectId": int(body.get("objectId") or 0),
-            "type": "Ticket",
-            "level": level.capitalize(),
-            "memberId": API_MEMBER_ID,
-            "payloadVersion": str(body.get("payloadVersion", "2025.1")),
-            "inactiveFlag": bool(body.get("inactiveFlag", False)),
-            "isSoapCallbackFlag": bool(body.get("isSoapCallbackFlag", False)),
-            "isSelfSuppressedFlag": bool(body.get("isSelfSuppressedFlag", False)),
-            "_info": {"lastUpdated": stamp(self.tickets.stamp()), "updatedBy": API_MEMBER},
-        }
-        self.simulator.webhooks.subscribe(url, id=str(callback_id), data={**record, "callbackId": callback_id})
-        with self._lock:
-            self._callbacks[callback_id] = record
-        return self._json(request, record, status=201)
-
-    async def list_callbacks(self, request: Request) -> Response:
-        """GET /system/callbacks."""
-        with self._lock:
-            records = list(self._callbacks.values())
-        return self._list(
-            request,
-            records,
-            frozenset({"id", "url", "type", "level", "objectid", "description", "inactiveflag", "memberid", "_info"}),
-        )
-
-    async def get_callback(self, request: Request) -> Response:
-        """GET /system/callbacks/{id}."""
-        with self._lock:
-            record = self._callbacks.get(request.path_params["id"])
-        if record is None:
-            raise VendorError(404, f"Callback recId {request.path_params['id']} not found", code="NotFound")
-        return self._json(request, record)
-
-    async def delete_callback(self, request: Request) -> Response:
-        """DELETE /system/callbacks/{id}: 204."""
-        with self._lock:
-            record = self._callbacks.pop(request.path_params["id"], None)
-        if record is None:
-            raise VendorError(404, f"Callback recId {request.path_params['id']} not found", code="NotFound")
-        self.simulator.webhooks.unsubscribe(str(record["id"]))
-        return Response(status_code=204)
+        if not skip:
+            self.callbacks.emit(change, row, by_api=by_api)
 
     # --- notes -------------------------------------------------------------------------------------------------------
 
     def notes_of(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket's notes, made from its seed on first use."""
-        with self._lock:
+        with self.lock:
             found = self._notes.get(ticket_id)
             if found is None:
                 seed = self._seeds.get(ticket_id)
@@ -563,7 +433,7 @@ class ConnectWiseSimulator:
             return found
 
     def _new_note(self, ticket_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             note_id = self._next_note
             self._next_note += 1
         now = stamp(self.tickets.stamp())
@@ -601,7 +471,7 @@ class ConnectWiseSimulator:
         """GET /service/tickets/{id}/notes."""
         row = self._row(request)
         assert isinstance(row.id, int)
-        return self._list(request, self.notes_of(row.id), _NOTE_KNOWN)
+        return self.list_response(request, self.notes_of(row.id), _NOTE_KNOWN)
 
     async def count_notes(self, request: Request) -> Response:
         """GET /service/tickets/{id}/notes/count."""
@@ -615,14 +485,14 @@ class ConnectWiseSimulator:
         assert isinstance(row.id, int)
         for note in self.notes_of(row.id):
             if note["id"] == request.path_params["note"]:
-                return self._json(request, note)
+                return self.json_response(request, note)
         raise VendorError(404, f"ServiceNote recId {request.path_params['note']} not found", code="NotFound")
 
     async def add_note(self, request: Request) -> Response:
         """POST /service/tickets/{id}/notes: text plus at least one of the three flags."""
         row = self._row(request)
         assert isinstance(row.id, int)
-        body = await _body(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise CwError(400, "The request body must be a note object", code="InvalidObject")
         if not isinstance(body.get("text"), str) or not body["text"].strip():
@@ -638,7 +508,7 @@ class ConnectWiseSimulator:
         note = self._new_note(row.id, body)
         self.notes_of(row.id).append(note)
         self._touch(row)
-        return self._json(request, note, status=201)
+        return self.json_response(request, note, status=201)
 
     def _touch(self, row: Row) -> None:
         touched = self.tickets.update(row.id, {"_updatedBy": API_MEMBER}, notify=False)
@@ -649,13 +519,13 @@ class ConnectWiseSimulator:
         row = self._row(request)
         assert isinstance(row.id, int)
         seed = self._seeds.get(row.id)
-        return self._json(request, self.catalog.configurations(seed) if seed else [])
+        return self.json_response(request, self.catalog.configurations(seed) if seed else [])
 
     # --- time entries ------------------------------------------------------------------------------------------------
 
     def time_of(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket's time entries, made from its seed on first use."""
-        with self._lock:
+        with self.lock:
             found = self._time.get(ticket_id)
             if found is None:
                 seed = self._seeds.get(ticket_id)
@@ -685,7 +555,7 @@ class ConnectWiseSimulator:
 
     async def list_time(self, request: Request) -> Response:
         """GET /time/entries."""
-        return self._list(request, self._all_time(request), _TIME_KNOWN)
+        return self.list_response(request, self._all_time(request), _TIME_KNOWN)
 
     async def count_time(self, request: Request) -> Response:
         """GET /time/entries/count."""
@@ -693,7 +563,7 @@ class ConnectWiseSimulator:
 
     async def add_time(self, request: Request) -> Response:
         """POST /time/entries charged to a ticket (chargeToId, chargeToType ServiceTicket, timeStart)."""
-        body = await _body(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise CwError(400, "The request body must be a time entry object", code="InvalidObject")
         if body.get("chargeToType", "ServiceTicket") != "ServiceTicket":
@@ -741,7 +611,7 @@ class ConnectWiseSimulator:
                 )
             member = found
         company = self.catalog.company_by(id=row.data["company"]["id"]) or next(iter(self.catalog.companies.values()))
-        with self._lock:
+        with self.lock:
             entry_id = max(self._next_time, 1)
             self._next_time = entry_id + 1
         record = self.catalog.time_record(
@@ -763,11 +633,11 @@ class ConnectWiseSimulator:
         record["_info"] = {"lastUpdated": record["dateEntered"], "updatedBy": API_MEMBER}
         self.time_of(row.id).append(record)
         self._touch(row)
-        return self._json(request, record, status=201)
+        return self.json_response(request, record, status=201)
 
     # --- metadata ------------------------------------------------------------------------------------------------
 
-    def _list(self, request: Request, records: list[dict[str, Any]], known: frozenset[str]) -> Response:
+    def list_response(self, request: Request, records: list[dict[str, Any]], known: frozenset[str]) -> Response:
         getter = dict_getter(known)
 
         def select(request: Request) -> list[Any]:
@@ -777,12 +647,14 @@ class ConnectWiseSimulator:
 
         page, items, total = self._page(request, select)
         fields = request.query_params.get("fields")
-        return self._json(request, [project(item, fields) for item in items], headers=_links(request, page, total))
+        return self.json_response(
+            request, [project(item, fields) for item in items], headers=_links(request, page, total)
+        )
 
     def _count(self, request: Request, records: list[dict[str, Any]], known: frozenset[str]) -> Response:
         try:
             test = compile_conditions(request.query_params.get("conditions"), dict_getter(known))
-            return self._json(request, {"count": sum(1 for r in records if test is None or test(r))})
+            return self.json_response(request, {"count": sum(1 for r in records if test is None or test(r))})
         except ConditionError as exc:
             raise CwError(400, str(exc), code="InvalidObject") from None
 
@@ -794,18 +666,18 @@ class ConnectWiseSimulator:
 
     async def list_boards(self, request: Request) -> Response:
         """GET /service/boards."""
-        return self._list(request, list(self.catalog.boards.values()), _known(self.catalog.boards.values()))
+        return self.list_response(request, list(self.catalog.boards.values()), _known(self.catalog.boards.values()))
 
     async def list_statuses(self, request: Request) -> Response:
         """GET /service/boards/{id}/statuses."""
         statuses = self.catalog.statuses[self._board_id(request)]
-        return self._list(request, statuses, _known(statuses))
+        return self.list_response(request, statuses, _known(statuses))
 
     def _board_refs(self, request: Request, table: Mapping[tuple[int, str], dict[str, Any]]) -> Response:
         board_id = self._board_id(request)
         records = [{"id": ref["id"], "name": name, "inactive": False, "boardId": board_id}
                    for (board, name), ref in table.items() if board == board_id]  # fmt: skip
-        return self._list(request, records, frozenset({"id", "name", "inactive", "boardid"}))
+        return self.list_response(request, records, frozenset({"id", "name", "inactive", "boardid"}))
 
     async def list_types(self, request: Request) -> Response:
         """GET /service/boards/{id}/types."""
@@ -821,17 +693,17 @@ class ConnectWiseSimulator:
 
     async def list_priorities(self, request: Request) -> Response:
         """GET /service/priorities."""
-        return self._list(request, self.catalog.priorities, _known(self.catalog.priorities))
+        return self.list_response(request, self.catalog.priorities, _known(self.catalog.priorities))
 
     async def list_sources(self, request: Request) -> Response:
         """GET /service/sources."""
-        return self._list(request, self.catalog.sources, _known(self.catalog.sources))
+        return self.list_response(request, self.catalog.sources, _known(self.catalog.sources))
 
     async def list_members(self, request: Request) -> Response:
         """GET /system/members (id, identifier, name)."""
         members = [{"id": m["id"], "identifier": m["identifier"], "name": m["name"], "inactiveFlag": False}
                    for m in self.catalog.members.values()]  # fmt: skip
-        return self._list(request, members, _known(members))
+        return self.list_response(request, members, _known(members))
 
 
 def _known(records: Any) -> frozenset[str]:
@@ -845,13 +717,6 @@ def _base(request: Request) -> str:
 def _links(request: Request, page: Paging, total: int) -> dict[str, str]:
     value = link_header(request, page, total)
     return {"Link": value} if value else {}
-
-
-async def _body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except ValueError:
-        raise CwError(400, "The request body is not valid JSON", code="InvalidObject") from None
 
 
 @register("connectwise")

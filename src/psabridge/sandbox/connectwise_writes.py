@@ -20,14 +20,17 @@ Validated the way ConnectWise validates them, refused with its error bodies:
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from starlette.requests import Request
 
 from psabridge.sandbox.connectwise_records import HREF_BASE, Catalog
 from psabridge.sandbox.errors import VendorError
 from psabridge.sandbox.world import World
 
-__all__ = ["CwError", "TicketWriter", "invalid"]
+__all__ = ["CwError", "TicketWriter", "invalid", "json_body"]
 
 LEVELS = ("Low", "Medium", "High")
 POST_ONLY = ("initialDescription", "initialInternalAnalysis", "initialResolution")
@@ -71,6 +74,14 @@ class CwError(VendorError):
     """A ConnectWise error with its ``errors`` list (``{code, message, resource, field}`` items)."""
 
     errors: tuple[Mapping[str, str], ...] = ()
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body (None when empty); CwError when it is not JSON."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        raise CwError(400, "The request body is not valid JSON", code="InvalidObject") from None
 
 
 def invalid(code: str, message: str, field: str, resource: str = "ticket", status: int = 400) -> CwError:

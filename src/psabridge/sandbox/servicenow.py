@@ -16,7 +16,8 @@ What it reproduces:
 
 - ``GET/POST /api/now/table/{table}`` and ``GET/PATCH/PUT /api/now/table/{table}/{sys_id}`` (also ``/api/now/v1|v2/``)
   with sysparm_query (servicenow_query.py), sysparm_limit (default 10,000), sysparm_offset, sysparm_fields,
-  sysparm_display_value (false/true/all), sysparm_exclude_reference_link, sysparm_suppress_pagination_header; the
+  sysparm_display_value (false/true/all), sysparm_exclude_reference_link, sysparm_suppress_pagination_header and
+  sysparm_no_count; the
   ``X-Total-Count`` and ``Link`` headers; 201 and a Location header for a POST.
 - Writes (servicenow_records.Instance): PATCH and PUT are both partial; unknown and read-only fields are ignored
   silently; choice values are not validated (an unknown state is stored as sent); priority is always derived from
@@ -231,7 +232,7 @@ class ServiceNowSimulator:
         mode, links, fields = self._shape(request, table)
         base = _base(request)
         result = [self.instance.render(table, r, base_url=base, fields=fields, mode=mode, links=links) for r in page]
-        headers = {"X-Total-Count": str(total)}
+        headers = {} if params.get("sysparm_no_count", "").lower() == "true" else {"X-Total-Count": str(total)}
         if params.get("sysparm_suppress_pagination_header", "").lower() != "true":
             headers["Link"] = _links(request, base, offset, limit, total)
         self.pages.append(

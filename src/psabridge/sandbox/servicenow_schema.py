@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["INCIDENT", "SCHEMAS", "Schema", "derive_priority", "duration", "stamp", "sys_id_for", "sys_ids"]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MASK48 = (1 << 48) - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # odd, so multiplying by it permutes the 48-bit numbers: distinct in, distinct out
 
@@ -43,7 +44,7 @@ def stamp(when: datetime) -> str:
 
 def duration(minutes: int) -> str:
     """A GlideDuration as the Table API shows it: a date-time after the epoch, ``1970-01-01 01:30:00`` for 90 min."""
-    return f"1970-01-0{1 + minutes // 1440} {minutes // 60 % 24:02d}:{minutes % 60:02d}:00"
+    return stamp(_EPOCH + timedelta(minutes=minutes))
 
 
 def derive_priority(impact: str, urgency: str) -> str:

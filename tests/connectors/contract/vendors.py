@@ -10,10 +10,11 @@ from .autotask_harness import AutotaskHarness
 from .connectwise_harness import ConnectWiseHarness
 from .freshservice_harness import FreshserviceHarness
 from .harness import VendorHarness
+from .servicenow_harness import ServiceNowHarness
 
 HARNESSES: list[VendorHarness] = [
     ConnectWiseHarness(),
     AutotaskHarness(),
-    # ServiceNowHarness(),
+    ServiceNowHarness(),
     FreshserviceHarness(),
 ]

@@ -290,9 +290,16 @@ class FreshserviceConnector(HttpConnector):
         return self._write("PUT", f"api/v2/tickets/{ticket_id}", body, "ticket")
 
     def create_ticket(self, fields: RawRecord, *, marker: str) -> RawRecord:
-        """POST a ticket whose description ends with the marker (status Open and priority Low unless given)."""
+        """POST a ticket whose description ends with the marker.
+
+        Status Open and priority Low unless given; without a requester, ``options.requester_email`` (mirrors are
+        often raised in the name of one contact of the MSP) when set.
+        """
         tag = marker_for(_key(marker))
         body = {k: v for k, v in fields.items() if k not in _READ_ONLY and not k.startswith("_psa_")}
+        fallback = self.settings.options.get("requester_email")
+        if fallback and not any(body.get(k) for k in ("requester_id", "email", "phone")):
+            body["email"] = str(fallback)
         description = str(body.get("description") or "")
         if tag not in description:
             body["description"] = f"{description}<div>{html.escape(tag)}</div>"

@@ -10,6 +10,7 @@ from typing import Any, cast
 import httpx
 
 from psabridge.connectors.base import RawRecord
+from psabridge.sandbox.clock import SystemClock
 from psabridge.sandbox.connectwise import ConnectWiseSimulator
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.registry import SandboxContext, default_anchor, service
@@ -28,8 +29,6 @@ class ConnectWiseHarness(VendorHarness):
 
     def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
         """Built directly, so the harness can reach the instance's tables."""
-        from psabridge.sandbox.clock import SystemClock
-
         clock = SystemClock()
         context = SandboxContext(
             service=service(self.system), world=build_world(seed), anchor=default_anchor(clock), seed=seed,

@@ -161,19 +161,23 @@ def is_embedded(broker: dramatiq.Broker) -> bool:
     return isinstance(broker, StubBroker)
 
 
-def start_workers(broker: dramatiq.Broker, *, threads: int = 8, queue_prefetch: int | None = None) -> dramatiq.Worker:
+def start_workers(
+    broker: dramatiq.Broker, *, threads: int = 8, queue_prefetch: int | None = None, idle_timeout_ms: int = 100
+) -> dramatiq.Worker:
     """Start in-process worker threads, emitting ``process_boot`` first (once per broker) so time limits hold.
 
     Args:
         broker: the broker.
         threads: worker threads.
         queue_prefetch: messages fetched ahead per queue (None: Dramatiq's default, twice the threads).
+        idle_timeout_ms: the longest a consumer sleeps when it has nothing to hand out (Dramatiq's default is
+            1000: with every prefetched message in flight it backs off up to that long while threads sit idle).
     """
     with _lock:
         if id(broker) not in _booted:
             broker.emit_after("process_boot")
             _booted.add(id(broker))
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=idle_timeout_ms)
     if queue_prefetch is not None:
         worker.queue_prefetch = queue_prefetch
     worker.start()

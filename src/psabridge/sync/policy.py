@@ -52,7 +52,10 @@ def rate_limits_as_retry() -> Iterator[None]:
 
 
 def retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
-    """The Retries middleware's predicate: whether a message that failed ``retries`` times so far is tried again."""
+    """The Retries middleware's predicate: whether a message that failed ``retries`` times so far is tried again.
+
+    It takes precedence over an actor's own ``max_retries`` option (Dramatiq's rule), so the limit is set here.
+    """
 
     def decide(retries: int, exc: BaseException) -> bool:
         if isinstance(exc, NOT_RETRIED):

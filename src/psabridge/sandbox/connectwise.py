@@ -20,14 +20,8 @@ Sources (VENDOR-APIS.md section 1 shorthand; the published 2015 Service API spec
 - Writes: POST creates (201), PATCH takes a JSON Patch array, PUT replaces (connectwise_writes.py). Adding a note or
   a time entry moves the ticket's ``_info/lastUpdated`` and fires its callback [UNCONFIRMED: observed behaviour
   reported by integrators, not documented].
-- Callbacks (``/system/callbacks``, in connectwise_callbacks.py): POSTed JSON with ``Entity`` as a JSON *string*
-  of the record and ``Metadata.
-  key_url``; signed ``x-content-signature: base64(HMAC-SHA256(key=SHA256(signing_key), raw body))`` with the key
-  served at key_url as ``{"signing_key": ...}`` without auth (Nango ``connectwise-psa-webhook-routing.ts`` and its
-  unit test; CWREST ``src/utils/Callback.ts``). Levels Owner (every ticket), Board (objectId = board id) and Ticket
-  (objectId = ticket id). A write with ``skipCallback: true`` fires none (pyCW Ticket model);
-  ``isSelfSuppressedFlag`` suppresses callbacks for changes made through the API key itself [UNCONFIRMED semantics].
-  ``Action`` is ``added``/``updated``/``deleted`` [UNCONFIRMED spelling].
+- Callbacks (``/system/callbacks``): see connectwise_callbacks.py. A write with ``skipCallback: true`` fires none
+  (pyCW Ticket model).
 """
 
 from __future__ import annotations

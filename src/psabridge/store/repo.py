@@ -40,6 +40,7 @@ __all__ = [
     "close_deliveries",
     "enqueue_actions",
     "ensure_link",
+    "fail_delivery",
     "finish_run",
     "get_watermark",
     "insert_ignore",
@@ -558,6 +559,15 @@ def record_changes(
         for delivery_id, external_id in {d: e for e, d in changes}.items()
     ]
     return [str(e) for e in insert_ignore(session, InboxDelivery.__table__, rows, "external_id")]
+
+
+def fail_delivery(session: Session, connection: str, delivery_id: str, error: str) -> None:
+    """Mark one delivery failed with the reason (e.g. a body the connector could not read)."""
+    session.execute(
+        sa.update(InboxDelivery)
+        .where(InboxDelivery.connection == connection, InboxDelivery.delivery_id == delivery_id)
+        .values(status="failed", error=error[:2000], processed_at=utcnow())
+    )
 
 
 def open_deliveries(

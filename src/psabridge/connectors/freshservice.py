@@ -31,7 +31,8 @@ theapsgroup/go-freshservice, FSDOCS = api.freshservice.com; pango = askasoft/pan
   40/70/120/140 on Starter/Growth/Pro/Enterprise; docs.exalate.com). The default budget is the plan's list-tickets
   sub-limit (``options.plan``, default growth), the tightest limit of what psabridge calls most; every answer's
   ``X-RateLimit-Remaining`` then shrinks the budget to what the account has left. 429 waits as Retry-After says
-  (seconds, or a date: FSSPEC calls it a date-time).
+  (seconds, or a date: FSSPEC calls it a date-time). Waits of up to a minute happen inside the request (see
+  ``retry_policy``).
 - Webhooks: Freshservice signs nothing. The Workflow Automator "Trigger Webhook" action posts a body the admin
   designs; psabridge's setup asks for ``{"ticket_id": {{ticket.id}}, "event": "ticket_updated", ...}`` and a custom
   header carrying the shared secret (``X-Psabridge-Secret``, or ``options.webhook_header``), compared in constant
@@ -67,7 +68,7 @@ from psabridge.connectors.base import (
     WebhookEvent,
 )
 from psabridge.connectors.budget import Budget, BudgetLimits
-from psabridge.connectors.http import FailureType, HttpRuntime, Resolution
+from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
@@ -129,6 +130,10 @@ class FreshserviceConnector(HttpConnector):
     """A Freshservice connection (one client's account, or an MSP account whose departments are clients)."""
 
     system = System.FRESHSERVICE
+    # Limits are per minute, so a full budget or a 429 frees up within a minute: wait for it inside the request. Raising
+    # instead would restart a backfill from its first page (pages come by creation time, so the watermark only moves
+    # at the end), and with Growth's 70 list calls a minute a backfill of more than 7,000 tickets could never finish.
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(inline_max_wait=65.0, max_elapsed=150.0)
     resolutions: ClassVar[Mapping[int | type[BaseException], Resolution]] = {
         403: Resolution.fail(
             ConfigError, "the API key's agent role does not allow this (use a full-time agent)", FailureType.CONFIG

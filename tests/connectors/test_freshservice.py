@@ -381,6 +381,20 @@ def test_a_429_waits_inside_the_request_as_retry_after_says(
     assert 55.0 <= max(time.sleeps) < 55.2  # a minute's limit is waited out, not handed back to the worker
 
 
+def test_retry_after_may_also_be_a_date(router: respx.MockRouter, namespace: str, time: FakeTime) -> None:
+    # FSSPEC describes Retry-After as a date-time; live clients read seconds (goFS): both are honoured.
+    refused = httpx.Response(
+        429, json={"message": "exhausted"}, headers={"Retry-After": "Fri, 20 Nov 2026 15:00:20 GMT"}
+    )
+    router.get("/api/v2/tickets/9").mock(side_effect=[refused, httpx.Response(200, json={"ticket": ticket(9, "x")})])
+    router.get("/api/v2/tickets/9/conversations").respond(json={"conversations": []})
+    router.get("/api/v2/tickets/9/time_entries").respond(json={"time_entries": []})
+
+    connector(namespace, time).get_ticket("9")
+
+    assert 20.0 <= max(time.sleeps) < 20.2
+
+
 def test_a_longer_retry_after_goes_back_to_the_worker(router: respx.MockRouter, namespace: str) -> None:
     router.get("/api/v2/tickets/9").respond(429, json={"message": "exhausted"}, headers={"Retry-After": "300"})
     with pytest.raises(RateLimitedError) as caught:

@@ -496,7 +496,8 @@ def _close_notes(incident: Mapping[str, Any]) -> list[RawRecord]:
             "element_id": incident["sys_id"],
             "value": text,
             "sys_created_on": incident.get("resolved_at") or incident.get("sys_updated_on", ""),
-            "sys_created_by": incident.get("resolved_by") or "",
+            "sys_created_by": "",
+            "resolved_by": incident.get("resolved_by") or "",
         }
     ]
 

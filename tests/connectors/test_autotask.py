@@ -532,3 +532,64 @@ def test_a_webhook_that_fails_verification_is_rejected(namespace: str, fake_time
 
     with pytest.raises(WebhookVerificationError):
         make(namespace, fake_time).parse_webhook(headers, raw)
+
+
+def test_a_threshold_the_api_user_may_not_read_does_not_stop_the_poll(router: respx.MockRouter, namespace: str) -> None:
+    router.get(f"{API}/ThresholdInformation").respond(403, json={"errors": ["Access denied."]})
+    router.post(f"{API}/Tickets/query").respond(json=page([ticket(1, "2026-11-20T10:00:00.000Z")]))
+
+    pages = list(make(namespace, options={}).iter_changes(None))
+
+    assert [r["id"] for r in pages[0].records] == [1]
+
+
+def test_registering_webhooks_subscribes_fields_and_excludes_the_integration_user(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    created = {
+        entity: router.post(f"{API}/{entity}Webhooks").respond(json={"itemId": number})
+        for entity, number in (("Ticket", 3), ("TicketNote", 4))
+    }
+    for entity, names in (("Ticket", ["ticketNumber", "status", "priority", "queueID", "assignedResourceID", "title",
+                                      "description", "issueType", "subIssueType", "ticketType", "source", "companyID",
+                                      "contactID", "dueDateTime", "completedDate", "resolution"]),
+                          ("TicketNote", ["ticketID", "description"])):  # fmt: skip
+        values = [{"value": str(i), "label": name} for i, name in enumerate(names, start=1)]
+        router.get(f"{API}/{entity}WebhookFields/entityInformation/fields").respond(
+            json={"fields": [{"name": "fieldID", "isPickList": True, "picklistValues": values}]}
+        )
+    fields = {
+        n: router.post(f"{API}/{e}Webhooks/{n}/Fields").respond(json={"itemId": 1})
+        for e, n in (("Ticket", 3), ("TicketNote", 4))
+    }
+    excluded = router.post(f"{API}/TicketWebhooks/3/ExcludedResources").respond(json={"itemId": 9})
+    router.post(f"{API}/TicketNoteWebhooks/4/ExcludedResources").respond(json={"itemId": 10})
+    router.get(f"{API}/TicketWebhooks/3").respond(json={"item": {"id": 3, "webhookGUID": "g-3", "isReady": True}})
+    router.get(f"{API}/TicketNoteWebhooks/4").respond(json={"item": {"id": 4, "webhookGUID": "g-4", "isReady": True}})
+
+    made = make(namespace, options={"integration_user": "29682999"}).register_webhooks("https://bridge.example/at")
+
+    assert made == {
+        "Ticket": {"id": 3, "guid": "g-3", "ready": True},
+        "TicketNote": {"id": 4, "guid": "g-4", "ready": True},
+    }
+    assert body(created["Ticket"].calls[0]) == {
+        "IsActive": True,
+        "Name": "psabridge tickets",
+        "WebhookUrl": "https://bridge.example/at",
+        "DeactivationUrl": "https://bridge.example/at",
+        "SecretKey": "hook-key",
+        "IsSubscribedToCreateEvents": True,
+        "IsSubscribedToUpdateEvents": True,
+        "IsSubscribedToDeleteEvents": True,
+        "SendThresholdExceededNotification": True,
+    }
+    sent = [body(call) for call in fields[3].calls]
+    assert {"FieldID": 3, "IsSubscribedField": True, "IsDisplayAlwaysField": False, "WebhookID": 3} in sent
+    assert {"FieldID": 1, "IsSubscribedField": False, "IsDisplayAlwaysField": True, "WebhookID": 3} in sent
+    assert len(sent) == 16
+    assert [body(c) for c in fields[4].calls] == [
+        {"FieldID": 2, "IsSubscribedField": True, "IsDisplayAlwaysField": False, "WebhookID": 4},
+        {"FieldID": 1, "IsSubscribedField": False, "IsDisplayAlwaysField": True, "WebhookID": 4},
+    ]
+    assert body(excluded.calls[0]) == {"ResourceID": 29682999, "WebhookID": 3}

@@ -106,8 +106,11 @@ def test_notes_are_created_only_under_their_ticket_and_move_its_activity_date(wo
     queried = query_all(client, "TicketNotes", {"filter": [{"op": "eq", "field": "ticketID", "value": 350005}]})
     flat = client.post(f"{API}/TicketNotes", headers=HEADERS, json={**note, "ticketID": 350005})
     incomplete = client.post(f"{API}/Tickets/350005/Notes", headers=HEADERS, json={"description": "x"})
+    one = client.get(f"{API}/Tickets/350005/Notes/{created.json()['itemId']}", headers=HEADERS).json()
+    elsewhere = client.get(f"{API}/Tickets/350006/Notes/{created.json()['itemId']}", headers=HEADERS).json()
 
     valid("TicketNoteQueryResult", listed)
+    assert one["item"]["id"] == created.json()["itemId"] and elsewhere == {"item": None}
     assert created.json()["itemId"] in {n["id"] for n in listed["items"]} == {n["id"] for n in queried}
     mine = next(n for n in listed["items"] if n["id"] == created.json()["itemId"])
     assert (mine["ticketID"], mine["publish"], mine["creatorResourceID"]) == (350005, 2, API_RESOURCE_ID)

@@ -14,24 +14,22 @@ Every Autotask quirk psabridge knows lives here (VENDOR-APIS.md section 2 and it
 - 10,000 requests per rolling hour per database, shared with every other integration, and 3 requests in flight per
   integration code and endpoint (ATDOCS REST_Thresholds_Limits, ThreadLimiting): our default budget is half the
   hour and 3 concurrent, and ThresholdInformation shrinks it while the database is busy.
-- Webhooks: ``X-Hook-Signature: sha1=<base64(HMAC-SHA1(SecretKey, raw body))>`` (ATDOCS SecretKeyPayloadVerification).
+- Webhooks: ``X-Hook-Signature: sha1=<base64(HMAC-SHA1(SecretKey, raw body))>`` (autotask_webhooks.py).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from psabridge.connectors.auth import require_secret
+from psabridge.connectors.autotask_webhooks import read_delivery, register
 from psabridge.connectors.base import (
     EXTRA_NOTES,
     EXTRA_TIME_ENTRIES,
@@ -46,12 +44,15 @@ from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
-from psabridge.errors import AuthError, NotFoundError, PermanentError, WebhookVerificationError
+from psabridge.errors import AuthError, NotFoundError, PermanentError
+from psabridge.log import get_logger
 from psabridge.markers import MARKER_PATTERN
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 
 __all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector"]
+
+log = get_logger("psabridge.connectors.autotask")
 
 T = TypeVar("T")
 
@@ -241,7 +242,11 @@ class AutotaskConnector(HttpConnector):
         if self._threshold_checked is not None and now - self._threshold_checked < 300:
             return
         self._threshold_checked = now
-        info = self._call(lambda api: api.request_json("GET", "ThresholdInformation").data)
+        try:
+            info = self._call(_getter("ThresholdInformation"))
+        except PermanentError as exc:  # a security level without access to it: poll without the check
+            log.warning("autotask.threshold_unavailable", connection=self.name, error=str(exc))
+            return
         limit, used = info.get("externalRequestThreshold"), info.get("currentTimeframeRequestCount")
         if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0 or used < limit // 2:
             return
@@ -458,41 +463,27 @@ class AutotaskConnector(HttpConnector):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify X-Hook-Signature over the raw body; say which ticket changed (the body is a hint, not data)."""
-        given = next((v for k, v in headers.items() if k.lower() == "x-hook-signature"), None)
-        if not given:
-            raise WebhookVerificationError("no X-Hook-Signature header", connection=self.name)
+        max_age = self.settings.options.get("webhook_max_age", 900)
+        return read_delivery(
+            headers,
+            body,
+            secret=require_secret(self.settings, "webhook_secret"),
+            now=self.runtime.now(),
+            max_age=float(max_age) if isinstance(max_age, int | float) else 900.0,
+            connection=self.name,
+        )
+
+    def register_webhooks(self, url: str, *, deactivation_url: str | None = None) -> dict[str, Any]:
+        """Create the ticket and ticket-note webhooks that call ``url``, signed with the webhook secret.
+
+        The integration user is an excluded resource of both, so our own writes send no callout (DESIGN 6.4).
+        """
+        user = self.integration_user()
+        exclude = [int(user)] if user is not None and user.isdigit() else []
         secret = require_secret(self.settings, "webhook_secret")
-        expected = "sha1=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode("ascii")
-        if not hmac.compare_digest(expected.encode(), given.strip().encode()):
-            raise WebhookVerificationError("X-Hook-Signature does not match the body", connection=self.name)
-        try:
-            payload = json.loads(body)
-            entity, action = str(payload["EntityType"]), str(payload["Action"])
-            record_id = payload["Id"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentError("not an Autotask webhook delivery", connection=self.name) from exc
-        occurred = _parse_time(payload.get("EventTime"))
-        max_age = float(self.settings.options.get("webhook_max_age", 900))  # type: ignore[arg-type]
-        if occurred is not None and (self.runtime.now() - occurred).total_seconds() > max_age:
-            raise WebhookVerificationError(f"stale delivery: sent at {payload['EventTime']}", connection=self.name)
-        if entity == "Ticket":
-            external_id = str(record_id)
-            event: Literal["created", "updated", "deleted", "note"] = (
-                "created" if action == "Create" else "deleted" if action == "Delete" else "updated"
-            )
-        elif entity == "TicketNote":
-            fields = payload.get("Fields") if isinstance(payload.get("Fields"), dict) else {}
-            ticket = fields.get("TicketID") if fields else None
-            if ticket is None:
-                raise PermanentError(
-                    "a TicketNote webhook must show TicketID (make it an always-displayed field)", connection=self.name
-                )
-            external_id, event = str(ticket), "note"
-        else:
-            raise PermanentError(f"not a ticket webhook (EntityType {entity})", connection=self.name)
-        guid, sequence = payload.get("Guid"), payload.get("SequenceNumber")
-        delivery = f"{guid}:{sequence}" if guid and sequence is not None else hashlib.sha256(body).hexdigest()
-        return WebhookEvent(external_id, event, delivery_id=delivery, occurred_at=occurred)
+        return self._call(
+            lambda api: register(api, url=url, deactivation_url=deactivation_url or url, secret=secret, exclude=exclude)
+        )
 
     def close(self) -> None:
         """Close the lookup and zone clients."""

@@ -309,6 +309,7 @@ class AutotaskSimulator:
         self._route(f"{api}/Tickets", self.writer.create, ["POST"])
         self._route(f"{api}/Tickets", self.writer.update, ["PATCH", "PUT"])
         self._route(f"{api}/Tickets/{{parentId:int}}/Notes", self.ticket_notes, ["GET"])
+        self._route(f"{api}/Tickets/{{parentId:int}}/Notes/{{id:int}}", self.ticket_note, ["GET"])
         self._route(f"{api}/Tickets/{{parentId:int}}/Notes", self.writer.add_note, ["POST"])
         self._route(f"{api}/TimeEntries", self.writer.add_time_entry, ["POST"])
         for entity in ("Ticket", "TicketNote"):
@@ -441,6 +442,13 @@ class AutotaskSimulator:
         items = [self.render_note(self.notes[i]) for i in ids[:500]]
         details = {"count": len(items), "requestCount": 500, "prevPageUrl": None, "nextPageUrl": None}
         return JSONResponse({"items": items, "pageDetails": details})
+
+    async def ticket_note(self, request: Request) -> Response:
+        """GET /Tickets/{parentId}/Notes/{id}: one note of the ticket (``{"item": null}`` if it is not one)."""
+        row = self.notes.get(request.path_params["id"])
+        if row is None or row.data.get("ticketID") != request.path_params["parentId"]:
+            return JSONResponse({"item": None})
+        return JSONResponse({"item": self.render_note(row)})
 
     # --- entityInformation -------------------------------------------------------------------------------------------
 

@@ -1,0 +1,141 @@
+"""Autotask webhooks: verify and read a callout, and register the ticket and note webhooks that send them.
+
+A callout is ``{"Action","Guid","EntityType","Id","Fields","EventTime","SequenceNumber","PersonID"}`` (Nango
+``webhooks.mdx``; n8nAT ``types/webhook.ts``) signed ``X-Hook-Signature: sha1=<base64(HMAC-SHA1(SecretKey, raw
+body))>`` (ATDOCS SecretKeyPayloadVerification). ``Guid`` names the webhook, not the event: with ``SequenceNumber``
+it identifies one delivery. A webhook only calls out once a field is subscribed (Nango step 4); changes made by an
+excluded resource send nothing, which is how our own writes are kept from echoing back (ATPM webhook step 4).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from psabridge.connectors.base import WebhookEvent
+from psabridge.connectors.http import HttpClient
+from psabridge.errors import PermanentError, WebhookVerificationError
+
+__all__ = ["NOTE_FIELDS", "TICKET_FIELDS", "read_delivery", "register", "signature"]
+
+TICKET_FIELDS: tuple[str, ...] = (
+    "status", "priority", "queueID", "assignedResourceID", "title", "description", "issueType", "subIssueType",
+    "ticketType", "source", "companyID", "contactID", "dueDateTime", "completedDate", "resolution",
+)  # fmt: skip
+"""Ticket fields whose change calls out (what psabridge maps)."""
+NOTE_FIELDS: tuple[str, ...] = ("description",)
+ALWAYS: Mapping[str, tuple[str, ...]] = {"Ticket": ("ticketNumber",), "TicketNote": ("ticketID",)}
+"""Fields every callout shows: a note's callout must name its ticket."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The X-Hook-Signature Autotask sends for ``body``."""
+    return "sha1=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode("ascii")
+
+
+def read_delivery(
+    headers: Mapping[str, str], body: bytes, *, secret: str, now: datetime, max_age: float, connection: str
+) -> WebhookEvent:
+    """Verify a callout over its raw body and say which ticket it concerns (the body is a hint, never data).
+
+    Raises:
+        WebhookVerificationError: the signature is missing or wrong, or the callout is older than ``max_age``.
+        PermanentError: the body is not a ticket or ticket-note callout.
+    """
+    given = next((v for k, v in headers.items() if k.lower() == "x-hook-signature"), None)
+    if not given:
+        raise WebhookVerificationError("no X-Hook-Signature header", connection=connection)
+    if not hmac.compare_digest(signature(secret, body).encode(), given.strip().encode()):
+        raise WebhookVerificationError("X-Hook-Signature does not match the body", connection=connection)
+    try:
+        payload = json.loads(body)
+        entity, action, record_id = str(payload["EntityType"]), str(payload["Action"]), payload["Id"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentError("not an Autotask webhook callout", connection=connection) from exc
+    occurred = _parse_time(payload.get("EventTime"))
+    # Autotask retries a failed callout for two minutes (ATDOCS Webhooks_Error_Handling); much older is a replay.
+    if occurred is not None and (now - occurred).total_seconds() > max_age:
+        raise WebhookVerificationError(f"stale callout: sent at {payload['EventTime']}", connection=connection)
+    event: Literal["created", "updated", "deleted", "note"]
+    if entity == "Ticket":
+        external_id = str(record_id)
+        event = "created" if action == "Create" else "deleted" if action == "Delete" else "updated"
+    elif entity == "TicketNote":
+        fields = payload.get("Fields")
+        ticket = fields.get("TicketID") if isinstance(fields, dict) else None
+        if ticket is None:
+            raise PermanentError(
+                "a TicketNote webhook must show TicketID (make it an always-displayed field)", connection=connection
+            )
+        external_id, event = str(ticket), "note"
+    else:
+        raise PermanentError(f"not a ticket webhook (EntityType {entity})", connection=connection)
+    guid, sequence = payload.get("Guid"), payload.get("SequenceNumber")
+    delivery = f"{guid}:{sequence}" if guid and sequence is not None else hashlib.sha256(body).hexdigest()
+    return WebhookEvent(external_id, event, delivery_id=delivery, occurred_at=occurred)
+
+
+def register(
+    api: HttpClient,
+    *,
+    url: str,
+    deactivation_url: str,
+    secret: str,
+    exclude: Sequence[int],
+    name: str = "psabridge",
+) -> dict[str, Any]:
+    """Create a TicketWebhook and a TicketNoteWebhook calling ``url`` (ATPM webhook steps 1-4).
+
+    Each gets its subscribed and always-shown fields and the ``exclude`` resources (our integration user), so
+    changes we make ourselves send no callout. Returns ``{"Ticket": {"id", "guid"}, "TicketNote": {...}}``.
+    """
+    made: dict[str, Any] = {}
+    for entity, subscribed in (("Ticket", TICKET_FIELDS), ("TicketNote", NOTE_FIELDS)):
+        hooks = f"{entity}Webhooks"
+        body = {
+            "IsActive": True,
+            "Name": f"{name} {entity.lower()}s",
+            "WebhookUrl": url,
+            "DeactivationUrl": deactivation_url,
+            "SecretKey": secret,
+            "IsSubscribedToCreateEvents": True,
+            "IsSubscribedToUpdateEvents": True,
+            "IsSubscribedToDeleteEvents": entity == "Ticket",
+            "SendThresholdExceededNotification": True,
+        }
+        webhook_id = api.request_json("POST", hooks, json=body).data["itemId"]
+        info = api.request_json("GET", f"{entity}WebhookFields/entityInformation/fields").data
+        ids = {
+            str(v["label"]).casefold(): int(v["value"])
+            for f in info.get("fields") or ()
+            if f.get("name") == "fieldID"
+            for v in f.get("picklistValues") or ()
+        }
+        for field in dict.fromkeys((*subscribed, *ALWAYS[entity])):
+            if field.casefold() not in ids:
+                raise PermanentError(f"{entity} webhooks cannot watch {field}")
+            fields = {
+                "FieldID": ids[field.casefold()],
+                "IsSubscribedField": field in subscribed,
+                "IsDisplayAlwaysField": field in ALWAYS[entity],
+                "WebhookID": webhook_id,
+            }
+            api.request_json("POST", f"{hooks}/{webhook_id}/Fields", json=fields)
+        for resource in exclude:
+            excluded = {"ResourceID": resource, "WebhookID": webhook_id}
+            api.request_json("POST", f"{hooks}/{webhook_id}/ExcludedResources", json=excluded)
+        item = api.request_json("GET", f"{hooks}/{webhook_id}").data.get("item") or {}
+        made[entity] = {"id": webhook_id, "guid": item.get("webhookGUID"), "ready": item.get("isReady")}
+    return made
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

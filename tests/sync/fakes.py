@@ -155,11 +155,12 @@ class FakeConnector(Connector):
         return datetime.fromisoformat(record["updated"])
 
     def create_ticket(self, fields: RawRecord, *, marker: str) -> RawRecord:
+        self.vendor._fault("refuse_create")  # refused before anything is written
         with self.vendor._lock:
             body = f"{fields.get('body', '')}\n\n{marker}"
             ticket_id = self.vendor.create(**{**json.loads(json.dumps(fields)), "body": body})
             self.vendor.writes.append(("create", ticket_id))
-        self.vendor._fault("create_ticket")
+        self.vendor._fault("create_ticket")  # the answer is lost after the write
         return self.vendor.raw(ticket_id)
 
     def find_by_marker(self, marker: str) -> str | None:

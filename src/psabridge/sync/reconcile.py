@@ -1,0 +1,322 @@
+"""Reconcile, for cron: compare each vendor with the store and each mirror with its source; repair drift.
+
+Per connection: read the vendor's tickets changed in the window (``since``, or everything with ``full``), ingest
+those the store lacks or holds an older copy of (with ``full``: every one, so the content hash decides), and with
+``full`` also re-check stored tickets the vendor no longer listed. Then per link: a mirror that was never created is
+created, a mirrored field whose owner's value the other side does not hold is written again, notes and time entries
+not yet carried are carried. Repairs go through the same ingest and outbox paths as live changes. Unfinished
+deliveries and write-backs are queued again. The run and every ticket's outcome are recorded; a lease keeps two
+reconciles from running at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from psabridge.errors import PsaBridgeError
+from psabridge.log import get_logger
+from psabridge.model import Action, SetFields, Ticket
+from psabridge.settings import LinkSettings
+from psabridge.store import repo
+from psabridge.store.models import Link, Lock, OutboxAction, TicketRow
+from psabridge.sync.context import SyncContext
+from psabridge.sync.ingest import IngestResult, ingest_ticket, plan_links
+from psabridge.sync.locks import holder_id
+from psabridge.sync.mirror import MIRROR_FIELDS, mirror_origin, new_mirror
+from psabridge.sync.recovery import recover
+
+__all__ = ["COUNTS", "Counts", "ReconcileLockedError", "ReconcileReport", "add_write_back_failures", "reconcile"]
+
+_log = get_logger("psabridge.sync")
+
+COUNTS = ("seen", "created", "updated", "closed", "repaired", "failed")
+LOCK = "reconcile"
+LEASE = timedelta(hours=2)
+
+Progress = Callable[[str, int], None]
+"""Called with (connection, tickets seen so far) as a reconcile advances."""
+
+
+class ReconcileLockedError(PsaBridgeError):
+    """Another reconcile holds the lock."""
+
+
+@dataclass
+class Counts:
+    """One connection's numbers (see COUNTS) and its per-ticket outcomes."""
+
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    closed: int = 0
+    repaired: int = 0
+    failed: int = 0
+    items: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts by name."""
+        return {name: int(getattr(self, name)) for name in COUNTS}
+
+
+@dataclass
+class ReconcileReport:
+    """What a reconcile found and did, per connection."""
+
+    dry_run: bool
+    started_at: datetime
+    connections: dict[str, Counts] = field(default_factory=dict)
+    run_ids: dict[str, int] = field(default_factory=dict)
+    unfinished: bool = False
+
+    @property
+    def failed(self) -> int:
+        """Failures in all connections."""
+        return sum(c.failed for c in self.connections.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``--json``)."""
+        return {
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "unfinished": self.unfinished,
+            "connections": {name: c.as_dict() for name, c in self.connections.items()},
+            "runs": self.run_ids,
+        }
+
+
+def reconcile(
+    ctx: SyncContext,
+    *,
+    connections: Iterable[str] = (),
+    since: datetime | None = None,
+    full: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ReconcileReport:
+    """Compare and repair the chosen connections (default: every enabled one); see the module docstring.
+
+    Raises:
+        ReconcileLockedError: another reconcile is running.
+        ConfigError: a named connection does not exist.
+    """
+    names = list(connections) or [c.name for c in ctx.settings.connections if c.enabled]
+    for name in names:
+        ctx.settings.connection(name)
+    holder = holder_id()
+    with ctx.unit() as session:
+        if not repo.acquire_lock(session, LOCK, holder, LEASE):
+            current = session.get(Lock, LOCK)
+            since_text = current.acquired_at.isoformat() if current else "?"
+            raise ReconcileLockedError(
+                f"another reconcile is running (held by {current.holder if current else '?'} since {since_text})"
+            )
+    report = ReconcileReport(dry_run=dry_run, started_at=ctx.now())
+    errors: dict[str, str] = {}
+    try:
+        for name in names:
+            report.connections[name] = Counts()
+            with ctx.unit() as session:
+                options = {"since": since.isoformat() if since else None, "full": full, "dry_run": dry_run}
+                report.run_ids[name] = repo.start_run(session, "reconcile", name, options)
+        for name in names:  # first every vendor against the store, so mirrors are compared on fresh copies
+            try:
+                _compare(
+                    ctx, name, report.connections[name], since=since, full=full, dry_run=dry_run, progress=progress
+                )
+            except PsaBridgeError as exc:
+                report.connections[name].failed += 1
+                errors[name] = str(exc)
+                _log.error("reconcile failed", connection=name, error=str(exc))
+            with ctx.unit() as session:
+                repo.acquire_lock(session, LOCK, holder, LEASE)
+        _repair_links(ctx, names, report, dry_run=dry_run)
+        for name in names:
+            counts = report.connections[name]
+            with ctx.unit() as session:
+                repo.record_run_items(session, report.run_ids[name], counts.items)
+                repo.finish_run(session, report.run_ids[name], counts=counts.as_dict(), error=errors.get(name))
+        if not dry_run:
+            recover(ctx, polls=False)
+    finally:
+        with ctx.unit() as session:
+            repo.release_lock(session, LOCK, holder)
+    return report
+
+
+def add_write_back_failures(ctx: SyncContext, report: ReconcileReport) -> None:
+    """Count write-backs that failed since the reconcile started, per target connection, into the report's runs."""
+    with ctx.db.session() as session:
+        rows = session.execute(
+            sa.select(OutboxAction.target, sa.func.count())
+            .where(OutboxAction.updated_at >= report.started_at, OutboxAction.status.in_(("failed", "dead")))
+            .group_by(OutboxAction.target)
+        ).all()
+    for target, count in rows:
+        counts = report.connections.get(target)
+        if counts is None or not count:
+            continue
+        counts.failed += int(count)
+        with ctx.unit() as session:
+            repo.finish_run(session, report.run_ids[target], counts=counts.as_dict())
+
+
+def _compare(
+    ctx: SyncContext,
+    name: str,
+    counts: Counts,
+    *,
+    since: datetime | None,
+    full: bool,
+    dry_run: bool,
+    progress: Progress | None,
+) -> None:
+    connector = ctx.connector(name)
+    seen_ids: set[str] = set()
+    for page in connector.iter_changes(None if full else since):
+        found = [(connector.external_id_of(r), connector.updated_at_of(r)) for r in page.records]
+        with ctx.db.session() as session:
+            stored = repo.stored_versions(session, name, [external_id for external_id, _ in found])
+        for external_id, updated in found:
+            if external_id in seen_ids:
+                continue
+            seen_ids.add(external_id)
+            counts.seen += 1
+            known = stored.get(external_id)
+            if not full and known is not None and updated is not None and known[0] is not None and updated <= known[0]:
+                continue  # the store holds this version already
+            _ingest(ctx, name, external_id, counts, dry_run=dry_run)
+        if progress is not None:
+            progress(name, counts.seen)
+    if full:
+        with ctx.db.session() as session:
+            stored_ids = set(
+                session.scalars(
+                    sa.select(TicketRow.external_id).where(TicketRow.connection == name, TicketRow.deleted_at.is_(None))
+                )
+            )
+        for external_id in sorted(stored_ids - seen_ids):  # gone from the vendor's list: ask for it by id
+            _ingest(ctx, name, external_id, counts, dry_run=dry_run)
+
+
+def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dry_run: bool) -> IngestResult | None:
+    key = f"{name}:{external_id}"
+    try:
+        result = ingest_ticket(ctx, name, external_id, dry_run=dry_run)
+    except PsaBridgeError as exc:
+        counts.failed += 1
+        counts.items.append((key, "failed", str(exc)[:1000]))
+        return None
+    outcome = result.outcome
+    if outcome == "created":
+        counts.created += 1
+    elif outcome in ("updated", "echo", "deleted"):
+        counts.updated += 1
+    if result.closed:
+        counts.closed += 1
+    if outcome not in ("unchanged", "stale"):
+        detail = ", ".join(result.changed) or None
+        counts.items.append((key, "closed" if result.closed else outcome, detail))
+    return result
+
+
+def _repair_links(ctx: SyncContext, names: list[str], report: ReconcileReport, *, dry_run: bool) -> None:
+    """Repair the mirrors with a side in the reconciled connections (counted on the source's connection)."""
+    with ctx.db.session() as session:
+        rows = session.execute(
+            sa.select(Link.id, Link.source_key, Link.target_key, Link.source_connection).where(
+                sa.or_(Link.source_connection.in_(names), Link.target_connection.in_(names))
+            )
+        ).all()
+    for link_id, source_key, target_key, source_connection in rows:
+        counts = report.connections.get(source_connection) or report.connections[names[0]]
+        for key in (source_key, target_key):  # a side whose connection was not compared: fetch it fresh
+            if key is not None and key.split(":", 1)[0] not in names:
+                _ingest(ctx, key.split(":", 1)[0], key.split(":", 1)[1], Counts(), dry_run=dry_run)
+        try:
+            _repair_link(ctx, link_id, counts, dry_run=dry_run)
+        except PsaBridgeError as exc:
+            counts.failed += 1
+            counts.items.append((source_key, "failed", str(exc)[:1000]))
+
+
+def _repair_link(ctx: SyncContext, link_id: int, counts: Counts, *, dry_run: bool) -> None:
+    dispatch: list[int] = []
+    with ctx.unit(dry_run=dry_run) as session:
+        row = session.get(Link, link_id)
+        assert row is not None
+        link = ctx.link(row.name)
+        source = repo.load_ticket(session, row.source_key)
+        if link is None or source is None:
+            return
+        actions = _link_drift(ctx, session, row, link, source)
+        if actions:
+            keys = [a.idempotency_key() for a in actions]
+            repo.enqueue_actions(session, actions, now=ctx.now())
+            _reopen(session, keys)
+            dispatch = repo.outbox_ids(session, keys)
+            counts.repaired += len(actions)
+            counts.items.append((row.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
+    if not dry_run:
+        for outbox_id in dispatch:
+            ctx.queue.dispatch(outbox_id)
+
+
+def _link_drift(ctx: SyncContext, session: Any, row: Link, link: LinkSettings, source: Ticket) -> list[Action]:
+    if row.state != "created" or row.target_key is None:
+        action = new_mirror(link, source)
+        if action is None:
+            return []
+        status = session.scalar(
+            sa.select(OutboxAction.status).where(OutboxAction.idempotency_key == action.idempotency_key())
+        )
+        return [action] if status in (None, "failed", "dead") else []  # else it is on its way
+    target = repo.load_ticket(session, row.target_key)
+    if target is None:
+        return []
+    actions: list[Action] = []
+    data = {"from": source.model_dump(mode="json"), "to": target.model_dump(mode="json")}
+    sync: dict[str, Any] = {**(row.sync or {})}
+    for owner, other, ticket in (("from", "to", target), ("to", "from", source)):
+        fields = {
+            name: data[owner].get(name)
+            for name in MIRROR_FIELDS
+            if link.own.get(name) == owner
+            and data[owner].get(name) is not None
+            and data[owner].get(name) != data[other].get(name)
+        }
+        if fields:
+            digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+            actions.append(
+                SetFields(
+                    ticket_key=ticket.key,
+                    target=ticket.connection,
+                    origin=f"{mirror_origin(link)}:repair@{digest}",
+                    fields=fields,
+                    reason=f"reconcile: {', '.join(sorted(fields))} differ from {owner} side",
+                )
+            )
+            sync[other] = {**sync.get(other, {}), **fields}
+    row.sync = sync
+    # Notes and time entries not carried yet (fields were compared by value above).
+    for ticket in (source, target):
+        user = ctx.connector(ticket.connection).integration_user()
+        carried = plan_links(ctx, session, ticket, [row], integration_user=user)
+        actions.extend(a for a in carried if not isinstance(a, SetFields))
+    return actions
+
+
+def _reopen(session: Any, keys: list[str]) -> None:
+    """Send failed or dead write-backs of a repair again."""
+    if keys:
+        session.execute(
+            sa.update(OutboxAction)
+            .where(OutboxAction.idempotency_key.in_(keys), OutboxAction.status.in_(("failed", "dead")))
+            .values(status="pending", last_error=None)
+        )

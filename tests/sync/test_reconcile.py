@@ -1,0 +1,139 @@
+"""Reconcile: finds what webhooks missed, repairs mirror drift through the normal paths, records the run, and does
+not run twice at once."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from psabridge.errors import PermanentError
+from psabridge.store import repo
+from psabridge.store.models import OutboxAction, Run, RunItem
+from psabridge.sync.ingest import ingest_ticket
+from psabridge.sync.locks import holder_id
+from psabridge.sync.reconcile import LEASE, ReconcileLockedError, add_write_back_failures, reconcile
+
+from .conftest import World
+
+
+def runs(world: World) -> list[Run]:
+    with world.db.session() as s:
+        return list(s.scalars(sa.select(Run).where(Run.kind == "reconcile").order_by(Run.id)))
+
+
+def items(world: World, run_id: int) -> list[tuple[str, str]]:
+    with world.db.session() as s:
+        return sorted((i.ticket_key, i.outcome) for i in s.scalars(sa.select(RunItem).where(RunItem.run_id == run_id)))
+
+
+def test_changes_no_webhook_announced_are_found_and_mirrored(world: World) -> None:
+    # Given tickets the bridge never heard about: one new in the MSP queue, one closed since we stored it
+    stored = world.snow.create()
+    world.deliver("acme-snow", stored)
+    world.run()
+    fresh = world.snow.create(queue="MSP Support")
+    world.snow.change(stored, state="closed")
+    # When reconcile runs
+    report = reconcile(world.ctx)
+    world.run()
+    # Then both are ingested, the new one mirrored once, and the run records what happened per ticket
+    counts = report.connections["acme-snow"].as_dict()
+    assert counts == {"seen": 2, "created": 1, "updated": 1, "closed": 1, "repaired": 0, "failed": 0}
+    assert world.mirror_of(fresh) and [v for v, _ in world.cw.writes] == ["create"]
+    snow_run = runs(world)[0]
+    assert snow_run.status == "ok" and snow_run.counts["seen"] == 2
+    assert set(items(world, snow_run.id)) == {(f"acme-snow:{fresh}", "created"), (f"acme-snow:{stored}", "closed")}
+    # and a second reconcile finds nothing to do
+    again = reconcile(world.ctx)
+    world.run()
+    assert again.connections["acme-snow"].as_dict()["created"] == 0 and len(world.cw.writes) == 1
+
+
+def test_mirror_drift_is_repaired_from_the_owning_side(world: World) -> None:
+    snow_id = world.snow.create(queue="MSP Support", prio="P2")
+    world.deliver("acme-snow", snow_id)
+    world.run()
+    cw_id = world.mirror_of(snow_id)
+    # Someone changed the mirror's priority (owned by the ServiceNow side) and the webhook got lost
+    world.cw.change(cw_id, prio="P4")
+    report = reconcile(world.ctx)
+    world.run()
+    assert report.connections["acme-snow"].repaired == 1
+    assert world.cw.tickets[cw_id]["prio"] == "P2"
+    # and the repair's echo does not bounce
+    writes = len(world.cw.writes) + len(world.snow.writes)
+    world.deliver("msp-cw", cw_id)
+    world.deliver("acme-snow", snow_id)
+    world.run()
+    assert len(world.cw.writes) + len(world.snow.writes) == writes
+
+
+def test_a_mirror_whose_creation_died_is_created_by_reconcile(world: World) -> None:
+    def refused() -> None:
+        raise PermanentError("board is locked", status=400)
+
+    world.cw.fail("refuse_create", refused)
+    snow_id = world.snow.create(queue="MSP Support")
+    world.deliver("acme-snow", snow_id)
+    world.run(fail_fast=False)
+    assert [lk.state for lk in world.links()] == ["creating"]
+    report = reconcile(world.ctx)
+    world.run()
+    assert report.connections["acme-snow"].repaired == 1
+    assert world.mirror_of(snow_id)
+    assert [v for v, _ in world.cw.writes] == ["create"]
+
+
+def test_a_dry_run_changes_nothing(world: World) -> None:
+    snow_id = world.snow.create(queue="MSP Support")
+    report = reconcile(world.ctx, dry_run=True)
+    world.run()
+    assert report.dry_run and report.connections["acme-snow"].created == 1
+    assert world.cw.writes == [] and world.ticket(f"acme-snow:{snow_id}") is None
+    with world.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(OutboxAction)) == 0
+
+
+def test_failures_are_counted_recorded_and_fail_the_run(world: World) -> None:
+    def refused() -> None:
+        raise PermanentError("no access to this incident", status=403)
+
+    broken = world.snow.create()
+    world.snow.create()
+    world.snow.fail("get_ticket", refused)
+    report = reconcile(world.ctx, connections=["acme-snow"])
+    counts = report.connections["acme-snow"]
+    assert (counts.failed, counts.created, report.failed) == (1, 1, 1)
+    [run] = runs(world)
+    assert run.status == "failed" and (f"acme-snow:{broken}", "failed") in items(world, run.id)
+
+
+def test_write_backs_that_fail_after_reconcile_count_as_failures(world: World) -> None:
+    def refused() -> None:
+        raise PermanentError("board is locked", status=400)
+
+    world.cw.fail("refuse_create", refused)
+    world.snow.create(queue="MSP Support")
+    report = reconcile(world.ctx)
+    world.run(fail_fast=False)
+    add_write_back_failures(world.ctx, report)
+    assert report.connections["msp-cw"].failed == 1 and report.failed == 1
+    assert {r.connection: r.status for r in runs(world)} == {"acme-snow": "ok", "msp-cw": "failed"}
+
+
+def test_full_reconcile_notices_tickets_gone_from_the_vendor(plain: World) -> None:
+    gone = plain.snow.create()
+    ingest_ticket(plain.ctx, "acme-snow", gone)
+    del plain.snow.tickets[gone]
+    assert reconcile(plain.ctx, connections=["acme-snow"]).connections["acme-snow"].updated == 0
+    report = reconcile(plain.ctx, connections=["acme-snow"], full=True)
+    assert report.connections["acme-snow"].updated == 1
+    with plain.db.session() as s:
+        assert repo.stored_versions(s, "acme-snow", [gone]) == {}
+
+
+def test_a_second_reconcile_while_one_runs_is_refused_with_a_clear_message(plain: World) -> None:
+    with plain.db.transaction() as s:
+        assert repo.acquire_lock(s, "reconcile", holder_id(), LEASE)
+    with pytest.raises(ReconcileLockedError, match="another reconcile is running"):
+        reconcile(plain.ctx)

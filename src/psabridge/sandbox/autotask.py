@@ -29,7 +29,7 @@ import asyncio
 import gc
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +39,9 @@ from starlette.responses import JSONResponse, Response
 
 from psabridge.sandbox.autotask_data import (
     API_RESOURCE_ID,
+    FIRST_NOTE_ID,
+    FIRST_TICKET_ID,
+    FIRST_TIME_ENTRY_ID,
     NOTE_FIELDS,
     NOTE_PICKLISTS,
     TICKET_FIELDS,
@@ -162,11 +165,11 @@ class AutotaskSimulator:
     def _load(self, seeds: Sequence[SeedTicket]) -> None:
         people = authors(self.context.world)
         per_day: dict[str, int] = {}
-        note_id, entry_id = 880000, 55000
+        note_id, entry_id = FIRST_NOTE_ID, FIRST_TIME_ENTRY_ID
         for seed in seeds:
             day = seed.created_at.strftime("%Y%m%d")
             per_day[day] = per_day.get(day, 0) + 1
-            ticket_id = 350000 + seed.number
+            ticket_id = FIRST_TICKET_ID + seed.number
             records = seed_records(seed, ticket_id, f"T{day}.{per_day[day]:04d}", people)
             self.tickets.insert(
                 records.ticket, id=ticket_id, created=records.created, updated=records.updated, notify=False
@@ -535,10 +538,6 @@ class AutotaskSimulator:
     def now(self) -> datetime:
         """The simulator's clock."""
         return self.context.clock.now()
-
-    def recent(self, hours: float) -> datetime:
-        """A time ``hours`` before now (for churn)."""
-        return self.now() - timedelta(hours=hours)
 
     def technician(self, number: int) -> int:
         """The resource id of seed technician ``number`` (1-based)."""

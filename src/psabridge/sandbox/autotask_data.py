@@ -296,11 +296,6 @@ class Directory:
     companies: dict[int, dict[str, Any]] = field(default_factory=dict)
     resources: dict[int, dict[str, Any]] = field(default_factory=dict)
     contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
-    tiers: dict[int, int] = field(default_factory=dict)  # resource id -> support tier (for the role)
-
-    def role_of(self, resource_id: int) -> int:
-        """The service desk role a resource works tickets in."""
-        return ROLES[self.tiers.get(resource_id, 1)][0]
 
 
 def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> Directory:
@@ -328,7 +323,6 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
             }
     for tech in world.technicians:
         resource_id = _RESOURCE_BASE + tech.id
-        directory.tiers[resource_id] = tech.tier
         role = ROLES[tech.tier][0]
         directory.resources[resource_id] = _resource(resource_id, tech.first_name, tech.last_name, tech.email, 1, role)
     directory.resources[API_RESOURCE_ID] = _resource(API_RESOURCE_ID, "psabridge", "API", AT_USERNAME, 2, ROLES[1][0])

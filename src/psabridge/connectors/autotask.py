@@ -130,6 +130,8 @@ class AutotaskConnector(HttpConnector):
 
     def classify(self, response: httpx.Response) -> Resolution | None:
         """Thread-limit refusals are transient; other 500s carrying an errors list are business-rule refusals."""
+        if response.is_success:
+            return None  # (a page of 500 tickets is not parsed twice)
         messages = _errors(response)
         if messages and _THREAD_LIMIT.search(" ".join(messages)):
             return Resolution.retry("Autotask refused the call: thread limit per endpoint reached", refused=True)

@@ -207,8 +207,8 @@ class FreshserviceConnector(HttpConnector):
         }
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=False)
         began: datetime | None = None
-        for fetched in self.http.paginate(PageRequest(url="api/v2/tickets", params=params), LinkHeaderPaginator(),
-                                          _tickets):  # fmt: skip
+        request = PageRequest(url="api/v2/tickets", params=params)
+        for fetched in self.http.paginate(request, LinkHeaderPaginator(), _tickets):
             if began is None:
                 began = _server_time(fetched.reply.response) or self.runtime.now()
             page = run.page(fetched.records, last=fetched.last)
@@ -240,9 +240,9 @@ class FreshserviceConnector(HttpConnector):
         notes = self._all(f"api/v2/tickets/{_ticket_id(external_id)}/conversations", "conversations")
         return sorted(notes, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
 
-    def _all(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[RawRecord]:
+    def _all(self, path: str, key: str) -> list[RawRecord]:
         """Every record of a paged list (``per_page=100``, following ``Link``)."""
-        request = PageRequest(url=path, params={**(params or {}), "per_page": MAX_PAGE})
+        request = PageRequest(url=path, params={"per_page": MAX_PAGE})
         found: list[RawRecord] = []
         for page in self.http.paginate(request, LinkHeaderPaginator(), lambda body: _field(body, key)):
             found.extend(dict(r) for r in page.records)

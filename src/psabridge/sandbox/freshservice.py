@@ -53,7 +53,6 @@ from psabridge.sandbox.freshservice_http import (
 from psabridge.sandbox.freshservice_records import (
     CONVERSATION_BASE,
     CONVERSATIONS_PER_SEED,
-    INTEGRATION_AGENT_ID,
     SLA_HOURS,
     TIME_ENTRIES_PER_SEED,
     TIME_ENTRY_BASE,
@@ -72,7 +71,6 @@ from psabridge.sandbox.tickets import SeedTicket
 __all__ = ["PLAN_ENV", "FreshserviceSimulator", "build"]
 
 PLAN_ENV = "PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN"
-DEFAULT_WINDOW = timedelta(days=30)
 STATS_FIELDS = (
     "agent_responded_at",
     "requester_responded_at",
@@ -348,11 +346,6 @@ class FreshserviceSimulator:
             return
         name = event or ("ticket_created" if change == "created" else "ticket_updated")
         webhooks.emit(name, {"ticket_id": row.id, "event": name, "updated_at": fs_time(row.updated)})
-
-    @property
-    def integration_agent_id(self) -> int:
-        """The agent behind the sandbox API key."""
-        return INTEGRATION_AGENT_ID
 
 
 @register("freshservice")

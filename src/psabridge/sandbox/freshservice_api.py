@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["FreshserviceApi"]
 
 MAX_PER_PAGE = 100
+DEFAULT_WINDOW = timedelta(days=30)
 DEFAULT_PER_PAGE = 30
 LIST_PARAMS = frozenset(
     {"filter", "email", "requester_id", "updated_since", "include", "order_type", "page", "per_page"}
@@ -81,7 +82,6 @@ _REFERENCES = {
 _TEXTS = {"subject": False, "description": False, "type": False, "category": True, "sub_category": True}
 _TEXTS |= {"item_category": True, "email": False, "name": False, "phone": False}
 _HHMM = re.compile(r"^(\d{1,3}):([0-5]\d)$")
-_NOT_FOUND = VendorError(404, "Not Found")
 
 
 def _type_name(value: Any) -> str:
@@ -171,7 +171,7 @@ class FreshserviceApi:
             found = self.account.directory.requester_by_email(email)
             requester_id = found["id"] if found else -1
         # Without updated_since, only tickets created in the last 30 days (FSDOCS #view_all_ticket).
-        created_after = self.account.now() - timedelta(days=30) if since is None else None
+        created_after = self.account.now() - DEFAULT_WINDOW if since is None else None
         me = INTEGRATION_AGENT_ID
 
         def keep(row: Row) -> bool:
@@ -235,7 +235,7 @@ class FreshserviceApi:
         email, name, phone = (changes.pop(k, None) for k in ("email", "name", "phone"))
         if requester_id is None:
             known = account.directory.requester_by_email(email) if email else None
-            requester = known or account.directory.add_requester(email or f"{phone}@phone.invalid", name, phone, now)
+            requester = known or account.directory.add_requester(email, name, phone, now)
             requester_id = requester["id"]
         requester = account.directory.requesters[requester_id]
         priority = changes["priority"]
@@ -439,7 +439,7 @@ class FreshserviceApi:
             records: dict[int, dict[str, Any]] = getattr(self.account.directory, kind)
             record = records.get(request.path_params["id"])
             if record is None:
-                raise _NOT_FOUND
+                raise VendorError(404, "Not Found")
             return JSONResponse({single: dict(record)})
 
         return handler
@@ -499,7 +499,7 @@ class FreshserviceApi:
     def _row(self, request: Request) -> Row:
         row = self.account.tickets.get(request.path_params["id"])
         if row is None:
-            raise _NOT_FOUND
+            raise VendorError(404, "Not Found")
         return row
 
     @staticmethod

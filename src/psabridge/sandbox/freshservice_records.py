@@ -234,11 +234,12 @@ class Directory:
                 return requester
         return None
 
-    def add_requester(self, email: str, name: str | None, phone: str | None, now: datetime) -> dict[str, Any]:
-        """A requester created on the fly for a ticket raised for an unknown e-mail, as Freshservice does."""
-        first, _, last = (name or email.split("@")[0]).partition(" ")
+    def add_requester(self, email: str | None, name: str | None, phone: str | None, now: datetime) -> dict[str, Any]:
+        """A requester created on the fly for a ticket raised for an unknown e-mail or phone, as Freshservice does."""
+        first, _, last = (name or (email or "").split("@")[0] or str(phone)).partition(" ")
         record_id = max(self.requesters, default=REQUESTER_BASE) + 1
-        record = _requester_record(record_id, first, last or None, None, email.lower(), phone, [], now, now)
+        address = email.lower() if email else None
+        record = _requester_record(record_id, first, last or None, None, address, phone, [], now, now)
         self.requesters[record_id] = record
         return record
 
@@ -354,7 +355,7 @@ def _requester_record(
     first: str,
     last: str | None,
     title: str | None,
-    email: str,
+    email: str | None,
     phone: str | None,
     departments: list[int],
     created: str | datetime,

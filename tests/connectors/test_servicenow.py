@@ -126,6 +126,26 @@ def test_a_short_page_is_the_last_unless_the_count_says_more_match(router: respx
     assert [len(p.records) for p in pages] == [1, 0]
 
 
+def test_a_full_page_that_holds_the_whole_count_is_the_last(router: respx.MockRouter, namespace: str) -> None:
+    full = [incident(1, "2026-11-20 10:00:00"), incident(2, "2026-11-20 10:00:01")]
+    route = router.get(f"{TABLE}/incident").mock(return_value=listing(full, total=2))
+
+    list(make(namespace, page_size=2).iter_changes(None))
+
+    assert route.call_count == 1
+
+
+def test_without_a_count_a_full_page_asks_for_the_next(router: respx.MockRouter, namespace: str) -> None:
+    full = [incident(1, "2026-11-20 10:00:00"), incident(2, "2026-11-20 10:00:01")]
+    route = router.get(f"{TABLE}/incident").mock(
+        side_effect=[httpx.Response(200, json={"result": full}), httpx.Response(200, json={"result": []})]
+    )
+
+    list(make(namespace, page_size=2).iter_changes(None))
+
+    assert route.call_count == 2
+
+
 def test_the_page_size_is_capped_at_ten_thousand(router: respx.MockRouter, namespace: str) -> None:
     route = router.get(f"{TABLE}/incident").mock(return_value=listing([]))
 

@@ -13,8 +13,10 @@ because updates only ever stamp the present. The first page starts at ``sys_upda
 ``sys_id`` is the documented unique key, a 32-character lower-case hex GUID, so string order is total; comparing
 GUID fields with ``>`` is plain SQL string comparison [UNCONFIRMED in the docs; it works as any string field].
 
-The stop rule: a page shorter than the limit is the last, unless ``X-Total-Count`` (the count of the page's query)
-says more rows match; ServiceNow applies ACLs after the limit, so a short page alone does not prove the end.
+The stop rule: ``X-Total-Count`` is the count of the page's query, i.e. of this page and everything after it, so
+more pages follow exactly when it exceeds the records received (no empty last page when the count fills whole
+pages). A short page alone does not prove the end: ServiceNow applies ACLs after the limit. Without the header, a
+full page means another one may follow.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class SeekPaginator(BasePaginator):
             raise BugError(f"the listing went backwards at {sys_id} ({updated} after {self.after[0]})")
         self.after = (updated, sys_id)
         total = _count(response)
-        self._has_next = len(records) >= self.limit or (total is not None and total > len(records))
+        self._has_next = total > len(records) if total is not None else len(records) >= self.limit
 
     def update_request(self, request: PageRequest) -> None:
         """The next page: the records after the last key."""

@@ -84,6 +84,24 @@ def _mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, An
     return event_dict
 
 
+class _CurrentStderrLogger:
+    """Writes to whatever ``sys.stderr`` is at call time (a captured or replaced stream stays usable)."""
+
+    def __init__(self, *_args: Any) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        """Write one rendered line."""
+        stream = sys.stderr
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+        except ValueError:  # the stream was closed (e.g. a finished test runner); logging must never crash work
+            pass
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
+
+
 def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
     """Set up structlog (and stdlib logging underneath) once per process."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -99,7 +117,7 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_CurrentStderrLogger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(

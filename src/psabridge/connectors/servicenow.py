@@ -42,7 +42,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -97,8 +97,12 @@ CHOICE_FIELDS = ("state", "impact", "urgency", "priority", "contact_type", "cate
 CHOICE_FIELDS_MORE = ("hold_reason",)
 CLOSED_STATES = frozenset({"6", "7", "8"})  # Resolved, Closed, Canceled (VENDOR-APIS 3.4)
 NOTE_ELEMENTS = {NoteKind.INTERNAL: "work_notes", NoteKind.PUBLIC: "comments"}
-OPERATIONS: dict[str, Any] = {"insert": "created", "update": "updated", "delete": "deleted"}
-_CONFIG_403 = ("User Not Authorized", "Failed API level ACL Validation")
+OPERATIONS: dict[str, Literal["created", "updated", "deleted"]] = {
+    "insert": "created",
+    "update": "updated",
+    "delete": "deleted",
+}
+_CONFIG_403 = ("User Not Authorized", "Failed API level ACL Validation", "ACL Exception")
 
 
 class ServiceNowConnector(HttpConnector):
@@ -117,7 +121,7 @@ class ServiceNowConnector(HttpConnector):
     default_overlap_seconds: ClassVar[float] = 300.0
     page_default: ClassVar[int] = 1_000
     page_maximum: ClassVar[int] = 10_000
-    journal_page: ClassVar[int] = 1_000
+    rows_page: ClassVar[int] = 1_000
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings, runtime=runtime)
@@ -175,7 +179,12 @@ class ServiceNowConnector(HttpConnector):
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def iter_changes(self, since: datetime | None) -> Iterator[Page]:
-        """Incidents updated at or after ``since`` minus the overlap, oldest first, a page at a time (seek paging)."""
+        """Incidents updated at or after ``since`` minus the overlap, oldest first, a page at a time (seek paging).
+
+        Seek paging never repeats a (sys_updated_on, sys_id) key within a run, and ChangeRun drops a record seen with
+        the same sys_updated_on; a record returned again is a newer version. Two updates within one second (one
+        sys_updated_on, two sys_mod_counts) come once: the next run re-reads that second (``>=`` and the overlap).
+        """
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=True)
         paginator = SeekPaginator(
             limit=self.page_size(self.page_default, self.page_maximum), since=self.read_from(since)
@@ -333,7 +342,11 @@ class ServiceNowConnector(HttpConnector):
         return self._rows(JOURNAL, query)
 
     def _rows(self, path: str, query: str, *, fields: str | None = None, limit: int | None = None) -> list[RawRecord]:
-        """Every row of a query (offset pages of ``journal_page``), or the first ``limit``."""
+        """Every row of a query, or the first ``limit``.
+
+        Offset pages are safe here: journal and time rows of one incident only ever append, and metadata changes
+        rarely (the incident listing itself seeks instead, see servicenow_paging).
+        """
         params = dict(READ, sysparm_query=query)
         if fields:
             params["sysparm_fields"] = fields
@@ -343,7 +356,7 @@ class ServiceNowConnector(HttpConnector):
         paginator = OffsetPaginator(
             offset_param="sysparm_offset",
             limit_param="sysparm_limit",
-            limit=self.journal_page,
+            limit=self.rows_page,
             total_header="X-Total-Count",
         )
         rows: list[RawRecord] = []
@@ -458,7 +471,7 @@ class ServiceNowConnector(HttpConnector):
     def _capped(self, path: str, query: str, fields: str, cap: int) -> list[RawRecord]:
         """Rows of a (possibly very large) reference table, at most ``cap`` (lookups of the rest stay unnamed)."""
         rows: list[RawRecord] = []
-        paginator = SeekPaginator(limit=min(self.journal_page, max(cap, 1)), extra=query)
+        paginator = SeekPaginator(limit=min(self.rows_page, max(cap, 1)), extra=query)
         request = PageRequest(url=path, params=dict(READ, sysparm_fields=f"{fields},sys_updated_on"))
         for page in self.http.paginate(request, paginator, _results):
             rows.extend(page.records)

@@ -421,7 +421,7 @@ def test_the_budget_waits_when_the_account_has_no_credit_left(
 @pytest.mark.parametrize(("plan", "per_minute"), [(None, 70), ("starter", 40), ("Pro", 120), ("enterprise", 140)])
 def test_the_default_budget_is_the_plans_list_tickets_limit(namespace: str, plan: str | None, per_minute: int) -> None:
     fs = connector(namespace, options={"plan": plan} if plan else {})
-    assert (fs.http.budget.limits.requests, fs.http.budget.limits.per) == (per_minute, 60)
+    assert (fs.http.budget.limits.requests, fs.http.budget.limits.per) == (per_minute, 61)
 
 
 def test_an_unknown_plan_is_a_configuration_error(namespace: str) -> None:

@@ -154,7 +154,8 @@ class FreshserviceConnector(HttpConnector):
                 f"options.plan {plan!r} is not a Freshservice plan ({', '.join(PLAN_LIST_LIMITS)})",
                 connection=self.name,
             )
-        return BudgetLimits(requests=PLAN_LIST_LIMITS[plan], per=60)
+        # A second more than Freshservice's minute: our window starts when we send, theirs when the request arrives.
+        return BudgetLimits(requests=PLAN_LIST_LIMITS[plan], per=61)
 
     def auth(self) -> httpx.Auth:
         """Basic ``apikey:X``."""

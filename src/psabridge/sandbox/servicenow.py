@@ -59,7 +59,7 @@ from psabridge.sandbox.servicenow_query import EncodedQuery, parse_query
 from psabridge.sandbox.servicenow_records import DisplayMode, Instance
 from psabridge.sandbox.servicenow_schema import SCHEMAS, sys_id_for
 from psabridge.sandbox.servicenow_seed import seed_incidents, seed_reference
-from psabridge.sandbox.table import Change, Row
+from psabridge.sandbox.table import Change, Listener, Row
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -167,7 +167,7 @@ class ServiceNowSimulator:
             "X-RateLimit-Rule": self.rule_id,
         }
 
-    def _listener(self, table: str) -> Any:
+    def _listener(self, table: str) -> Listener:
         def changed(change: Change, row: Row) -> None:
             self._generation[table] += 1
             if change != "deleted":

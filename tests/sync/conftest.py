@@ -64,6 +64,11 @@ def write_mapping(folder: Path, system: System) -> Path:
 
 def settings_for(folder: Path, database: str, *, own: dict[str, str] | None = None, **extra: Any) -> Settings:
     """Two fake connections (a client's ServiceNow, the MSP's ConnectWise) and the demo's mirror link."""
+    return Settings(**settings_data(folder, database, own=own, **extra))
+
+
+def settings_data(folder: Path, database: str, *, own: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """The settings of ``settings_for`` as plain data (to write a config file)."""
     data: dict[str, Any] = {
         "database": database,
         "broker": "embedded",
@@ -93,7 +98,7 @@ def settings_for(folder: Path, database: str, *, own: dict[str, str] | None = No
         ],
         **extra,
     }
-    return Settings(**data)
+    return data
 
 
 class RecordingQueue:

@@ -17,7 +17,7 @@ from psabridge.settings import ConnectionSettings
 
 SECRET = "fake-webhook-secret"
 INTEGRATION_USER = "psabridge-bot"
-T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # inside the default reconcile window
 
 
 class FakeVendor:

@@ -87,15 +87,15 @@ def test_retries_exhausted_dead_letter_the_job_and_replay_runs_it_again(world: W
     ticket_id = world.snow.create()
     world.deliver("acme-snow", ticket_id)
     world.run(fail_fast=False)
-    [letter] = list_dead_letters(world.ctx)
+    [letter] = list_dead_letters(world.db)
     assert letter.attempts == attempts and letter.error["type"] == "RetryLaterError"
     assert world.ticket(f"acme-snow:{ticket_id}") is None
     # When the vendor is back and an operator replays it
     assert replay(world.ctx, [letter.id]) == [letter.id]
     world.run()
     assert world.ticket(f"acme-snow:{ticket_id}") is not None
-    assert list_dead_letters(world.ctx) == []
-    assert len(list_dead_letters(world.ctx, include_replayed=True)) == 1
+    assert list_dead_letters(world.db) == []
+    assert len(list_dead_letters(world.db, include_replayed=True)) == 1
 
 
 def test_a_dead_write_back_is_marked_dead_and_replay_sends_it_once(world: World) -> None:
@@ -114,7 +114,7 @@ def test_a_dead_write_back_is_marked_dead_and_replay_sends_it_once(world: World)
     world.run(fail_fast=False)
     with world.db.session() as s:
         assert s.get(OutboxAction, outbox_id).status == "dead"  # type: ignore[union-attr]
-    [letter] = list_dead_letters(world.ctx)
+    [letter] = list_dead_letters(world.db)
     replay(world.ctx, [letter.id])
     world.run()
     with world.db.session() as s:

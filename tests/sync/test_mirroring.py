@@ -181,3 +181,19 @@ def test_a_duplicated_reordered_stream_gives_the_same_end_state(world: World, se
     assert world.snow.notes_with(snow_id, "Escalated to networking") == 1
     assert sum(v == "note" for v, _ in world.snow.writes) == 1
     assert sum(v == "note" for v, _ in world.cw.writes) == 2
+
+
+def test_a_mirror_already_at_the_vendor_is_linked_not_duplicated(world: World) -> None:
+    # Given the store lost its link (restored from an old backup) but ConnectWise still holds the mirror
+    from psabridge.sync.mirror import link_marker
+
+    snow_id = world.snow.create(queue="MSP Support")
+    marker = f"[psabridge:{link_marker(f'acme-snow:{snow_id}', 'msp-cw')}]"
+    existing = world.cw.create(title="VPN drops every hour", body=f"Mirrored earlier\n\n{marker}")
+    # When the source is ingested
+    world.deliver("acme-snow", snow_id)
+    world.run()
+    # Then the existing mirror is linked and nothing is created
+    assert world.mirror_of(snow_id) == existing
+    assert "create" not in [v for v, _ in world.cw.writes]
+    assert [a.outcome for a in world.audit() if a.action_type == "create_mirror"] == ["found"]

@@ -112,7 +112,7 @@ def test_write_backs_that_fail_after_reconcile_count_as_failures(world: World) -
     def refused() -> None:
         raise PermanentError("board is locked", status=400)
 
-    world.cw.fail("refuse_create", refused)
+    world.cw.fail("refuse_create", refused, refused)  # reconcile may already send the failed create again
     world.snow.create(queue="MSP Support")
     report = reconcile(world.ctx)
     world.run(fail_fast=False)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from psabridge.cli import config_cmd, db_cmd, demo_cmd, mapping_cmd, sandbox_cmd
+from psabridge.cli import (
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    dlq_cmd,
+    mapping_cmd,
+    reconcile_cmd,
+    sandbox_cmd,
+    serve_cmd,
+    status_cmd,
+)
 
 app = typer.Typer(
     name="psabridge",
@@ -19,6 +29,11 @@ app.add_typer(db_cmd.app, name="db")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(mapping_cmd.app, name="mapping")
+app.command("reconcile")(reconcile_cmd.reconcile_cmd)
+app.command("serve")(serve_cmd.serve)
+app.command("worker")(serve_cmd.worker)
+app.add_typer(dlq_cmd.app, name="dlq")
+app.command("status")(status_cmd.status)
 
 
 def main() -> None:

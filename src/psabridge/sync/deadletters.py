@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from psabridge.errors import BugError
-from psabridge.store import repo
+from psabridge.store import Database, repo
 from psabridge.store.models import DeadLetter, OutboxAction
 from psabridge.sync.context import SyncContext
 from psabridge.sync.policy import DeadJob
@@ -42,18 +42,18 @@ def record_dead_letter(ctx: SyncContext, job: DeadJob) -> None:
                 row.last_error = message
 
 
-def list_dead_letters(ctx: SyncContext, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+def list_dead_letters(db: Database, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
     """Dead letters, newest first (replayed ones only when asked)."""
     query = sa.select(DeadLetter).order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc()).limit(limit)
     if not include_replayed:
         query = query.where(DeadLetter.replayed_at.is_(None))
-    with ctx.db.session() as session:
+    with db.session() as session:
         return list(session.scalars(query))
 
 
-def get_dead_letter(ctx: SyncContext, dead_id: int) -> DeadLetter | None:
+def get_dead_letter(db: Database, dead_id: int) -> DeadLetter | None:
     """One dead letter by id."""
-    with ctx.db.session() as session:
+    with db.session() as session:
         return session.get(DeadLetter, dead_id)
 
 

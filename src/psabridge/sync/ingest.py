@@ -126,10 +126,11 @@ def store_ticket(
     created_by_us = any(link.target_key == ticket.key for link in links)
     echo = is_echo(change, written, integration_user=integration_user, created_by_us=created_by_us)
     before, after = change.before, ticket
-    closed = (
-        after.status is not None
+    closed = (  # closed by this change (a ticket first seen closed was created closed, not closed now)
+        before is not None
+        and after.status is not None
         and not after.status.is_open
-        and (before is None or before.status is None or before.status.is_open)
+        and (before.status is None or before.status.is_open)
     )
     actions: list[Action] = []
     if not echo:

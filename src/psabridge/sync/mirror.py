@@ -89,12 +89,14 @@ def new_mirror(link: LinkSettings, ticket: Ticket) -> CreateMirror | None:
 
 
 def create_fields(link: LinkSettings, source: Ticket) -> dict[str, JsonValue]:
-    """Canonical fields of a new mirror: title, body, the fields the source owns, then the link's ``to`` settings."""
+    """Canonical fields of a new mirror: title, body, every mirrored field as the source has it, ``to`` settings.
+
+    Both sides start in step, whichever side owns a field from then on.
+    """
     values = _values(source)
     fields: dict[str, JsonValue] = {"summary": values["summary"], "description": values["description"]}
-    for name, owner in link.own.items():
-        copied = name in MIRROR_FIELDS and name not in _NOT_COPIED and owner in ("from", "both")
-        if copied and values.get(name) is not None:
+    for name in link.own:
+        if name in MIRROR_FIELDS and name not in _NOT_COPIED and values.get(name) is not None:
             fields[name] = values[name]
     if link.to.queue is not None:
         fields["queue"] = link.to.queue

@@ -196,7 +196,7 @@ def _carry_out(ctx: SyncContext, action: Action, key: str, *, maybe_landed: bool
             changes["assignee"] = {"name": action.assignee}
         return _set_fields(ctx, action, changes)
     if isinstance(action, CreateMirror):
-        return _create_mirror(ctx, action, maybe_landed=maybe_landed)
+        return _create_mirror(ctx, action)
     if isinstance(action, PageOnCall):
         event = PageEvent(
             event=action.event,
@@ -275,7 +275,7 @@ def _set_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue])
     )
 
 
-def _create_mirror(ctx: SyncContext, action: CreateMirror, *, maybe_landed: bool) -> _Done:
+def _create_mirror(ctx: SyncContext, action: CreateMirror) -> _Done:
     link_settings = ctx.link(action.link)
     if link_settings is None:
         raise ConfigError(f"link {action.link!r} is not configured (or disabled)")
@@ -289,7 +289,9 @@ def _create_mirror(ctx: SyncContext, action: CreateMirror, *, maybe_landed: bool
         marker = marker_for(link.marker)
     if source is None:
         raise BugError(f"mirror source {action.ticket_key} is not stored")
-    external_id = connector.find_by_marker(marker) if maybe_landed or link.state == "creating" else None
+    # Always look first: the marker is derived from the source and the target connection, so a mirror made by an
+    # earlier attempt (a lost answer, a crash, even a store restored from an old backup) is linked, not duplicated.
+    external_id = connector.find_by_marker(marker)
     outcome: Outcome = "found"
     fields = create_fields(link_settings, source)
     created: dict[str, Any] = {}

@@ -216,11 +216,11 @@ def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dr
     outcome = result.outcome
     if outcome == "created":
         counts.created += 1
-    elif outcome in ("updated", "echo", "deleted"):
+    elif outcome in ("updated", "deleted"):
         counts.updated += 1
     if result.closed:
         counts.closed += 1
-    if outcome not in ("unchanged", "stale"):
+    if outcome not in ("unchanged", "stale", "echo"):  # an echo is our own write coming back: nothing to report
         detail = ", ".join(result.changed) or None
         counts.items.append((key, "closed" if result.closed else outcome, detail))
     return result
@@ -258,11 +258,11 @@ def _repair_link(ctx: SyncContext, link_id: int, counts: Counts, *, dry_run: boo
         actions = _link_drift(ctx, session, row, link, source)
         if actions:
             keys = [a.idempotency_key() for a in actions]
-            repo.enqueue_actions(session, actions, now=ctx.now())
-            _reopen(session, keys)
+            fresh = len(repo.enqueue_actions(session, actions, now=ctx.now())) + _reopen(session, keys)
             dispatch = repo.outbox_ids(session, keys)
-            counts.repaired += len(actions)
-            counts.items.append((row.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
+            if fresh:  # the same repair done before (a value the other side cannot hold) is not counted again
+                counts.repaired += fresh
+                counts.items.append((row.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
     if not dry_run:
         for outbox_id in dispatch:
             ctx.queue.dispatch(outbox_id)
@@ -312,11 +312,13 @@ def _link_drift(ctx: SyncContext, session: Any, row: Link, link: LinkSettings, s
     return actions
 
 
-def _reopen(session: Any, keys: list[str]) -> None:
-    """Send failed or dead write-backs of a repair again."""
-    if keys:
-        session.execute(
-            sa.update(OutboxAction)
-            .where(OutboxAction.idempotency_key.in_(keys), OutboxAction.status.in_(("failed", "dead")))
-            .values(status="pending", last_error=None)
-        )
+def _reopen(session: Any, keys: list[str]) -> int:
+    """Send failed or dead write-backs of a repair again; returns how many."""
+    if not keys:
+        return 0
+    result = session.execute(
+        sa.update(OutboxAction)
+        .where(OutboxAction.idempotency_key.in_(keys), OutboxAction.status.in_(("failed", "dead")))
+        .values(status="pending", last_error=None)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -11,13 +11,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dramatiq
 from dramatiq.common import dq_name
 
+from psabridge.connectors.base import Connector
 from psabridge.rules import DEFAULT_RULES, RulesConfig
-from psabridge.settings import Settings
+from psabridge.settings import ConnectionSettings, Settings
 from psabridge.sync.broker import QUEUES, BrokerOptions, is_embedded, setup_broker, start_workers
 from psabridge.sync.context import SyncContext, build_context, current_context, set_context
 from psabridge.sync.deadletters import record_dead_letter
@@ -78,12 +80,22 @@ def boot(
     options: BrokerOptions | None = None,
     rules: RulesConfig = DEFAULT_RULES,
     lock_wait: float = 30.0,
+    connector_factory: Callable[[ConnectionSettings], Connector] | None = None,
 ) -> Engine:
-    """Set up the broker from settings, then import the actors and build this process's sync context."""
+    """Set up the broker from settings, then import the actors and build this process's sync context.
+
+    Args:
+        settings: the configuration.
+        options: broker and retry options.
+        rules: the rule set.
+        lock_wait: seconds a job waits for a ticket's lock.
+        connector_factory: builds connectors (None: the vendor connectors; tests pass fakes).
+    """
     options = options or BrokerOptions()
     broker = setup_broker(settings.broker, _record_dead, options)
     from psabridge.sync.actors import ActorQueue  # only now: the actors bind to the broker set up above
 
     context = build_context(settings, ActorQueue(), options=options, rules=rules, lock_wait=lock_wait)
+    context.connector_factory = connector_factory
     set_context(context)
     return Engine(settings, broker, context)

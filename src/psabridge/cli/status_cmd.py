@@ -1,0 +1,54 @@
+"""`psabridge status`: per connection the watermark, the last run and its counts, backlog, dead letters, budget."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from psabridge.cli.common import ConfigOption, load
+from psabridge.store import Database, upgrade
+from psabridge.sync.status import connection_status
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False, config: ConfigOption = None
+) -> None:
+    """Show each connection's sync state."""
+    settings = load(config, quiet_logging=as_json)
+    upgrade(settings.database)
+    db = Database(settings.database)
+    try:
+        report = connection_status(settings, db)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for name, state in report.items():
+        typer.echo(f"{name} ({state['system']}{'' if state['enabled'] else ', disabled'})")
+        typer.echo(f"  watermark      {state['watermark'] or 'none yet (the first poll backfills)'}")
+        typer.echo(f"  last run       {_run(state['last_run'])}")
+        backlog, failed = state["backlog"], state["failed"]
+        typer.echo(f"  backlog        {backlog['deliveries']} to ingest, {backlog['write_backs']} to write")
+        typer.echo(f"  failed         {failed['deliveries']} deliveries, {failed['write_backs']} write-backs")
+        typer.echo(f"  dead letters   {state['dead_letters']}")
+        typer.echo(f"  rate budget    {_budget(state['budget'])}")
+
+
+def _run(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "none"
+    counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items())
+    when = (run["finished_at"] or run["started_at"] or "")[:19]
+    return f"{run['kind']} {run['status']} at {when}" + (f" ({counts})" if counts else "")
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    if "error" in budget:
+        return f"unknown ({budget['error']})"
+    if budget["limit"] is None:
+        return "no limit configured"
+    scope = "shared" if budget["shared"] else "this process only"
+    return f"{budget['remaining']} of {budget['limit']} per {budget['per_seconds']:g}s left ({scope})"

@@ -284,6 +284,12 @@ class Settings(BaseSettings):
 
     database: str = Field(default="sqlite:///../var/psabridge.db", description="sqlite:///path or postgresql://...")
     broker: str = Field(default="embedded", description="embedded, redis://host:6379/0 or amqp://user:pw@host:5672/")
+    namespace: str = Field(
+        default="psabridge",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$",
+        description="prefix of psabridge's keys in Redis (queues, locks, rate budgets): deployments sharing one Redis "
+        "need different namespaces",
+    )
     log: LogSettings = Field(default_factory=LogSettings)
     webhooks: WebhookServerSettings = Field(default_factory=WebhookServerSettings)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)

@@ -130,3 +130,20 @@ def test_a_holder_killed_mid_job_does_not_wedge_the_ticket(
     # PostgreSQL drops the lock with the connection; Redis and the lease expire after their ttl (1 s here)
     assert waited < (0.5 if kind == "postgres" else 3.0)
     locks.close()
+
+
+def test_a_restarted_worker_frees_the_locks_of_its_dead_predecessor_at_once(
+    target: tuple[str, str, Callable[..., Locks]], namespace: str
+) -> None:
+    kind, url, make = target
+    locks = make(wait=0.2, ttl=30.0)  # expiry alone would take 30 s
+    proc = holder(kind, url, namespace, 60.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    if kind != "postgres":  # PostgreSQL already dropped it with the connection
+        with pytest.raises(LockTimeoutError), locks.hold("acme-snow:42"):
+            pass
+        assert locks.clear_abandoned() == 1
+    with locks.hold("acme-snow:42"):
+        pass
+    locks.close()

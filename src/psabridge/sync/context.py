@@ -187,7 +187,7 @@ def build_context(
     lock_wait: float = 30.0,
 ) -> SyncContext:
     """The real context for ``settings``: database, mapping registry, locks for the deployment, vendor connectors."""
-    options = options or BrokerOptions()
+    options = options or BrokerOptions(namespace=settings.namespace)
     db = Database(settings.database)
     mappings = MappingRegistry(settings.connections)
     # Loaded up front: the registry's first load is not safe against worker threads asking at the same moment.

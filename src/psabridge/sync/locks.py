@@ -7,6 +7,9 @@ taken for ``wait`` seconds, which the worker retries with back-off):
   delete script; a crashed holder's lock expires after ``ttl`` seconds.
 * ``PostgresLocks`` (PostgreSQL database, other brokers): session advisory locks on a dedicated connection; the
   server releases them when the holder's connection dies.
+
+Redis locks and leases of a process that died on this host are freed when a worker starts (``clear_abandoned``),
+so a restarted worker does not wait out their expiry.
 * ``LeaseLocks`` (SQLite, the one-machine default): a lock per name inside the process, plus a lease row in the
   ``locks`` table (renewed while held) for other processes on the same machine.
 """
@@ -30,11 +33,21 @@ import sqlalchemy as sa
 
 from psabridge.errors import RetryLaterError
 from psabridge.store import Database, repo
+from psabridge.store.models import Lock
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["LeaseLocks", "LockTimeoutError", "Locks", "PostgresLocks", "RedisLocks", "holder_id", "locks_for"]
+__all__ = [
+    "LeaseLocks",
+    "LockTimeoutError",
+    "Locks",
+    "PostgresLocks",
+    "RedisLocks",
+    "abandoned",
+    "holder_id",
+    "locks_for",
+]
 
 _POLL = 0.02
 
@@ -48,6 +61,21 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def abandoned(holder: str) -> bool:
+    """Whether a holder is a process on this host that no longer runs (it crashed holding the lock)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
+
+
 class Locks(abc.ABC):
     """Named mutual-exclusion locks.
 
@@ -56,7 +84,7 @@ class Locks(abc.ABC):
         ttl: seconds a lock outlives a holder that died without releasing it (renewed while the holder lives).
     """
 
-    def __init__(self, *, wait: float = 30.0, ttl: float = 60.0) -> None:
+    def __init__(self, *, wait: float = 30.0, ttl: float = 20.0) -> None:
         self.wait = wait
         self.ttl = ttl
 
@@ -83,6 +111,13 @@ class Locks(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: implementations without connections need not override it
         """Release connections."""
+
+    def clear_abandoned(self) -> int:
+        """Free locks held by processes on this host that died; returns how many.
+
+        Called at start-up, so a restarted worker need not wait out their expiry. Other hosts' locks expire.
+        """
+        return 0
 
     def _keep(self, name: str, token: Any, stop: threading.Event) -> None:
         while not stop.wait(self.ttl / 3):
@@ -112,7 +147,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 class RedisLocks(Locks):
     """Locks in Redis, shared by every process and host using the same Redis."""
 
-    def __init__(self, url: str, *, namespace: str = "psabridge", wait: float = 30.0, ttl: float = 60.0) -> None:
+    def __init__(self, url: str, *, namespace: str = "psabridge", wait: float = 30.0, ttl: float = 20.0) -> None:
         super().__init__(wait=wait, ttl=ttl)
         import redis
 
@@ -152,6 +187,21 @@ class RedisLocks(Locks):
         """Close the Redis connections."""
         self._client.close()
 
+    def clear_abandoned(self) -> int:
+        """Free this host's locks held by processes that died."""
+        import redis
+
+        freed = 0
+        try:
+            for key in self._client.scan_iter(match=f"{self._prefix}*", count=500):
+                holder = self._client.get(key)
+                text = holder.decode() if isinstance(holder, bytes) else holder
+                if text is not None and abandoned(str(text)):
+                    freed += int(self._release_script(keys=[key], args=[str(text)]))
+        except redis.RedisError:
+            return freed  # they expire after ttl anyway
+        return freed
+
 
 def advisory_key(name: str) -> int:
     """A signed 64-bit advisory-lock key for a name."""
@@ -161,7 +211,7 @@ def advisory_key(name: str) -> int:
 class PostgresLocks(Locks):
     """PostgreSQL session advisory locks; each held lock keeps its own connection, so a crash releases it."""
 
-    def __init__(self, url: str, *, wait: float = 30.0, ttl: float = 60.0, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, wait: float = 30.0, ttl: float = 20.0, pool_size: int = 10) -> None:
         super().__init__(wait=wait, ttl=ttl)
         self._engine = sa.create_engine(url, pool_size=pool_size, max_overflow=50, pool_pre_ping=True)
 
@@ -203,7 +253,7 @@ class PostgresLocks(Locks):
 class LeaseLocks(Locks):
     """A lock per name in this process, plus a lease row in the database for other processes on this machine."""
 
-    def __init__(self, db: Database, *, wait: float = 30.0, ttl: float = 60.0) -> None:
+    def __init__(self, db: Database, *, wait: float = 30.0, ttl: float = 20.0) -> None:
         super().__init__(wait=wait, ttl=ttl)
         self._db = db
         self._mutex = threading.Lock()
@@ -236,6 +286,16 @@ class LeaseLocks(Locks):
         finally:
             self._local[name][0].release()
             self._drop_local(name)
+
+    def clear_abandoned(self) -> int:
+        """Free this host's leases held by processes that died."""
+        freed = 0
+        with self._db.transaction() as session:
+            for name, holder in session.execute(sa.select(Lock.name, Lock.holder).where(Lock.name.like("ticket:%"))):
+                if abandoned(holder):
+                    repo.release_lock(session, name, holder)
+                    freed += 1
+        return freed
 
     def _local_lock(self, name: str) -> threading.Lock:
         with self._mutex:

@@ -33,6 +33,8 @@ def recover(ctx: SyncContext, *, older_than: timedelta | None = None, polls: boo
         older_than: only work left alone at least this long (a periodic sweep); None: everything (start-up).
         polls: also poll every enabled connection from its watermark.
     """
+    if older_than is None:  # start-up: locks of crashed processes on this host need not wait out their expiry
+        ctx.locks.clear_abandoned()
     cutoff = ctx.now() - older_than if older_than is not None else None
     with ctx.db.session() as session:
         deliveries = repo.open_deliveries(session, older_than=cutoff)

@@ -91,7 +91,7 @@ def boot(
         lock_wait: seconds a job waits for a ticket's lock.
         connector_factory: builds connectors (None: the vendor connectors; tests pass fakes).
     """
-    options = options or BrokerOptions()
+    options = options or BrokerOptions(namespace=settings.namespace)
     broker = setup_broker(settings.broker, _record_dead, options)
     from psabridge.sync.actors import ActorQueue  # only now: the actors bind to the broker set up above
 

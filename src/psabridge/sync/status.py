@@ -27,7 +27,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def connection_status(settings: Settings, db: Database, *, namespace: str = "psabridge") -> dict[str, Any]:
+def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
     """Per connection (in config order): state, last run, backlog, dead letters, budget."""
     with db.session() as session:
         states = {s.connection: s for s in session.scalars(sa.select(SyncState))}
@@ -98,7 +98,7 @@ def connection_status(settings: Settings, db: Database, *, namespace: str = "psa
                     "write_backs": int(outbox.get((conn.name, "failed"), 0) + outbox.get((conn.name, "dead"), 0)),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
-                "budget": _budget(conn, settings.broker, namespace),
+                "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out
 

@@ -1,0 +1,285 @@
+"""Integration harness: the ServiceNow and ConnectWise simulators on loopback, and psabridge as real processes
+(`psabridge serve` receiving their webhooks, `psabridge worker` on Redis, PostgreSQL as the store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import yaml
+
+from psabridge.sandbox.configout import write_config
+from psabridge.sandbox.credentials import (
+    CW_CLIENT_ID,
+    CW_COMPANY,
+    CW_PRIVATE_KEY,
+    CW_PUBLIC_KEY,
+    SN_PASSWORD,
+    SN_WEBHOOK_SECRET,
+)
+from psabridge.sandbox.runner import SandboxRunner
+from psabridge.store import Database, upgrade
+from psabridge.store.models import DeadLetter, InboxDelivery, Link, OutboxAction
+from tests.conftest import ROOT
+
+AGENT = "dana.whitfield"  # a person at the client's ServiceNow (not our integration user)
+CW_SIGNING_KEY = "cw-callback-signing-key"
+PSABRIDGE = [str(Path(sys.executable).with_name("psabridge"))]  # the console script of this environment
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+class Vendors:
+    """The two simulators, driven as people would (their REST APIs) and inspected through the control plane."""
+
+    def __init__(self, runner: SandboxRunner) -> None:
+        self.runner = runner
+        self.sn_root = runner.infos["servicenow"].url
+        self.cw_root = runner.infos["connectwise"].url
+        self.sn = httpx.Client(base_url=runner.infos["servicenow"].base_url, auth=(AGENT, SN_PASSWORD), timeout=10)
+        auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
+        self.cw = httpx.Client(
+            base_url=runner.infos["connectwise"].base_url, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=10
+        )
+        self.cw_human_writes = 0
+
+    def close(self) -> None:
+        self.sn.close()
+        self.cw.close()
+
+    # --- webhooks and faults --------------------------------------------------------------------------------------
+
+    def send_webhooks_to(self, receiver: str) -> None:
+        for root, connection, secret in (
+            (self.sn_root, "acme-snow", SN_WEBHOOK_SECRET),
+            (self.cw_root, "msp-cw", CW_SIGNING_KEY),
+        ):
+            url = f"{receiver}/webhooks/{connection}"
+            httpx.post(f"{root}/_sandbox/webhooks", json={"url": url, "secret": secret}, timeout=10).raise_for_status()
+
+    def faults(self, **profile: Any) -> None:
+        for root in (self.sn_root, self.cw_root):
+            httpx.put(f"{root}/_sandbox/faults", json=profile, timeout=10).raise_for_status()
+
+    def writes(self) -> dict[str, list[dict[str, Any]]]:
+        """Every write each simulator recorded."""
+        found = {}
+        for name, root in (("servicenow", self.sn_root), ("connectwise", self.cw_root)):
+            recorded = httpx.get(f"{root}/_sandbox/requests", timeout=10).json()["requests"]
+            found[name] = [r for r in recorded if r["method"] in WRITES]
+        return found
+
+    # --- ServiceNow, as the client's people ------------------------------------------------------------------------
+
+    def group(self, name: str) -> str:
+        found = self.sn.get("/api/now/table/sys_user_group", params={"sysparm_query": f"name={name}"})
+        return str(found.raise_for_status().json()["result"][0]["sys_id"])
+
+    def open_incident(self, title: str, *, impact: str = "2", urgency: str = "2") -> str:
+        body = {
+            "short_description": title,
+            "description": f"{title}: reported by phone.",
+            "assignment_group": self.group("MSP Support"),
+            "impact": impact,
+            "urgency": urgency,
+        }
+        return str(self.sn.post("/api/now/table/incident", json=body).raise_for_status().json()["result"]["sys_id"])
+
+    def sn_update(self, sys_id: str, **fields: str) -> None:
+        self.sn.patch(f"/api/now/table/incident/{sys_id}", json=fields).raise_for_status()
+
+    def incident(self, sys_id: str) -> dict[str, Any]:
+        return dict(self.sn.get(f"/api/now/table/incident/{sys_id}").raise_for_status().json()["result"])
+
+    def sn_notes(self, sys_id: str) -> list[str]:
+        query = {"sysparm_query": f"element_id={sys_id}", "sysparm_limit": "1000"}
+        rows = self.sn.get("/api/now/table/sys_journal_field", params=query).raise_for_status().json()["result"]
+        return [str(r["value"]) for r in rows]
+
+    # --- ConnectWise, as the MSP's technicians ---------------------------------------------------------------------
+
+    def cw_tickets(self, summary: str) -> list[dict[str, Any]]:
+        params = {"conditions": f'summary = "{summary}"', "pageSize": "1000"}
+        return list(self.cw.get("/service/tickets", params=params).raise_for_status().json())
+
+    def cw_ticket(self, ticket_id: str) -> dict[str, Any]:
+        return dict(self.cw.get(f"/service/tickets/{ticket_id}").raise_for_status().json())
+
+    def cw_notes(self, ticket_id: str) -> list[str]:
+        notes = self.cw.get(f"/service/tickets/{ticket_id}/notes", params={"pageSize": "1000"}).raise_for_status()
+        return [str(n.get("text", "")) for n in notes.json()]
+
+    def cw_note(self, ticket_id: str, text: str) -> None:
+        self.cw_human_writes += 1
+        body = {"text": text, "internalAnalysisFlag": True, "detailDescriptionFlag": False}
+        self.cw.post(f"/service/tickets/{ticket_id}/notes", json=body).raise_for_status()
+
+    def cw_status(self, ticket_id: str, name: str) -> None:
+        self.cw_human_writes += 1
+        patch = [{"op": "replace", "path": "status", "value": {"name": name}}]
+        self.cw.patch(f"/service/tickets/{ticket_id}", json=patch).raise_for_status()
+
+
+class Bridge:
+    """psabridge as an operator runs it: a config file, `serve` (receiver + schedule) and `worker` processes."""
+
+    def __init__(
+        self, folder: Path, vendors: Vendors, *, database: str, broker: str, namespace: str, poll_every: str = "1h"
+    ) -> None:
+        self.folder = folder
+        self.vendors = vendors
+        self.database = database
+        self.port = free_port()
+        self.config = folder / "psabridge.yaml"
+        write_config(self.config, vendors.runner.infos, world=vendors.runner.world, host="127.0.0.1",
+                     webhook_port=self.port)  # fmt: skip
+        data = yaml.safe_load(self.config.read_text())
+        data.update(database=database, broker=broker, namespace=namespace)
+        data["log"] = {"level": "warning", "format": "json"}
+        data["connections"] = [c for c in data["connections"] if c["name"] in ("acme-snow", "msp-cw")]
+        for conn in data["connections"]:
+            conn["poll_every"] = poll_every
+        data["links"] = [lk for lk in data["links"] if lk["name"] == "acme-snow-to-cw"]
+        data["notifiers"] = []
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        upgrade(database)
+        self.db = Database(database)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[Any] = []
+
+    @property
+    def receiver(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"{name}.log").open("ab")
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            [*PSABRIDGE, *args, "--config", str(self.config)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a SIGKILL takes the whole worker down, nothing else
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.processes[name] = proc
+        return proc
+
+    def serve(self) -> None:
+        self.start("serve", "serve", "--port", str(self.port))
+        wait_for("the webhook receiver", self._receiver_up, timeout=30)
+        self.vendors.send_webhooks_to(self.receiver)
+
+    def _receiver_up(self) -> bool:
+        try:
+            return httpx.get(f"{self.receiver}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def worker(self, threads: int = 4) -> None:
+        self.start("worker", "worker", "--threads", str(threads))
+
+    def kill(self, name: str) -> None:
+        proc = self.processes.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def reconcile(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*PSABRIDGE, "reconcile", "--json", *args, "--config", str(self.config)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self.db.dispose()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.folder.glob("*.log")))
+
+    # --- the store ---------------------------------------------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(Link)))
+
+    def link_of(self, sys_id: str) -> Link | None:
+        return next((lk for lk in self.links() if lk.source_key == f"acme-snow:{sys_id}"), None)
+
+    def mirror_of(self, sys_id: str) -> str:
+        link = wait_for(f"the mirror of {sys_id}", lambda: self._created(sys_id))
+        return str(link.target_external_id)
+
+    def _created(self, sys_id: str) -> Link | None:
+        link = self.link_of(sys_id)
+        return link if link is not None and link.state == "created" else None
+
+    def busy(self) -> dict[str, int]:
+        """Work the store says is unfinished."""
+        with self.db.session() as s:
+            outbox = s.scalar(sa.select(sa.func.count()).where(OutboxAction.status.in_(("pending", "sending"))))
+            inbox = s.scalar(sa.select(sa.func.count()).where(InboxDelivery.status.in_(("received", "queued"))))
+        return {"write_backs": int(outbox or 0), "deliveries": int(inbox or 0)}
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(DeadLetter)))
+
+    def settle(self, timeout: float = 90.0, quiet: float = 2.0) -> None:
+        """Wait until nothing is unfinished and neither simulator saw a request for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        last = json.dumps(self._request_counts())
+        since = time.monotonic()
+        while True:
+            time.sleep(0.25)
+            now = json.dumps(self._request_counts())
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet and not any(self.busy().values()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bridge did not settle: {self.busy()}\n{self.logs()}")
+
+    def _request_counts(self) -> list[int]:
+        return [
+            int(httpx.get(f"{root}/_sandbox", timeout=10).json()["recorded"])
+            for root in (self.vendors.sn_root, self.vendors.cw_root)
+        ]

@@ -22,9 +22,9 @@ client (``self.http``) is built from them::
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
@@ -168,7 +168,7 @@ class ChangeRun:
         self._id = external_id
         self._updated = updated_at
         self._ordered = ordered
-        self._seen: dict[str, Hashable] = {}
+        self._seen: dict[str, datetime | None] = {}
         self.returned = 0
 
     def page(self, records: Iterable[RawRecord], *, last: bool, request_count: int = 1) -> Page:
@@ -177,13 +177,18 @@ class ChangeRun:
         for record in records:
             key = self._id(record)
             updated = self._updated(record)
-            version: Any = updated.isoformat() if updated is not None else None
-            if key in self._seen and self._seen[key] == version:
+            if key in self._seen and self._seen[key] == updated:
                 continue
-            self._seen[key] = version
+            self._seen[key] = updated
             fresh.append(record)
             if updated is not None and (self.newest is None or updated > self.newest):
                 self.newest = updated
         self.returned += len(fresh)
+        if self._ordered and self.newest is not None:
+            # Pages in update-time order never bring back a record older than the newest time seen, except as a
+            # newer version (which is news anyway), so only the ids at that time need remembering: memory stays
+            # flat however long the backfill.
+            newest = self.newest
+            self._seen = {k: v for k, v in self._seen.items() if v is not None and v >= newest}
         watermark = self.newest if (self._ordered or last) else self.since
         return Page(records=fresh, watermark=watermark, request_count=request_count)

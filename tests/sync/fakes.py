@@ -30,6 +30,7 @@ class FakeVendor:
         self.writes: list[tuple[str, str]] = []  # (verb, ticket id)
         self.reads = 0
         self.faults: dict[str, list[Callable[[], None]]] = {}
+        self.broken: dict[str, Exception] = {}  # ticket id -> what reading it raises
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
         self._lock = threading.RLock()
@@ -138,6 +139,8 @@ class FakeConnector(Connector):
         self.vendor._fault("get_ticket")
         with self.vendor._lock:
             self.vendor.reads += 1
+            if external_id in self.vendor.broken:
+                raise self.vendor.broken[external_id]
             if external_id not in self.vendor.tickets:
                 raise NotFoundError(f"no ticket {external_id}", connection=self.name, status=404)
             return self.vendor.raw(external_id)

@@ -89,6 +89,27 @@ def test_without_process_boot_a_time_limit_is_silently_not_enforced() -> None:
     assert finished == ["slow"]
 
 
+def test_a_message_older_than_the_age_limit_is_dead_lettered_not_run() -> None:
+    dead: list[DeadJob] = []
+    ran: list[int] = []
+    broker = build_broker("embedded", dead.append, BrokerOptions(max_age_ms=60_000))
+
+    @dramatiq.actor(broker=broker, queue_name="poll")
+    def job() -> None:
+        ran.append(1)
+
+    old = job.message()._replace(message_timestamp=int((time.time() - 120) * 1000))
+    broker.enqueue(old)
+    worker = start_workers(broker, threads=1)
+    try:
+        broker.join("poll", fail_fast=False, timeout=10_000)
+    finally:
+        worker.stop()
+    assert ran == []
+    [letter] = dead
+    assert letter.actor == "job" and letter.error["type"] == "Skipped"
+
+
 def _deliver(url: str, namespace: str) -> tuple[list[int], list[DeadJob], dramatiq.Broker, dramatiq.Worker]:
     dead: list[DeadJob] = []
     done: list[int] = []

@@ -131,3 +131,19 @@ def test_a_ticket_that_vanished_is_not_an_error(world: World) -> None:
 def test_replaying_an_unknown_dead_letter_says_so(world: World) -> None:
     with pytest.raises(LookupError, match="no dead letter 999"):
         replay(world.ctx, [999])
+
+
+def test_a_poison_event_blocks_neither_other_tickets_nor_later_events_of_its_own(world: World) -> None:
+    poison, other = world.snow.create(), world.snow.create()
+    world.snow.broken[poison] = PermanentError("malformed record", status=500)
+    world.deliver("acme-snow", poison)
+    world.deliver("acme-snow", other)
+    world.run(fail_fast=False)
+    assert world.ticket(f"acme-snow:{other}") is not None and len(dead(world)) == 1
+    # the vendor fixed the record: the next change notification of the same ticket goes through
+    del world.snow.broken[poison]
+    world.snow.change(poison, title="Printer offline (fixed record)")
+    world.deliver("acme-snow", poison)
+    world.run()
+    stored = world.ticket(f"acme-snow:{poison}")
+    assert stored is not None and stored.summary == "Printer offline (fixed record)"

@@ -155,3 +155,17 @@ def test_a_dry_run_stores_nothing(plain: World) -> None:
     with plain.db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(TicketRow)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(OutboxAction)) == 0
+
+
+def test_a_persons_change_made_just_before_our_write_is_not_taken_for_our_echo(plain: World) -> None:
+    ticket_id = plain.snow.create()
+    plain.rule = lambda t: [
+        SetFields(ticket_key=t.key, target=t.connection, origin="rules.triage", fields={"queue": "Networking"})
+    ]
+    ingest_ticket(plain.ctx, "acme-snow", ticket_id)
+    plain.rule = None
+    plain.snow.change(ticket_id, title="Printer offline on floor 2")  # its webhook has not arrived yet
+    dispatch_all(plain)  # our write's answer already shows the person's new title
+    result = ingest_ticket(plain.ctx, "acme-snow", ticket_id)
+    assert (result.outcome, result.evaluated) == ("updated", True)
+    assert set(result.changed) == {"summary", "queue"}

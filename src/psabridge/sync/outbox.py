@@ -55,6 +55,14 @@ _log = get_logger("psabridge.sync")
 
 Outcome = Literal["written", "found", "skipped", "already_done"]
 
+DERIVED: dict[str, tuple[str, ...]] = {
+    "priority": ("impact", "urgency"),
+    "impact": ("priority",),
+    "urgency": ("priority",),
+    "queue": ("tier",),
+}
+"""Canonical fields a vendor may derive from another one we write (ITSM priority matrix, support tier by queue)."""
+
 
 @dataclass(frozen=True)
 class DispatchResult:
@@ -112,7 +120,7 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             row.updated_at = ctx.now()
         try:
             done = _carry_out(ctx, action, key, maybe_landed=maybe_landed)
-        except PsaBridgeError as exc:
+        except Exception as exc:
             _failed(ctx, outbox_id, action, key, exc)
             raise
         follow_ups: list[int] = []
@@ -148,8 +156,12 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
     return DispatchResult(outbox_id, done.outcome)
 
 
-def _failed(ctx: SyncContext, outbox_id: int, action: Action, key: str, exc: PsaBridgeError) -> None:
-    """Record a failed attempt: final for permanent errors, pending again when the vendor surely did not take it."""
+def _failed(ctx: SyncContext, outbox_id: int, action: Action, key: str, exc: Exception) -> None:
+    """Record a failed attempt: final for permanent errors, pending again when the vendor surely did not take it.
+
+    Anything else (a timeout, an unexpected error) leaves the row ``sending``: the write may have landed, so the next
+    attempt looks for it first.
+    """
     final = isinstance(exc, ConfigError | PermanentError | BugError)
     with ctx.unit() as session:
         row = session.get(OutboxAction, outbox_id)
@@ -266,7 +278,9 @@ def _set_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue])
         after = mapper.inbound({**current, **answer}, context, connector.metadata()).ticket.model_dump(mode="json")
     except PsaBridgeError:
         after = {}
-    for name in MIRROR_FIELDS:  # fields the vendor derived from ours (a priority from impact and urgency ...)
+    # Fields the vendor derives from the ones we wrote (ServiceNow's priority from impact and urgency) change too;
+    # only those, so a person's change to anything else that reached the vendor meanwhile is not taken for ours.
+    for name in {d for written_name in written for d in DERIVED.get(written_name, ())}:
         if name in after and after[name] != stored_data.get(name):
             written.setdefault(name, value_hash(after[name]))
     before = {name: stored_data.get(name) for name in changes}

@@ -120,11 +120,17 @@ def test_an_older_copy_never_overwrites_a_newer_one(plain: World, monkeypatch: p
 def test_a_ticket_gone_from_the_vendor_is_marked_deleted(plain: World) -> None:
     ticket_id = plain.snow.create()
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
-    del plain.snow.tickets[ticket_id]
+    gone = plain.snow.tickets.pop(ticket_id)
     assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "deleted"
     with plain.db.session() as s:
         row = s.scalars(sa.select(TicketRow)).one()
         assert row.deleted_at is not None
+    # restored from the vendor's recycle bin: present again
+    plain.snow.tickets[ticket_id] = gone
+    plain.snow.change(ticket_id, state="in_progress")
+    assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "updated"
+    with plain.db.session() as s:
+        assert s.scalars(sa.select(TicketRow)).one().deleted_at is None
 
 
 def test_mapping_findings_are_stored_with_the_ticket(plain: World) -> None:

@@ -101,6 +101,8 @@ def test_a_rate_limited_write_is_pending_again_and_a_refused_one_fails(plain: Wo
         dispatch_action(plain.ctx, outbox_id)
     failed = row(plain, outbox_id)
     assert failed.status == "failed" and "read-only" in (failed.last_error or "")
+    # a stale message for the failed row sends nothing (only a replay or reconcile reopens it)
+    assert dispatch_action(plain.ctx, outbox_id).outcome == "skipped"
     assert [a.outcome for a in plain.audit()] == ["retry", "failed"]
     assert plain.snow.writes == []
 

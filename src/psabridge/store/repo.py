@@ -50,6 +50,7 @@ __all__ = [
     "load_tickets",
     "mark_deleted",
     "mark_poll",
+    "mark_present",
     "open_deliveries",
     "outbox_ids",
     "pending_outbox",
@@ -567,6 +568,13 @@ def fail_delivery(session: Session, connection: str, delivery_id: str, error: st
         sa.update(InboxDelivery)
         .where(InboxDelivery.connection == connection, InboxDelivery.delivery_id == delivery_id)
         .values(status="failed", error=error[:2000], processed_at=utcnow())
+    )
+
+
+def mark_present(session: Session, key: str) -> None:
+    """Clear a ticket's deleted mark: the vendor shows it again."""
+    session.execute(
+        sa.update(TicketRow).where(TicketRow.key == key, TicketRow.deleted_at.is_not(None)).values(deleted_at=None)
     )
 
 

@@ -118,6 +118,7 @@ def store_ticket(
     [change] = repo.upsert_tickets(session, [(ticket, raw)], now=now)
     if change.outcome == "stale":
         return IngestResult(ticket.key, "stale")
+    repo.mark_present(session, ticket.key)
     repo.upsert_findings(session, ticket.key, "mapping", [f.as_row() for f in mapped.findings], now=now)
     written = repo.take_written(session, ticket.key)
     if change.outcome == "unchanged":

@@ -55,6 +55,9 @@ _log = get_logger("psabridge.sync")
 
 Outcome = Literal["written", "found", "skipped", "already_done"]
 
+SENDABLE = ("pending", "sending")
+"""Outbox states a dispatch may act on."""
+
 DERIVED: dict[str, tuple[str, ...]] = {
     "priority": ("impact", "urgency"),
     "impact": ("priority",),
@@ -70,8 +73,8 @@ class DispatchResult:
 
     Attributes:
         outbox_id: the outbox row.
-        outcome: written; found (an earlier attempt had landed, nothing written again); skipped (nothing to write);
-            already_done (the row was done before this run).
+        outcome: written; found (an earlier attempt had landed, nothing written again); skipped (nothing to write,
+            or the row failed and was not reopened); already_done (the row was done before this run).
         detail: one line for logs.
     """
 
@@ -104,16 +107,16 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
         row = session.get(OutboxAction, outbox_id)
         if row is None:
             raise BugError(f"outbox action {outbox_id} does not exist")
-        if row.status == "done":
-            return DispatchResult(outbox_id, "already_done")
+        if row.status not in SENDABLE:
+            return _not_sendable(outbox_id, row.status)
         action = ActionAdapter.validate_python(row.action)
         key = row.idempotency_key
     with ctx.locks.hold(action.ticket_key):
         with ctx.unit() as session:
             row = session.get(OutboxAction, outbox_id, with_for_update=True)
             assert row is not None
-            if row.status == "done":
-                return DispatchResult(outbox_id, "already_done")
+            if row.status not in SENDABLE:
+                return _not_sendable(outbox_id, row.status)
             maybe_landed = row.status == "sending"
             row.status = "sending"
             row.attempts += 1
@@ -154,6 +157,11 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
         ctx.queue.ingest(connection, external_id)
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)
     return DispatchResult(outbox_id, done.outcome)
+
+
+def _not_sendable(outbox_id: int, status: str) -> DispatchResult:
+    """A stale message: the row is done, or failed and not reopened (replay and reconcile reopen it)."""
+    return DispatchResult(outbox_id, "already_done" if status == "done" else "skipped", f"status {status}")
 
 
 def _failed(ctx: SyncContext, outbox_id: int, action: Action, key: str, exc: Exception) -> None:

@@ -130,10 +130,10 @@ def reconcile(
                 _compare(
                     ctx, name, report.connections[name], since=since, full=full, dry_run=dry_run, progress=progress
                 )
-            except PsaBridgeError as exc:
+            except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others' reconcile
                 report.connections[name].failed += 1
-                errors[name] = str(exc)
-                _log.error("reconcile failed", connection=name, error=str(exc))
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                _log.error("reconcile failed", connection=name, error=errors[name])
             with ctx.unit() as session:
                 repo.acquire_lock(session, LOCK, holder, LEASE)
         _repair_links(ctx, names, report, dry_run=dry_run)
@@ -278,8 +278,14 @@ def _link_drift(ctx: SyncContext, session: Any, row: Link, link: LinkSettings, s
         )
         return [action] if status in (None, "failed", "dead") else []  # else it is on its way
     target = repo.load_ticket(session, row.target_key)
-    if target is None:
-        return []
+    in_flight = session.scalar(
+        sa.select(sa.func.count()).where(
+            OutboxAction.ticket_key.in_((row.source_key, row.target_key)),
+            OutboxAction.status.in_(("pending", "sending")),
+        )
+    )
+    if target is None or in_flight:
+        return []  # not stored yet, or writes on their way: compare once they landed
     actions: list[Action] = []
     data = {"from": source.model_dump(mode="json"), "to": target.model_dump(mode="json")}
     sync: dict[str, Any] = {**(row.sync or {})}

@@ -208,3 +208,24 @@ def test_an_unordered_change_run_moves_the_watermark_only_on_the_last_page() -> 
     assert run.page([record(5, 30)], last=False).watermark == at(0)
     assert run.page([record(1, 10)], last=True).watermark == at(30)
     assert change_run(since=at(0), ordered=False).page([], last=True).watermark == at(0)
+
+
+def test_an_ordered_change_run_remembers_only_the_newest_time() -> None:
+    run = change_run(since=None, ordered=True)
+    for start in range(0, 5000, 500):
+        run.page([record(key, key // 100) for key in range(start, start + 500)], last=False)
+    assert run.returned == 5000
+    assert run.remembered == 100  # the hundred ids updated in the newest minute, not all 5000
+    assert run.page([record(4999, 49)], last=True).records == []  # still a repeat
+    assert len(run.page([record(10, 1)], last=True).records) == 1  # older than the newest: cannot be a repeat
+
+
+def test_an_unordered_change_run_drops_repeats_from_neighbouring_pages_within_a_bounded_window() -> None:
+    run = change_run(since=None, ordered=False)
+    run.page([record(1, 1), record(2, 1)], last=False)
+    shifted = run.page([record(2, 1), record(3, 1)], last=False)  # an insert before the cursor shifted record 2
+    assert [r["id"] for r in shifted.records] == [3]
+    run.page([record(4, 1)], last=False)
+    run.page([record(5, 1)], last=False)
+    assert run.remembered == 2  # two pages' ids, however many pages came before
+    assert [r["id"] for r in run.page([record(1, 1)], last=True).records] == [1]  # beyond the window

@@ -22,6 +22,7 @@ client (``self.http``) is built from them::
 from __future__ import annotations
 
 import abc
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -148,11 +149,16 @@ class ChangeRun:
     ``ordered=False`` (pages not ordered by update time, e.g. by id) pages before the last carry the run's start,
     because a later page may still hold older changes, and the last page carries the newest time seen.
 
+    Memory stays flat however long the run: in update-time order only the ids at the newest time can come back
+    unchanged; otherwise a repeat can only come from the shift of records between neighbouring pages (an insert
+    before the cursor of a page-number listing), so the ids of the last ``window_pages`` pages are remembered.
+
     Args:
         since: the watermark the run started from (None: a backfill).
         external_id: the vendor id of a raw record.
         updated_at: when the vendor last changed a raw record.
         ordered: whether pages come in update-time order.
+        window_pages: how many recent pages an unordered run remembers.
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class ChangeRun:
         external_id: Callable[[RawRecord], str],
         updated_at: Callable[[RawRecord], datetime | None],
         ordered: bool,
+        window_pages: int = 2,
     ) -> None:
         self.since = since
         self.newest = since
@@ -169,26 +176,39 @@ class ChangeRun:
         self._updated = updated_at
         self._ordered = ordered
         self._seen: dict[str, datetime | None] = {}
+        self._pages: deque[dict[str, datetime | None]] = deque(maxlen=max(1, window_pages))
         self.returned = 0
+
+    @property
+    def remembered(self) -> int:
+        """How many ids the run holds for de-duplication (bounded, not growing with the run)."""
+        return len(self._seen) + sum(len(page) for page in self._pages)
+
+    def _already(self, key: str, updated: datetime | None) -> bool:
+        if self._ordered:
+            return key in self._seen and self._seen[key] == updated
+        return any(key in page and page[key] == updated for page in self._pages)
 
     def page(self, records: Iterable[RawRecord], *, last: bool, request_count: int = 1) -> Page:
         """The ``Page`` to yield for one fetched page of raw records."""
         fresh: list[RawRecord] = []
+        this_page: dict[str, datetime | None] = {}
         for record in records:
             key = self._id(record)
             updated = self._updated(record)
-            if key in self._seen and self._seen[key] == updated:
+            if self._already(key, updated) or this_page.get(key, ...) == updated:
                 continue
-            self._seen[key] = updated
+            this_page[key] = updated
             fresh.append(record)
             if updated is not None and (self.newest is None or updated > self.newest):
                 self.newest = updated
         self.returned += len(fresh)
-        if self._ordered and self.newest is not None:
-            # Pages in update-time order never bring back a record older than the newest time seen, except as a
-            # newer version (which is news anyway), so only the ids at that time need remembering: memory stays
-            # flat however long the backfill.
-            newest = self.newest
-            self._seen = {k: v for k, v in self._seen.items() if v is not None and v >= newest}
+        if self._ordered:
+            self._seen.update(this_page)
+            if self.newest is not None:
+                newest = self.newest
+                self._seen = {k: v for k, v in self._seen.items() if v is not None and v >= newest}
+        else:
+            self._pages.append(this_page)
         watermark = self.newest if (self._ordered or last) else self.since
         return Page(records=fresh, watermark=watermark, request_count=request_count)

@@ -30,8 +30,9 @@ def serve(
     engine = start_engine(settings)
     if engine.embedded:
         engine.start_workers(threads)
-        found = recover(engine.context)  # the queue died with the last process: the store says what is unfinished
-        _log.info("recovered", ingests=found.ingests, write_backs=found.dispatches, polls=found.polls)
+        # The queue died with the last process: the store says what is unfinished (the scheduler polls at once).
+        found = recover(engine.context, polls=False)
+        _log.info("recovered", ingests=found.ingests, write_backs=found.dispatches)
     scheduler = Scheduler(engine.context)
     scheduler.start()
     try:

@@ -79,8 +79,8 @@ class TicketRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     stored_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
-    # Canonical values psabridge just wrote to this ticket (field -> value): the next ingest that sees them is our
-    # own echo, not a change a person made. Cleared by that ingest.
+    # What psabridge just wrote to this ticket (canonical field -> hash of the value): the next ingest that sees those
+    # values is our own echo, not a change a person made. Cleared by that ingest.
     written: Mapped[dict[str, Any] | None]
 
     raw: Mapped[RawSnapshot | None] = relationship(back_populates="ticket", cascade="all, delete-orphan", uselist=False)

@@ -512,14 +512,14 @@ def stored_versions(
 
 
 def add_written(session: Session, key: str, values: dict[str, Any]) -> None:
-    """Remember canonical values psabridge just wrote to a ticket, so the echo of that write is recognised."""
+    """Remember what psabridge just wrote to a ticket (field -> hash of the value), to recognise its echo."""
     row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
     if row is not None and values:
         row.written = {**(row.written or {}), **values}
 
 
 def take_written(session: Session, key: str) -> dict[str, Any]:
-    """The values psabridge wrote to a ticket since its last ingest, cleared (an ingest consumes them)."""
+    """What psabridge wrote to a ticket since its last ingest (field -> value hash), cleared: an ingest consumes it."""
     row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
     if row is None or not row.written:
         return {}

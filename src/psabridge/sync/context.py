@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -23,15 +23,11 @@ from psabridge.mapping import MappingRegistry
 from psabridge.rules import DEFAULT_RULES, RulesConfig
 from psabridge.settings import ConnectionSettings, LinkSettings, NotifierSettings, Settings
 from psabridge.store import Database
+from psabridge.store.models import utcnow
 from psabridge.sync.broker import BrokerOptions
 from psabridge.sync.locks import Locks, locks_for
 
-__all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context", "utcnow"]
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
+__all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context"]
 
 
 class WorkQueue(Protocol):

@@ -18,10 +18,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from psabridge.model import Note, Ticket, TimeEntry
+from psabridge.model import Note, TimeEntry
 from psabridge.store.repo import TicketChange
 
-__all__ = ["is_echo", "new_items", "value_hash", "written_values"]
+__all__ = ["is_echo", "value_hash"]
 
 
 def value_hash(value: Any) -> str:
@@ -30,13 +30,7 @@ def value_hash(value: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def written_values(ticket: Ticket, fields: Iterable[str]) -> dict[str, str]:
-    """The hashes of ``ticket``'s canonical values for ``fields``, as the write-back records them."""
-    data = ticket.model_dump(mode="json")
-    return {name: value_hash(data.get(name)) for name in fields}
-
-
-def new_items(before: Iterable[Note | TimeEntry], after: Iterable[Note | TimeEntry]) -> list[Note | TimeEntry]:
+def _new_items(before: Iterable[Note | TimeEntry], after: Iterable[Note | TimeEntry]) -> list[Note | TimeEntry]:
     """Notes or time entries in ``after`` that ``before`` did not have (or had with other content)."""
     seen = {json.dumps(item.model_dump(mode="json"), sort_keys=True) for item in before}
     return [item for item in after if json.dumps(item.model_dump(mode="json"), sort_keys=True) not in seen]
@@ -60,7 +54,7 @@ def is_echo(
 
     Args:
         change: what storing the ticket did.
-        written: field -> hash of the value psabridge wrote (see ``written_values``).
+        written: field -> ``value_hash`` of the canonical value psabridge wrote.
         integration_user: the vendor identity our writes are made as; its notes count as ours.
         created_by_us: the ticket is a mirror psabridge created.
     """
@@ -74,8 +68,8 @@ def is_echo(
         if name in ("notes", "time_entries"):
             old: tuple[Note | TimeEntry, ...] = getattr(before, name)
             new: tuple[Note | TimeEntry, ...] = getattr(after, name)
-            added = new_items(old, new)
-            if len(new_items(new, old)) > 0 or not all(_ours(item, integration_user) for item in added):
+            added = _new_items(old, new)
+            if len(_new_items(new, old)) > 0 or not all(_ours(item, integration_user) for item in added):
                 return False
         elif written.get(name) != value_hash(data.get(name)):
             return False

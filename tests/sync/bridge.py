@@ -151,7 +151,15 @@ class Bridge:
     """psabridge as an operator runs it: a config file, `serve` (receiver + schedule) and `worker` processes."""
 
     def __init__(
-        self, folder: Path, vendors: Vendors, *, database: str, broker: str, namespace: str, poll_every: str = "1h"
+        self,
+        folder: Path,
+        vendors: Vendors,
+        *,
+        database: str,
+        broker: str,
+        namespace: str,
+        poll_every: str = "1h",
+        concurrency: int | None = None,
     ) -> None:
         self.folder = folder
         self.vendors = vendors
@@ -166,6 +174,8 @@ class Bridge:
         data["connections"] = [c for c in data["connections"] if c["name"] in ("acme-snow", "msp-cw")]
         for conn in data["connections"]:
             conn["poll_every"] = poll_every
+            if concurrency is not None:
+                conn["rate_budget"] = {"concurrency": concurrency}
         data["links"] = [lk for lk in data["links"] if lk["name"] == "acme-snow-to-cw"]
         data["notifiers"] = []
         self.config.write_text(yaml.safe_dump(data, sort_keys=False))

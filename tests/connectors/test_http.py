@@ -475,3 +475,23 @@ def test_relative_paths_join_the_base_url(router: respx.MockRouter, make_client:
 )
 def test_default_endpoint(path: str, endpoint: str) -> None:
     assert default_endpoint(path) == endpoint
+
+
+def test_a_read_response_is_freed_without_the_cycle_collector(
+    router: respx.MockRouter, make_client: ClientFactory
+) -> None:
+    """Each page's bytes go as soon as the page is dropped, not at the next full GC (httpx#3733): memory stays flat."""
+    import gc
+    import weakref
+
+    router.get(f"{BASE_URL}/tickets").mock(return_value=httpx.Response(200, json={"items": [1, 2, 3]}))
+    client = make_client()
+    gc.disable()
+    try:
+        response = client.request("GET", "tickets")
+        assert response.json() == {"items": [1, 2, 3]}
+        alive = weakref.ref(response)
+        del response
+        assert alive() is None, "the response is kept alive by a reference cycle"
+    finally:
+        gc.enable()

@@ -631,7 +631,7 @@ class HttpClient:
         with self.budget.slot(endpoint, max_wait=self.retry.max_elapsed - (self._clock() - started)):
             begun = self._clock()
             try:
-                response = self._client.send(request)
+                response = _released(self._client.send(request))
             except Exception as exc:
                 resolution = self._lookup(type(exc))
                 if resolution is None:
@@ -848,3 +848,15 @@ def build_http_client(
         secret_params=secret_params,
         runtime=runtime,
     )
+
+
+def _released(response: httpx.Response) -> httpx.Response:
+    """The response with its read-and-closed body stream dropped.
+
+    httpx 0.28 wraps every body in a stream that points back at its Response; the cycle keeps each page's bytes
+    alive until a full garbage collection, so a backfill's memory grew with its length (encode/httpx#3733). The body
+    is already read (``send`` without ``stream=True``), so the stream is not needed any more.
+    """
+    if response.is_closed:
+        response.stream = httpx.ByteStream(b"")
+    return response

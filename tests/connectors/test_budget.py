@@ -290,12 +290,11 @@ def test_redis_keys_are_namespaced_per_connection(redis_url: str, namespace: str
     import redis
 
     budget = shared(redis_url, namespace, fake_time, BudgetLimits(requests=5, per=60, concurrency=2))
-    with budget.slot("Tickets"):
-        pass
     budget.shrink(3)
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = sorted(k.decode() for k in client.scan_iter(match=f"{namespace}:*"))
+        with budget.slot("Tickets"):
+            keys = sorted(k.decode() for k in client.scan_iter(match=f"{namespace}:*"))
         assert keys
         assert all(k.startswith(f"{namespace}:budget:conn:") for k in keys)
         assert f"{namespace}:budget:conn:quota" in keys
@@ -303,6 +302,29 @@ def test_redis_keys_are_namespaced_per_connection(redis_url: str, namespace: str
     finally:
         client.delete(*client.scan_iter(match=f"{namespace}:*"))
         client.close()
+
+
+def test_a_crashed_holders_slot_frees_itself_however_busy_the_others_are(redis_url: str, namespace: str) -> None:
+    """A worker killed mid-request never gives its slot back; the slot's own lease ends it (others cannot renew it)."""
+    limits = BudgetLimits(concurrency=1)
+    crashed = RedisBudget("conn", limits, url=redis_url, namespace=namespace, slot_ttl=1.0)
+    survivor = RedisBudget("conn", limits, url=redis_url, namespace=namespace, slot_ttl=1.0, max_wait=0.0)
+    abandoned = crashed.slot("Tickets")
+    abandoned.__enter__()  # taken, never released: the process "died" here
+    assert survivor.in_flight("Tickets") == 1
+    attempts = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        attempts += 1
+        try:
+            with survivor.slot("Tickets"):
+                break
+        except RetryLaterError:
+            time.sleep(0.1)  # the survivor keeps trying: with a shared counter this would renew the crashed slot
+    else:
+        pytest.fail("the crashed holder's slot never freed")
+    assert attempts > 3, "the slot was free before its lease ended"
+    assert survivor.in_flight("Tickets") == 0
 
 
 def test_an_unreachable_redis_is_a_transient_error(namespace: str) -> None:

@@ -110,10 +110,8 @@ def test_a_duplicated_reordered_stream_of_webhooks_gives_the_same_end_state(brid
 def test_a_worker_killed_mid_job_loses_nothing_after_a_restart(
     tmp_path: Path, vendors: Vendors, postgres_url: str, redis_url: str, namespace: str
 ) -> None:
-    # The shared Redis rate budget counts requests in flight without knowing who holds them, so slots held by the
-    # killed worker stay taken until their TTL (300 s, refreshed by every other request): a connector-layer issue,
-    # kept out of this test by a concurrency cap the leak cannot exhaust.
-    bridge = start_bridge(tmp_path, vendors, postgres_url, redis_url, namespace, concurrency=64)
+    # Slots of the shared rate budget the killed worker held are leases that end on their own (connectors/budget.py).
+    bridge = start_bridge(tmp_path, vendors, postgres_url, redis_url, namespace)
     try:
         _killed_mid_job(bridge, vendors)
     finally:

@@ -8,9 +8,9 @@ blocked for minutes.
 Two implementations share that behaviour:
 
 - ``RedisBudget`` (broker ``redis://``): the state lives in Redis, so every process and host serving the connection
-  shares it. It is built on Dramatiq's rate limiters (``dramatiq/rate_limits``): ``ConcurrentRateLimiter`` for the
-  in-flight cap and, for the window, Dramatiq's bucketed sliding window with buckets of ``per / 60`` seconds (its
-  ``WindowRateLimiter`` has one-second buckets, i.e. 3,600 Redis keys summed per request for an hourly budget).
+  shares it. The window is Dramatiq's bucketed sliding window (``dramatiq/rate_limits``) with buckets of ``per / 60``
+  seconds (its ``WindowRateLimiter`` has one-second buckets, i.e. 3,600 Redis keys summed per request for an hourly
+  budget); the in-flight cap is a lease per slot in a sorted set, so a killed worker's slot frees itself.
 - ``LocalBudget`` (embedded or amqp broker): the same rules in process memory, shared by every client of the
   connection in this process.
 
@@ -26,9 +26,10 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -334,6 +335,22 @@ return 1
 """
 """Take one from the vendor quota if one is in force; DECR keeps the key's expiry."""
 
+_SLOT_TAKE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+"""Take one in-flight slot as a lease of its own (member = holder token, score = its expiry, in Redis time).
+
+A counter (Dramatiq's ConcurrentRateLimiter) cannot tell whose slots it counts: slots of a killed worker stay taken,
+and each later request renews the counter's expiry, so concurrency could stay reduced for good. A lease per slot
+expires on its own, whatever the others do.
+"""
+
 _BACKENDS: dict[str, Any] = {}
 _BACKENDS_LOCK = threading.Lock()
 
@@ -359,8 +376,8 @@ class RedisBudget(Budget):
         namespace: prefix of every key (tests use a unique one).
         max_wait, sleep, clock: as for Budget.
         wall: wall-clock seconds, which name the window buckets (hosts must agree on the time).
-        slot_ttl: seconds a concurrency counter outlives its last change, so slots held by a crashed process free
-            themselves; keep it above the longest request.
+        slot_ttl: seconds an in-flight slot is leased for, so a slot held by a crashed process frees itself; keep it
+            above the longest request (connect + read timeout).
     """
 
     shared = True
@@ -376,10 +393,9 @@ class RedisBudget(Budget):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        slot_ttl: float = 300.0,
+        slot_ttl: float = 120.0,
     ) -> None:
         super().__init__(connection, limits, max_wait=max_wait, sleep=sleep, clock=clock)
-        from dramatiq.rate_limits import ConcurrentRateLimiter
 
         self._backend = _redis_backend(url)
         self._client: redis.Redis = self._backend.client
@@ -394,8 +410,7 @@ class RedisBudget(Budget):
         self._cap_key = f"{self.prefix}:quota"
         self._cap_take = self._client.register_script(_CAP_TAKE)
         self._slot_ttl_ms = math.ceil(slot_ttl * 1000)
-        self._limiter_class = ConcurrentRateLimiter
-        self._limiters: dict[str, Any] = {}
+        self._slot_take = self._client.register_script(_SLOT_TAKE)
 
     def _unreachable(self, exc: Exception) -> RetryLaterError:
         return RetryLaterError(
@@ -421,16 +436,34 @@ class RedisBudget(Budget):
 
     def _hold(self, endpoint: str) -> AbstractContextManager[bool]:
         assert self.limits.concurrency is not None
-        limiter = self._limiters.get(endpoint)
-        if limiter is None:
-            limiter = self._limiters[endpoint] = self._limiter_class(  # type: ignore[no-untyped-call]
-                self._backend,
-                f"{self.prefix}:inflight:{endpoint}",
-                limit=self.limits.concurrency,
-                ttl=self._slot_ttl_ms,
-            )
-        manager: AbstractContextManager[bool] = limiter.acquire(raise_on_failure=False)
-        return _guarded(manager, self)
+        return self._lease(f"{self.prefix}:inflight:{endpoint}", self.limits.concurrency)
+
+    @contextmanager
+    def _lease(self, key: str, limit: int) -> Iterator[bool]:
+        import redis
+
+        token = uuid.uuid4().hex
+        try:
+            held = bool(self._slot_take(keys=[key], args=[token, limit, self._slot_ttl_ms]))
+        except redis.RedisError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            yield held
+        finally:
+            if held:
+                with suppress(redis.RedisError):  # the lease expires on its own
+                    self._client.zrem(key, token)
+
+    def in_flight(self, endpoint: str) -> int:
+        """Slots of ``endpoint`` leased right now, across every process (expired leases not counted)."""
+        import redis
+
+        try:
+            seconds, micros = self._client.time()
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            return int(self._client.zcount(f"{self.prefix}:inflight:{endpoint}", f"({now_ms}", "+inf"))
+        except redis.RedisError as exc:
+            raise self._unreachable(exc) from exc
 
     def shrink(self, remaining: int, *, resets_in: float | None = None) -> None:
         """Allow at most ``remaining`` more requests until ``resets_in`` seconds from now (default: one window)."""
@@ -452,18 +485,6 @@ class RedisBudget(Budget):
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
         return _snapshot(self, used, int(cap) if cap is not None else None)
-
-
-@contextmanager
-def _guarded(manager: AbstractContextManager[bool], budget: RedisBudget) -> Iterator[bool]:
-    """Turn Redis failures while taking or giving back a slot into RetryLaterError."""
-    import redis
-
-    try:
-        with manager as held:
-            yield held
-    except redis.RedisError as exc:
-        raise budget._unreachable(exc) from exc
 
 
 def _snapshot(budget: Budget, used: int | None, cap: int | None) -> BudgetSnapshot:
@@ -488,15 +509,25 @@ def budget_for(
     max_wait: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    slot_ttl: float = 120.0,
 ) -> Budget:
     """The budget of a connection: shared through Redis when the broker is Redis, else one per process.
+
+    ``slot_ttl`` is how long a shared in-flight slot is leased (longer than any one request may take).
 
     Every client of the same connection and namespace in this process gets the same ``LocalBudget`` (a new one if
     the limits changed), so two connectors of one connection cannot each spend the whole budget.
     """
     if broker_url.startswith(("redis://", "rediss://", "unix://")):
         return RedisBudget(
-            connection, limits, url=broker_url, namespace=namespace, max_wait=max_wait, sleep=sleep, clock=clock
+            connection,
+            limits,
+            url=broker_url,
+            namespace=namespace,
+            max_wait=max_wait,
+            sleep=sleep,
+            clock=clock,
+            slot_ttl=slot_ttl,
         )
     key = (namespace, connection)
     with _LOCAL_LOCK:

@@ -828,6 +828,8 @@ def build_http_client(
         max_wait=retry.inline_max_wait,
         sleep=runtime.sleep,
         clock=runtime.clock,
+        # one attempt holds a slot for at most connect + read (+ write) time; a crashed holder's lease ends after it
+        slot_ttl=settings.timeouts.connect + 2 * settings.timeouts.read + 5,
     )
     timeout = httpx.Timeout(
         connect=settings.timeouts.connect,

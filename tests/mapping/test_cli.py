@@ -153,7 +153,7 @@ def test_check_live_finds_vendor_values_without_a_mapping(config: Path) -> None:
         "status 'Waiting on Vendor' on board 'Acme Service' has no mapping",
         "status 'Closed by Client' on board 'Acme Service' has no mapping",
     ]
-    assert "connectwise.yaml:36 fields.status" in errors[0]
+    assert "connectwise.yaml:38 fields.status" in errors[0]
     assert "[msp-cw] live check 3 error(s) against 2 board, 2 owner, 4 priority, 3 source, 10 status" in result.stdout
     assert "write-back cannot set status 'cancelled' on board 'Service Desk'" in result.stdout  # a warning only
 

@@ -148,3 +148,19 @@ def test_garbage_in_any_field_never_crashes(mappers: dict[str, Mapper], vendor: 
             assert finding.message
 
     check()
+
+
+@pytest.mark.parametrize("vendor", ["connectwise", "freshservice"])
+def test_the_marker_ending_a_mirror_we_created_is_not_part_of_its_description(
+    mappers: dict[str, Mapper], vendor: str
+) -> None:
+    # Both connectors end a created ticket's description with the marker so that a lost create can be found again.
+    raw = copy.deepcopy(fixture(vendor, "ticket_full.json"))
+    field = "_psa_description" if vendor == "connectwise" else "description"
+    raw[field] = (
+        "Laptop will not boot\n\n[psabridge:link-42]"
+        if vendor == "connectwise"
+        else ("<div>Laptop will not boot</div><div>[psabridge:link-42]</div>")
+    )
+    ticket = mappers[vendor].inbound(raw, CONTEXTS[vendor]).ticket
+    assert ticket.description == "Laptop will not boot"

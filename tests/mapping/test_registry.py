@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
 from psabridge.errors import ConfigError
 from psabridge.mapping import MappingFileError, MappingRegistry
+from psabridge.mapping import loader as loader_module
+from psabridge.mapping import registry as registry_module
 from psabridge.model import Status
 from psabridge.settings import ConnectionSettings
 from tests.mapping.conftest import MAPPINGS, fixture
@@ -120,3 +125,36 @@ def test_the_file_must_be_for_the_connections_vendor(mapping_file: Path) -> None
     assert problem.message == "is servicenow, but connection 'msp-cw' is connectwise"
     with pytest.raises(ConfigError, match="no connection named 'nope'"):
         registry.mapper("nope")
+
+
+def test_threads_asking_while_the_first_load_runs_wait_for_it(
+    mapping_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = MappingRegistry([connection(mapping_file)], check_every=60.0)
+    real_build = loader_module.build_mapping
+    started = threading.Event()
+
+    def slow_build(path: Path) -> Any:
+        started.set()
+        time.sleep(0.3)  # the first load is still compiling when the other threads ask
+        return real_build(path)
+
+    monkeypatch.setattr(registry_module, "build_mapping", slow_build)
+    results: list[object] = []
+
+    def ask() -> None:
+        try:
+            results.append(registry.mapper("msp-cw"))
+        except MappingFileError as exc:
+            results.append(exc)
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert started.wait(5)
+    others = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in [*others]:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert len(results) == 5
+    assert all(r is results[0] for r in results) and not isinstance(results[0], MappingFileError)

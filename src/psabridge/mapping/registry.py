@@ -106,37 +106,44 @@ class MappingRegistry:
         """Re-read ``connection``'s mapping if its files changed (or ``force``); returns the problems found."""
         entry = self._entry(connection)
         with self._lock:
-            entry.checked_at = self._clock()
-            signature = _signature(entry.files) if entry.files else None
-            if not force and signature is not None and signature == entry.signature:
-                return list(entry.problems)
-            mapper, files, problems = build_mapping(entry.path)
-            entry.files = files
-            entry.signature = _signature(files)
-            if mapper is not None and mapper.system != entry.settings.system:
-                problems = [
-                    Problem(
-                        str(entry.path),
-                        1,
-                        "system",
-                        f"is {mapper.system.value}, but connection {connection!r} is {entry.settings.system.value}",
-                    )
-                ]
-                mapper = None
-            entry.problems = problems
-            if mapper is not None:
-                if entry.mapper is not None:
-                    _log.info("mapping reloaded", connection=connection, file=str(entry.path))
-                entry.mapper = mapper
-            else:
-                _log.warning(
-                    "mapping has problems; the last good mapping stays in force"
-                    if entry.mapper is not None
-                    else "mapping has problems; tickets of this connection cannot be mapped",
-                    connection=connection,
-                    problems=[str(p) for p in problems],
+            try:
+                return self._reload(connection, entry, force)
+            finally:
+                # Marked checked only once the load is done: a thread asking meanwhile waits on the lock instead of
+                # finding no mapping yet and failing.
+                entry.checked_at = self._clock()
+
+    def _reload(self, connection: str, entry: _Entry, force: bool) -> list[Problem]:
+        signature = _signature(entry.files) if entry.files else None
+        if not force and signature is not None and signature == entry.signature:
+            return list(entry.problems)
+        mapper, files, problems = build_mapping(entry.path)
+        entry.files = files
+        entry.signature = _signature(files)
+        if mapper is not None and mapper.system != entry.settings.system:
+            problems = [
+                Problem(
+                    str(entry.path),
+                    1,
+                    "system",
+                    f"is {mapper.system.value}, but connection {connection!r} is {entry.settings.system.value}",
                 )
-            return list(problems)
+            ]
+            mapper = None
+        entry.problems = problems
+        if mapper is not None:
+            if entry.mapper is not None:
+                _log.info("mapping reloaded", connection=connection, file=str(entry.path))
+            entry.mapper = mapper
+        else:
+            _log.warning(
+                "mapping has problems; the last good mapping stays in force"
+                if entry.mapper is not None
+                else "mapping has problems; tickets of this connection cannot be mapped",
+                connection=connection,
+                problems=[str(p) for p in problems],
+            )
+        return list(problems)
 
     def _entry(self, connection: str) -> _Entry:
         entry = self._entries.get(connection)

@@ -19,23 +19,15 @@ import sqlalchemy as sa
 import yaml
 
 from psabridge.sandbox.configout import write_config
-from psabridge.sandbox.credentials import (
-    CW_CLIENT_ID,
-    CW_COMPANY,
-    CW_PRIVATE_KEY,
-    CW_PUBLIC_KEY,
-    SN_PASSWORD,
-    SN_WEBHOOK_SECRET,
-)
+from psabridge.sandbox.credentials import SN_WEBHOOK_SECRET
+from psabridge.sandbox.people import People
 from psabridge.sandbox.runner import SandboxRunner
 from psabridge.store import Database, upgrade
 from psabridge.store.models import DeadLetter, InboxDelivery, Link, OutboxAction
 from tests.conftest import ROOT
 
-AGENT = "dana.whitfield"  # a person at the client's ServiceNow (not our integration user)
 CW_SIGNING_KEY = "cw-callback-signing-key"
 PSABRIDGE = [str(Path(sys.executable).with_name("psabridge"))]  # the console script of this environment
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def free_port() -> int:
@@ -56,25 +48,12 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: 
         time.sleep(every)
 
 
-class Vendors:
+class Vendors(People):
     """The two simulators, driven as people would (their REST APIs) and inspected through the control plane."""
 
     def __init__(self, runner: SandboxRunner) -> None:
+        super().__init__(runner.infos["servicenow"], runner.infos["connectwise"])
         self.runner = runner
-        self.sn_root = runner.infos["servicenow"].url
-        self.cw_root = runner.infos["connectwise"].url
-        self.sn = httpx.Client(base_url=runner.infos["servicenow"].base_url, auth=(AGENT, SN_PASSWORD), timeout=10)
-        auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
-        self.cw = httpx.Client(
-            base_url=runner.infos["connectwise"].base_url, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=10
-        )
-        self.cw_human_writes = 0
-
-    def close(self) -> None:
-        self.sn.close()
-        self.cw.close()
-
-    # --- webhooks and faults --------------------------------------------------------------------------------------
 
     def send_webhooks_to(self, receiver: str) -> None:
         for root, connection, secret in (
@@ -87,64 +66,6 @@ class Vendors:
     def faults(self, **profile: Any) -> None:
         for root in (self.sn_root, self.cw_root):
             httpx.put(f"{root}/_sandbox/faults", json=profile, timeout=10).raise_for_status()
-
-    def writes(self) -> dict[str, list[dict[str, Any]]]:
-        """Every write each simulator recorded."""
-        found = {}
-        for name, root in (("servicenow", self.sn_root), ("connectwise", self.cw_root)):
-            recorded = httpx.get(f"{root}/_sandbox/requests", timeout=10).json()["requests"]
-            found[name] = [r for r in recorded if r["method"] in WRITES]
-        return found
-
-    # --- ServiceNow, as the client's people ------------------------------------------------------------------------
-
-    def group(self, name: str) -> str:
-        found = self.sn.get("/api/now/table/sys_user_group", params={"sysparm_query": f"name={name}"})
-        return str(found.raise_for_status().json()["result"][0]["sys_id"])
-
-    def open_incident(self, title: str, *, impact: str = "2", urgency: str = "2") -> str:
-        body = {
-            "short_description": title,
-            "description": f"{title}: reported by phone.",
-            "assignment_group": self.group("MSP Support"),
-            "impact": impact,
-            "urgency": urgency,
-        }
-        return str(self.sn.post("/api/now/table/incident", json=body).raise_for_status().json()["result"]["sys_id"])
-
-    def sn_update(self, sys_id: str, **fields: str) -> None:
-        self.sn.patch(f"/api/now/table/incident/{sys_id}", json=fields).raise_for_status()
-
-    def incident(self, sys_id: str) -> dict[str, Any]:
-        return dict(self.sn.get(f"/api/now/table/incident/{sys_id}").raise_for_status().json()["result"])
-
-    def sn_notes(self, sys_id: str) -> list[str]:
-        query = {"sysparm_query": f"element_id={sys_id}", "sysparm_limit": "1000"}
-        rows = self.sn.get("/api/now/table/sys_journal_field", params=query).raise_for_status().json()["result"]
-        return [str(r["value"]) for r in rows]
-
-    # --- ConnectWise, as the MSP's technicians ---------------------------------------------------------------------
-
-    def cw_tickets(self, summary: str) -> list[dict[str, Any]]:
-        params = {"conditions": f'summary = "{summary}"', "pageSize": "1000"}
-        return list(self.cw.get("/service/tickets", params=params).raise_for_status().json())
-
-    def cw_ticket(self, ticket_id: str) -> dict[str, Any]:
-        return dict(self.cw.get(f"/service/tickets/{ticket_id}").raise_for_status().json())
-
-    def cw_notes(self, ticket_id: str) -> list[str]:
-        notes = self.cw.get(f"/service/tickets/{ticket_id}/notes", params={"pageSize": "1000"}).raise_for_status()
-        return [str(n.get("text", "")) for n in notes.json()]
-
-    def cw_note(self, ticket_id: str, text: str) -> None:
-        self.cw_human_writes += 1
-        body = {"text": text, "internalAnalysisFlag": True, "detailDescriptionFlag": False}
-        self.cw.post(f"/service/tickets/{ticket_id}/notes", json=body).raise_for_status()
-
-    def cw_status(self, ticket_id: str, name: str) -> None:
-        self.cw_human_writes += 1
-        patch = [{"op": "replace", "path": "status", "value": {"name": name}}]
-        self.cw.patch(f"/service/tickets/{ticket_id}", json=patch).raise_for_status()
 
 
 class Bridge:
@@ -159,7 +80,6 @@ class Bridge:
         broker: str,
         namespace: str,
         poll_every: str = "1h",
-        concurrency: int | None = None,
     ) -> None:
         self.folder = folder
         self.vendors = vendors
@@ -174,8 +94,6 @@ class Bridge:
         data["connections"] = [c for c in data["connections"] if c["name"] in ("acme-snow", "msp-cw")]
         for conn in data["connections"]:
             conn["poll_every"] = poll_every
-            if concurrency is not None:
-                conn["rate_budget"] = {"concurrency": concurrency}
         data["links"] = [lk for lk in data["links"] if lk["name"] == "acme-snow-to-cw"]
         data["notifiers"] = []
         self.config.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -49,8 +49,7 @@ SN_WEBHOOK_SECRET = "sandbox-sn-webhook"
 FS_API_KEY = "sandbox-fs-api-key"
 FS_WEBHOOK_SECRET = "sandbox-fs-webhook"
 
-# Paging. Note: real PagerDuty integration keys are 32 characters; the repository's sandbox key is 33, and the
-# sandbox accepts it as configured (see pagerduty.py).
+# Paging. PagerDuty integration (routing) keys are 32 characters, and so is this one (see pagerduty.py).
 PD_ROUTING_KEY = "sandbox-pd-routing-key-012345678"
 OG_API_KEY = "sandbox-og-api-key"
 

@@ -55,15 +55,16 @@ from psabridge.connectors.base import (
     WebhookEvent,
 )
 from psabridge.connectors.budget import BudgetLimits
-from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client
+from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client, json_or_none
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 
 __all__ = ["CONNECTOR", "ConnectWiseConnector", "SeekPaginator", "signature"]
 
+VENDOR = "ConnectWise"
 MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
 TICKET_ORDER = "_info/lastUpdated asc, id asc"
 _NOTE_FLAGS: dict[NoteKind, str] = {
@@ -189,7 +190,7 @@ class ConnectWiseConnector(HttpConnector):
     def classify(self, response: httpx.Response) -> Resolution | None:
         """500 "timeout" retries, other ConnectWise 500s fail; a 400 about the clientId is configuration."""
         if response.status_code == 500:
-            body = _json(response)
+            body = json_or_none(response)
             text = response.text.lower()
             if "timeout" in text or "timed out" in text:
                 return Resolution.retry("ConnectWise timed out (500)")
@@ -203,7 +204,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def error_message(self, response: httpx.Response) -> str | None:
         """``message`` plus each ``errors[]`` item's message and field; Cloudflare's page title for HTML."""
-        body = _json(response)
+        body = json_or_none(response)
         if isinstance(body, dict) and isinstance(body.get("message"), str):
             parts = [
                 f"{item.get('message')} ({item.get('field')})" if item.get("field") else str(item.get("message"))
@@ -238,7 +239,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket plus notes, its description (the first Discussion note), time entries and configurations."""
-        ticket_id = _ticket_id(external_id)
+        ticket_id = numeric_id(external_id, VENDOR)
         ticket: RawRecord = dict(self.http.request_json("GET", f"service/tickets/{ticket_id}").data)
         notes = self.list_notes(external_id)
         ticket[EXTRA_NOTES] = notes
@@ -253,7 +254,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every note of the ticket, oldest first."""
-        return self._all(f"service/tickets/{_ticket_id(external_id)}/notes", {})
+        return self._all(f"service/tickets/{numeric_id(external_id, VENDOR)}/notes", {})
 
     def _all(self, path: str, params: Mapping[str, Any]) -> list[RawRecord]:
         """Every record of a list endpoint, ordered by id (default pageSize is only 25, so ask for the most)."""
@@ -331,7 +332,7 @@ class ConnectWiseConnector(HttpConnector):
         try:
             # Setting fields to values is idempotent, so the PATCH may be retried like a GET.
             reply = self.http.request_json(
-                "PATCH", f"service/tickets/{_ticket_id(external_id)}", json=operations, idempotent=True
+                "PATCH", f"service/tickets/{numeric_id(external_id, VENDOR)}", json=operations, idempotent=True
             )
         except PermanentError as exc:
             if exc.status == 400 and _STALE.search(exc.vendor_message or ""):
@@ -357,7 +358,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def add_note(self, external_id: str, text: str, *, kind: NoteKind, marker: str) -> RawRecord:
         """POST a note flagged Discussion, Internal or Resolution, ending with the marker (once, even if retried)."""
-        path = f"service/tickets/{_ticket_id(external_id)}/notes"
+        path = f"service/tickets/{numeric_id(external_id, VENDOR)}/notes"
         body = {"text": f"{text.rstrip()}\n\n{marker}", _NOTE_FLAGS[kind]: True, "processNotifications": False}
         existing = self._written(path, body, "text", marker, (_NOTE_FLAGS[kind],))
         if existing is not None:
@@ -366,7 +367,7 @@ class ConnectWiseConnector(HttpConnector):
 
     def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
         """POST a time entry charged to the ticket, its notes ending with the marker (never billed twice)."""
-        ticket_id = _ticket_id(external_id)
+        ticket_id = numeric_id(external_id, VENDOR)
         started = entry.started_at
         body: dict[str, Any] = {
             "chargeToId": ticket_id,
@@ -502,19 +503,6 @@ def _records(body: Any) -> list[Any]:
     if not isinstance(body, list):
         raise TypeError(f"expected a JSON array, got {type(body).__name__}")
     return body
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _ticket_id(external_id: str) -> int:
-    if not str(external_id).isdigit():
-        raise PermanentError(f"{external_id!r} is not a ConnectWise ticket id")
-    return int(external_id)
 
 
 CONNECTOR = ConnectWiseConnector

@@ -68,9 +68,9 @@ from psabridge.connectors.base import (
     WebhookEvent,
 )
 from psabridge.connectors.budget import Budget, BudgetLimits
-from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy
+from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.markers import find_marker, marker_for, with_marker
 from psabridge.model import NoteKind, System
@@ -78,6 +78,7 @@ from psabridge.settings import ConnectionSettings
 
 __all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "text_to_html"]
 
+VENDOR = "Freshservice"
 MAX_PAGE = 100  # Freshservice's largest per_page; more is a 400 (FSDOCS #pagination)
 PLAN_LIST_LIMITS = {"starter": 40, "growth": 70, "pro": 120, "enterprise": 140}
 """List-tickets calls per minute by plan (docs.exalate.com; FSDOCS #rate_limit); MSP Core follows Growth."""
@@ -165,7 +166,7 @@ class FreshserviceConnector(HttpConnector):
 
     def error_message(self, response: httpx.Response) -> str | None:
         """``description`` with each error's field, message and code; or ``message`` and ``code``; or nothing."""
-        body = _json(response)
+        body = json_or_none(response)
         if not isinstance(body, dict):
             return response.text.strip()[:500] or None
         errors = [e for e in body.get("errors") or () if isinstance(e, dict)]
@@ -228,7 +229,7 @@ class FreshserviceConnector(HttpConnector):
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket with stats, requester and assets, its conversations and its time entries."""
-        ticket_id = _ticket_id(external_id)
+        ticket_id = numeric_id(external_id, VENDOR)
         data = self.http.request_json("GET", f"api/v2/tickets/{ticket_id}", params={"include": TICKET_INCLUDE}).data
         ticket: RawRecord = dict(_field(data, "ticket"))
         ticket[EXTRA_EXTRA] = {"stats": ticket.pop("stats", None), "assets": ticket.pop("assets", None) or []}
@@ -238,7 +239,7 @@ class FreshserviceConnector(HttpConnector):
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every conversation (private and public notes, replies), oldest first."""
-        notes = self._all(f"api/v2/tickets/{_ticket_id(external_id)}/conversations", "conversations")
+        notes = self._all(f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/conversations", "conversations")
         return sorted(notes, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
 
     def _all(self, path: str, key: str) -> list[RawRecord]:
@@ -289,7 +290,7 @@ class FreshserviceConnector(HttpConnector):
 
     def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
         """PUT only the fields to change; a value refused as unknown refreshes the metadata cache."""
-        ticket_id = _ticket_id(external_id)
+        ticket_id = numeric_id(external_id, VENDOR)
         body = {k: v for k, v in patch.items() if k not in _READ_ONLY and not k.startswith("_psa_")}
         if not body:
             return dict(_field(self.http.request_json("GET", f"api/v2/tickets/{ticket_id}").data, "ticket"))
@@ -336,7 +337,7 @@ class FreshserviceConnector(HttpConnector):
         if existing is not None:
             return existing
         body = {"body": text_to_html(with_marker(text, key)), "private": kind is not NoteKind.PUBLIC}
-        note = self._write("POST", f"api/v2/tickets/{_ticket_id(external_id)}/notes", body, "conversation")
+        note = self._write("POST", f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/notes", body, "conversation")
         if note.get("user_id") is not None:
             self._agent_id = str(note["user_id"])
         return note
@@ -344,7 +345,7 @@ class FreshserviceConnector(HttpConnector):
     def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
         """POST "hh:mm" of time whose note ends with the marker; never logged twice."""
         key = _key(marker)
-        path = f"api/v2/tickets/{_ticket_id(external_id)}/time_entries"
+        path = f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/time_entries"
         existing = next((e for e in self._all(path, "time_entries") if _has(e.get("note"), key)), None)
         if existing is not None:
             return existing
@@ -491,19 +492,6 @@ def _tickets(body: Any) -> Sequence[Any]:
     if not isinstance(found, list):
         raise TypeError("'tickets' is not a list")
     return found
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _ticket_id(external_id: str) -> int:
-    if not str(external_id).isdigit():
-        raise PermanentError(f"{external_id!r} is not a Freshservice ticket id")
-    return int(external_id)
 
 
 CONNECTOR = FreshserviceConnector

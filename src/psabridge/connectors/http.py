@@ -72,6 +72,7 @@ __all__ = [
     "build_http_client",
     "default_endpoint",
     "default_error_message",
+    "json_or_none",
     "parse_retry_after",
 ]
 
@@ -228,12 +229,17 @@ def default_endpoint(path: str) -> str:
     return "/"
 
 
+def json_or_none(response: httpx.Response) -> Any:
+    """The response's JSON body, or None when it is not JSON (an HTML error page, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def default_error_message(response: httpx.Response) -> str | None:
     """A best guess at the vendor's message: a top-level ``message``/``error``/``detail`` string, else the text."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_or_none(response)
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "description"):
             value = body.get(key)
@@ -247,18 +253,18 @@ class DefaultHooks:
     """The hooks' defaults: the table decides, a guessed message, no rate headers, endpoint by path segment."""
 
     def classify(self, response: httpx.Response) -> Resolution | None:
-        """Use the table."""
+        """The outcome of a response where the vendor differs from the table; None: use the table."""
         return None
 
     def error_message(self, response: httpx.Response) -> str | None:
-        """Guess the vendor's message."""
+        """The vendor's own message from an error body (default: a generic guess)."""
         return default_error_message(response)
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Nothing to follow."""
+        """Follow the vendor's rate headers, e.g. ``budget.shrink(remaining, resets_in=...)`` (default: none)."""
 
     def endpoint_of(self, path: str) -> str:
-        """The first non-version path segment."""
+        """The endpoint a path counts against for the concurrency cap (default: first non-version segment)."""
         return default_endpoint(path)
 
 

@@ -30,23 +30,23 @@ from typing import ClassVar
 import httpx
 
 from psabridge.connectors.base import Connector, Page, RawRecord
-from psabridge.connectors.budget import Budget, BudgetLimits
+from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import (
+    DefaultHooks,
     HttpClient,
     HttpRuntime,
     Resolution,
     ResolutionKey,
     RetryPolicy,
     build_http_client,
-    default_endpoint,
-    default_error_message,
 )
+from psabridge.errors import PermanentError
 from psabridge.settings import ConnectionSettings
 
-__all__ = ["ChangeRun", "HttpConnector"]
+__all__ = ["ChangeRun", "HttpConnector", "numeric_id"]
 
 
-class HttpConnector(Connector):
+class HttpConnector(DefaultHooks, Connector):
     """A connector over the shared HTTP layer. Subclasses declare; ``self.http`` does the sending.
 
     Class attributes a vendor sets:
@@ -101,23 +101,6 @@ class HttpConnector(Connector):
         Raises:
             ConfigError: a credential is missing.
         """
-
-    # -- hooks of the HTTP layer (ResponseHooks) ---------------------------------------------------------------------
-
-    def classify(self, response: httpx.Response) -> Resolution | None:
-        """The outcome of a response where the vendor differs from the table; None: use the table."""
-        return None
-
-    def error_message(self, response: httpx.Response) -> str | None:
-        """The vendor's own message from an error body (default: a generic guess)."""
-        return default_error_message(response)
-
-    def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Follow the vendor's rate headers, e.g. ``budget.shrink(remaining, resets_in=...)``."""
-
-    def endpoint_of(self, path: str) -> str:
-        """The endpoint a path counts against for the concurrency cap (default: first non-version segment)."""
-        return default_endpoint(path)
 
     # -- helpers for the verbs ---------------------------------------------------------------------------------------
 
@@ -212,3 +195,14 @@ class ChangeRun:
             self._pages.append(this_page)
         watermark = self.newest if (self._ordered or last) else self.since
         return Page(records=fresh, watermark=watermark, request_count=request_count)
+
+
+def numeric_id(external_id: str, vendor: str) -> int:
+    """A ticket id of a vendor whose ids are integers.
+
+    Raises:
+        PermanentError: it is not one (a retry would not help).
+    """
+    if not str(external_id).isdigit():
+        raise PermanentError(f"{external_id!r} is not a {vendor} ticket id")
+    return int(external_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -325,6 +327,38 @@ def test_a_crashed_holders_slot_frees_itself_however_busy_the_others_are(redis_u
         pytest.fail("the crashed holder's slot never freed")
     assert attempts > 3, "the slot was free before its lease ended"
     assert survivor.in_flight("Tickets") == 0
+
+
+def test_a_slot_of_a_process_killed_on_this_host_frees_at_once(redis_url: str, namespace: str) -> None:
+    """A worker restarted after a SIGKILL does not wait out the dead process's leases (they are a minute long here)."""
+    holder = textwrap.dedent(
+        f"""
+        import sys, time
+        from psabridge.connectors.budget import BudgetLimits, RedisBudget
+        budget = RedisBudget("conn", BudgetLimits(concurrency=1), url={redis_url!r}, namespace={namespace!r},
+                             slot_ttl=60.0)
+        held = budget.slot("Tickets")  # kept referenced: a collected context manager would give the slot back
+        held.__enter__()
+        print("held", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        survivor = RedisBudget("conn", BudgetLimits(concurrency=1), url=redis_url, namespace=namespace, max_wait=0.0)
+        with pytest.raises(RetryLaterError, match="stayed busy"), survivor.slot("Tickets"):
+            pass  # the holder is alive: its slot is its own
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        with survivor.slot("Tickets"):
+            assert survivor.in_flight("Tickets") == 1  # ours; the dead one's was ended
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_an_unreachable_redis_is_a_transient_error(namespace: str) -> None:

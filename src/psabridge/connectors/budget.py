@@ -10,7 +10,8 @@ Two implementations share that behaviour:
 - ``RedisBudget`` (broker ``redis://``): the state lives in Redis, so every process and host serving the connection
   shares it. The window is Dramatiq's bucketed sliding window (``dramatiq/rate_limits``) with buckets of ``per / 60``
   seconds (its ``WindowRateLimiter`` has one-second buckets, i.e. 3,600 Redis keys summed per request for an hourly
-  budget); the in-flight cap is a lease per slot in a sorted set, so a killed worker's slot frees itself.
+  budget); the in-flight cap is a lease per slot in a sorted set, so a killed worker's slot frees itself (at once
+  when it died on the same host, else when its lease ends).
 - ``LocalBudget`` (embedded or amqp broker): the same rules in process memory, shared by every client of the
   connection in this process.
 
@@ -26,7 +27,6 @@ import math
 import random
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psabridge.errors import ConfigError, RateLimitedError, RetryLaterError
+from psabridge.holders import abandoned, holder_id
 from psabridge.settings import RateBudget
 
 if TYPE_CHECKING:
@@ -442,9 +443,11 @@ class RedisBudget(Budget):
     def _lease(self, key: str, limit: int) -> Iterator[bool]:
         import redis
 
-        token = uuid.uuid4().hex
+        token = holder_id()  # host:pid:random, so a slot of a process that died on this host can be told apart
         try:
             held = bool(self._slot_take(keys=[key], args=[token, limit, self._slot_ttl_ms]))
+            if not held and self._free_abandoned(key):
+                held = bool(self._slot_take(keys=[key], args=[token, limit, self._slot_ttl_ms]))
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
         try:
@@ -453,6 +456,12 @@ class RedisBudget(Budget):
             if held:
                 with suppress(redis.RedisError):  # the lease expires on its own
                     self._client.zrem(key, token)
+
+    def _free_abandoned(self, key: str) -> bool:
+        """End at once the slots of processes that died on this host (a restarted worker need not wait their lease)."""
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in self._client.zrange(key, 0, -1)]
+        dead = [member for member in members if abandoned(member)]
+        return bool(dead) and bool(self._client.zrem(key, *dead))
 
     def in_flight(self, endpoint: str) -> int:
         """Slots of ``endpoint`` leased right now, across every process (expired leases not counted)."""

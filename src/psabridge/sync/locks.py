@@ -19,11 +19,8 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from psabridge.errors import RetryLaterError
+from psabridge.holders import abandoned, holder_id
 from psabridge.store import Database, repo
 from psabridge.store.models import Lock
 
@@ -54,26 +52,6 @@ _POLL = 0.02
 
 class LockTimeoutError(RetryLaterError):
     """Another job held the lock for longer than we were willing to wait; try again later."""
-
-
-def holder_id() -> str:
-    """Who holds a lock: host, process and a random part (unique per call)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def abandoned(holder: str) -> bool:
-    """Whether a holder is a process on this host that no longer runs (it crashed holding the lock)."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it runs, as another user
-    return False
 
 
 class Locks(abc.ABC):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from psabridge.holders import holder_id
 from psabridge.store import repo
 from psabridge.sync.context import SyncContext
-from psabridge.sync.locks import holder_id
 
 __all__ = ["PollResult", "poll_connection"]
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from psabridge.errors import PsaBridgeError
+from psabridge.holders import holder_id
 from psabridge.log import get_logger
 from psabridge.model import Action, SetFields, Ticket
 from psabridge.settings import LinkSettings
@@ -28,7 +29,6 @@ from psabridge.store import repo
 from psabridge.store.models import Link, Lock, OutboxAction, TicketRow
 from psabridge.sync.context import SyncContext
 from psabridge.sync.ingest import IngestResult, ingest_ticket, plan_links
-from psabridge.sync.locks import holder_id
 from psabridge.sync.mirror import MIRROR_FIELDS, mirror_origin, new_mirror
 from psabridge.sync.recovery import recover
 

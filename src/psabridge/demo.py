@@ -93,15 +93,17 @@ def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
         echo(f"config: {settings.source}  store: {settings.database}")
         upgrade(settings.database)
         engine = boot(settings)
-        people = People(runner.infos["servicenow"], runner.infos["connectwise"])
         try:
-            engine.start_workers(options.threads)
-            _backfill(engine, options, echo, report)
-            _live(engine, people, options, echo, report)
-            _no_echo(engine, people, options, echo, report)
-            _summarise(engine.context, report)
+            people = People(runner.infos["servicenow"], runner.infos["connectwise"])
+            try:
+                engine.start_workers(options.threads)
+                _backfill(engine, options, echo, report)
+                _live(engine, people, options, echo, report)
+                _no_echo(engine, people, options, echo, report)
+                _summarise(engine.context, report)
+            finally:
+                people.close()
         finally:
-            people.close()
             engine.stop()
     return report
 

@@ -170,8 +170,6 @@ class ConnectWiseConnector(HttpConnector):
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings, runtime=runtime)
-        self._metadata: VendorMetadata | None = None
-        self._metadata_lock = threading.Lock()
         self._keys: dict[str, str] = {}
         self._key_clients: dict[str, HttpClient] = {}
         self._key_lock = threading.Lock()
@@ -267,14 +265,8 @@ class ConnectWiseConnector(HttpConnector):
 
     # -- metadata ----------------------------------------------------------------------------------------------------
 
-    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+    def load_metadata(self) -> VendorMetadata:
         """Boards; statuses, types, subtypes and items per board (scope = board name); priorities, sources, members."""
-        with self._metadata_lock:
-            if self._metadata is None or refresh:
-                self._metadata = self._load_metadata()
-            return self._metadata
-
-    def _load_metadata(self) -> VendorMetadata:
         boards = self._all("service/boards", {})
         fields: dict[str, list[Choice]] = {"board": [], "status": [], "type": [], "subType": [], "item": []}
         for board in boards:

@@ -47,7 +47,6 @@ import hmac
 import html
 import json
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -143,8 +142,6 @@ class FreshserviceConnector(HttpConnector):
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings, runtime=runtime)
-        self._metadata: VendorMetadata | None = None
-        self._lock = threading.Lock()
         self._agent_id: str | None = None  # learned from the first note we write
 
     def default_budget(self) -> BudgetLimits:
@@ -252,14 +249,8 @@ class FreshserviceConnector(HttpConnector):
 
     # -- metadata ----------------------------------------------------------------------------------------------------
 
-    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+    def load_metadata(self) -> VendorMetadata:
         """Statuses, priorities, sources, urgency, impact, types (ticket form), groups, agents, departments."""
-        with self._lock:
-            if self._metadata is None or refresh:
-                self._metadata = self._load_metadata()
-            return self._metadata
-
-    def _load_metadata(self) -> VendorMetadata:
         form = self.http.request_json("GET", "api/v2/ticket_form_fields").data
         choices = {str(f.get("name")): f.get("choices") for f in _field(form, "ticket_fields") if isinstance(f, dict)}
         fields: dict[str, tuple[Choice, ...]] = {}

@@ -22,6 +22,7 @@ client (``self.http``) is built from them::
 from __future__ import annotations
 
 import abc
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from typing import ClassVar
 
 import httpx
 
-from psabridge.connectors.base import Connector, Page, RawRecord
+from psabridge.connectors.base import Connector, Page, RawRecord, VendorMetadata
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import (
     DefaultHooks,
@@ -71,6 +72,19 @@ class HttpConnector(DefaultHooks, Connector):
         super().__init__(settings)
         self.runtime = runtime or HttpRuntime()
         self.http: HttpClient = self.build_client()
+        self._metadata: VendorMetadata | None = None
+        self._metadata_lock = threading.Lock()
+
+    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+        """The vendor's metadata (see ``load_metadata``), loaded on first use and cached until ``refresh``."""
+        with self._metadata_lock:
+            if self._metadata is None or refresh:
+                self._metadata = self.load_metadata()
+            return self._metadata
+
+    def load_metadata(self) -> VendorMetadata:
+        """Read the vendor's statuses, priorities, picklists, queues and groups (a vendor connector implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load_metadata or metadata")
 
     def build_client(self, base_url: str | None = None) -> HttpClient:
         """A client with this connector's auth, hooks and defaults (another ``base_url``: e.g. a vendor zone)."""

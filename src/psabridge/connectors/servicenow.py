@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -125,8 +124,6 @@ class ServiceNowConnector(HttpConnector):
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings, runtime=runtime)
-        self._metadata: VendorMetadata | None = None
-        self._metadata_lock = threading.Lock()
         self._warned_limit = False
 
     def auth(self) -> httpx.Auth:
@@ -214,13 +211,6 @@ class ServiceNowConnector(HttpConnector):
     def updated_at_of(self, record: RawRecord) -> datetime | None:
         """``sys_updated_on`` (UTC)."""
         return parse_datetime(record.get("sys_updated_on"))
-
-    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
-        """Incident choices (sys_choice), assignment groups, users and configuration items; cached."""
-        with self._metadata_lock:
-            if self._metadata is None or refresh:
-                self._metadata = self._load_metadata()
-            return self._metadata
 
     # -- writing ---------------------------------------------------------------------------------------------------
 
@@ -432,7 +422,8 @@ class ServiceNowConnector(HttpConnector):
             raise ConfigError(f"option {name} must be a number, not {value!r}", connection=self.name)
         return float(value)
 
-    def _load_metadata(self) -> VendorMetadata:
+    def load_metadata(self) -> VendorMetadata:
+        """Incident choices (sys_choice), assignment groups, users and configuration items."""
         fields: dict[str, list[Choice]] = {}
         elements = ",".join((*CHOICE_FIELDS, *CHOICE_FIELDS_MORE))
         # Choices of incident fields may be defined on incident or inherited from task; incident's win.

@@ -15,7 +15,7 @@ import respx
 
 from psabridge.connectors import connector_class, get_connector
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth
-from psabridge.connectors.base import Page, RawRecord
+from psabridge.connectors.base import Page, RawRecord, VendorMetadata
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import BugError, ConfigError
 from psabridge.model import System
@@ -77,8 +77,8 @@ class FakeVendor(HttpConnector):
     def list_notes(self, external_id: str) -> list[RawRecord]:
         return []
 
-    def metadata(self, *, refresh: bool = False) -> Any:
-        raise NotImplementedError
+    def load_metadata(self) -> VendorMetadata:
+        return VendorMetadata(system=self.system, fields={})
 
     def external_id_of(self, record: RawRecord) -> str:
         return str(record["id"])
@@ -87,22 +87,22 @@ class FakeVendor(HttpConnector):
         return None
 
     def create_ticket(self, fields: RawRecord, *, marker: str) -> RawRecord:
-        raise NotImplementedError
+        raise AssertionError("the registry and helper tests never write or receive webhooks")
 
     def find_by_marker(self, marker: str) -> str | None:
         return None
 
     def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
-        raise NotImplementedError
+        raise AssertionError("the registry and helper tests never write or receive webhooks")
 
     def add_note(self, external_id: str, text: str, *, kind: Any, marker: str) -> RawRecord:
-        raise NotImplementedError
+        raise AssertionError("the registry and helper tests never write or receive webhooks")
 
     def add_time_entry(self, external_id: str, entry: Any, *, marker: str) -> RawRecord:
-        raise NotImplementedError
+        raise AssertionError("the registry and helper tests never write or receive webhooks")
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Any:
-        raise NotImplementedError
+        raise AssertionError("the registry and helper tests never write or receive webhooks")
 
 
 @pytest.fixture

@@ -112,7 +112,6 @@ class AutotaskConnector(HttpConnector):
         self._lock = threading.RLock()
         self._zone: str | None = None
         self._api: HttpClient | None = None
-        self._metadata: VendorMetadata | None = None
         self._integration_user: str | None = None
         self._threshold_checked: float | None = None
 
@@ -305,11 +304,8 @@ class AutotaskConnector(HttpConnector):
 
     # -- metadata ------------------------------------------------------------------------------------------------------
 
-    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
-        """Ticket and note picklists, resources, and the contacts of the configured companies; cached."""
-        with self._lock:
-            if self._metadata is not None and not refresh:
-                return self._metadata
+    def load_metadata(self) -> VendorMetadata:
+        """Ticket and note picklists, resources, and the contacts of the configured companies."""
         fields: dict[str, tuple[Choice, ...]] = {}
         for entity in ("Tickets", "TicketNotes"):
             info = self._call(_getter(f"{entity}/entityInformation/fields"))
@@ -334,10 +330,7 @@ class AutotaskConnector(HttpConnector):
             fields["contactID"] = tuple(
                 Choice(value=str(c["id"]), label=_full_name(c), extra=_contact_extra(c)) for c in contacts
             )
-        metadata = VendorMetadata(system=self.system, fields=fields, fetched_at=self.runtime.now())
-        with self._lock:
-            self._metadata = metadata
-        return metadata
+        return VendorMetadata(system=self.system, fields=fields, fetched_at=self.runtime.now())
 
     def integration_user(self) -> str | None:
         """The API user's resource id (``options.integration_user``, else looked up once by user name)."""

@@ -82,9 +82,9 @@ class HttpConnector(DefaultHooks, Connector):
                 self._metadata = self.load_metadata()
             return self._metadata
 
+    @abc.abstractmethod
     def load_metadata(self) -> VendorMetadata:
-        """Read the vendor's statuses, priorities, picklists, queues and groups (a vendor connector implements it)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement load_metadata or metadata")
+        """Read the vendor's statuses, priorities, picklists, queues and groups."""
 
     def build_client(self, base_url: str | None = None) -> HttpClient:
         """A client with this connector's auth, hooks and defaults (another ``base_url``: e.g. a vendor zone)."""

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from psabridge.errors import ConfigError
 from psabridge.model import Action, Ticket
 from psabridge.store.models import (
     AuditEntry,
@@ -92,8 +93,8 @@ def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]], 
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(dialect)
+    else:  # pragma: no cover - settings accept only SQLite and PostgreSQL URLs
+        raise ConfigError(f"database {dialect!r} is not supported: use PostgreSQL or SQLite")
     stmt = stmt.values(list(rows)).returning(table.c[returning])
     return list(session.scalars(stmt))
 

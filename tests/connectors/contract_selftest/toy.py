@@ -208,7 +208,7 @@ class ToyConnector(HttpConnector):
     def list_notes(self, external_id: str) -> list[RawRecord]:
         return list(self.http.request_json("GET", f"tickets/{external_id}/notes").data["notes"])
 
-    def metadata(self, *, refresh: bool = False) -> VendorMetadata:
+    def load_metadata(self) -> VendorMetadata:
         statuses = tuple(
             Choice(value=v, label=v.replace("_", " ").title()) for v in ("open", "in_progress", "resolved")
         )

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from psabridge.connectors.base import VendorMetadata
 from psabridge.mapping import MappingContext, load_mapping
 from psabridge.model import System
+from psabridge.vendordata import VendorMetadata
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "mapping" / "fixtures"

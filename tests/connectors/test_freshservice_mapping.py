@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from psabridge.connectors.base import VendorMetadata
 from psabridge.connectors.freshservice import FreshserviceConnector
 from psabridge.connectors.http import HttpRuntime
 from psabridge.mapping import Mapper, MappingContext, load_mapping
@@ -21,6 +20,7 @@ from psabridge.sandbox.registry import SandboxContext, service
 from psabridge.sandbox.scenarios import Scenario
 from psabridge.sandbox.tickets import SeedTicket
 from psabridge.sandbox.world import build_world
+from psabridge.vendordata import VendorMetadata
 
 from .contract.harness import connection_settings
 from .serving import serve

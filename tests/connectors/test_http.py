@@ -14,10 +14,10 @@ import respx
 from psabridge.connectors.auth import BasicAuth
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import (
-    Action,
     DefaultHooks,
     FailureType,
     Resolution,
+    ResponseAction,
     RetryPolicy,
     default_endpoint,
     parse_retry_after,
@@ -299,7 +299,7 @@ def test_a_vendor_error_message_hook_keeps_every_vendor_message(
 
 def test_a_vendor_table_entry_overrides_the_default(router: respx.MockRouter, make_client: ClientFactory) -> None:
     router.get("/tickets").mock(return_value=httpx.Response(403, json={"message": "role lacks access"}))
-    table = {403: Resolution(Action.FAIL, FailureType.CONFIG, ConfigError, "grant the agent role")}
+    table = {403: Resolution(ResponseAction.FAIL, FailureType.CONFIG, ConfigError, "grant the agent role")}
     with pytest.raises(ConfigError) as caught:
         make_client(table=table).request("GET", "tickets")
     assert "grant the agent role" in str(caught.value)
@@ -308,7 +308,7 @@ def test_a_vendor_table_entry_overrides_the_default(router: respx.MockRouter, ma
 
 def test_an_ignored_status_is_handed_back(router: respx.MockRouter, make_client: ClientFactory) -> None:
     router.get("/tickets/5").mock(return_value=httpx.Response(404, json={"item": None}))
-    response = make_client(table={404: Resolution(Action.IGNORE)}).request("GET", "tickets/5")
+    response = make_client(table={404: Resolution(ResponseAction.IGNORE)}).request("GET", "tickets/5")
     assert response.status_code == 404
 
 

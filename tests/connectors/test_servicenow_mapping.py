@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from psabridge.connectors.base import VendorMetadata
 from psabridge.connectors.http import HttpRuntime
 from psabridge.connectors.servicenow import ServiceNowConnector
 from psabridge.mapping import Mapper, MappingContext, load_mapping
@@ -21,6 +20,7 @@ from psabridge.sandbox.scenarios import Scenario
 from psabridge.sandbox.servicenow import ServiceNowSimulator
 from psabridge.sandbox.tickets import SeedTicket
 from psabridge.sandbox.world import build_world
+from psabridge.vendordata import VendorMetadata
 
 from .contract.harness import connection_settings
 from .serving import serve

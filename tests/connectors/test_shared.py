@@ -15,10 +15,11 @@ import respx
 
 from psabridge.connectors import connector_class, get_connector
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth
-from psabridge.connectors.base import Page, RawRecord, VendorMetadata
+from psabridge.connectors.base import Page
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import BugError, ConfigError
 from psabridge.model import System
+from psabridge.vendordata import RawRecord, VendorMetadata
 
 from .conftest import BASE_URL, make_settings
 

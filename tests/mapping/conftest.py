@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from psabridge.connectors.base import VendorMetadata
 from psabridge.mapping import Mapper, MappingContext, load_mapping
 from psabridge.model import System
+from psabridge.vendordata import VendorMetadata
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "config" / "mappings"

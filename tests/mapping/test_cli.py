@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from psabridge import connectors
 from psabridge.cli import app, mapping_cmd
-from psabridge.connectors.base import Connector, NewTimeEntry, Page, RawRecord, VendorMetadata, WebhookEvent
+from psabridge.connectors.base import Connector, NewTimeEntry, Page, WebhookEvent
 from psabridge.errors import NotFoundError, PsaBridgeError, RetryLaterError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import RawRecord, VendorMetadata
 from tests.mapping.conftest import FIXTURES, MAPPINGS, fixture, metadata
 
 runner = CliRunner()

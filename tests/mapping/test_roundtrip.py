@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psabridge.connectors.base import VendorMetadata
 from psabridge.mapping import Mapper
 from psabridge.mapping.transforms import find_choice, html_to_text
 from psabridge.model import Ticket
+from psabridge.vendordata import VendorMetadata
 from tests.mapping.conftest import CONTEXTS, fixture, metadata
 
 # --- "as the vendor stores it" ---------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from psabridge.connectors.base import Choice, VendorMetadata
 from psabridge.mapping import TRANSFORMS, TransformFailure
 from psabridge.mapping.paths import PathError, compile_path, set_path
 from psabridge.mapping.transforms import TransformContext, extract_error_codes, html_to_text, parse_vendor_datetime
 from psabridge.model import System
+from psabridge.vendordata import Choice, VendorMetadata
 
 
 def run(name: str, value: Any, metadata: VendorMetadata | None = None, **args: Any) -> Any:

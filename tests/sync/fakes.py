@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from psabridge.connectors.base import Connector, NewTimeEntry, Page, RawRecord, VendorMetadata, WebhookEvent
+from psabridge.connectors.base import Connector, NewTimeEntry, Page, WebhookEvent
 from psabridge.errors import NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import RawRecord, VendorMetadata
 
 SECRET = "fake-webhook-secret"
 INTEGRATION_USER = "psabridge-bot"

@@ -12,12 +12,13 @@ from typing import Annotated, Any, Literal
 import typer
 
 from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
-from psabridge.connectors.base import Connector, VendorMetadata
+from psabridge.connectors.base import Connector
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingContext, check_live, check_mapping
 from psabridge.mapping.engine import Mapper
 from psabridge.model import SETTABLE_FIELDS
 from psabridge.settings import ConnectionSettings, Settings
+from psabridge.vendordata import VendorMetadata
 from psabridge.yamlsource import Problem
 
 app = typer.Typer(

@@ -30,16 +30,7 @@ import httpx
 
 from psabridge.connectors.auth import require_secret
 from psabridge.connectors.autotask_webhooks import read_delivery, register
-from psabridge.connectors.base import (
-    EXTRA_NOTES,
-    EXTRA_TIME_ENTRIES,
-    Choice,
-    NewTimeEntry,
-    Page,
-    RawRecord,
-    VendorMetadata,
-    WebhookEvent,
-)
+from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
@@ -49,6 +40,7 @@ from psabridge.log import get_logger
 from psabridge.markers import MARKER_PATTERN
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
 __all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector"]
 

@@ -18,27 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from psabridge.model import NoteKind, System, UtcDateTime
+from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import RawRecord, VendorMetadata
 
 __all__ = [
     "EXTRA_DESCRIPTION",
     "EXTRA_EXTRA",
     "EXTRA_NOTES",
     "EXTRA_TIME_ENTRIES",
-    "Choice",
     "Connector",
     "NewTimeEntry",
     "Page",
-    "RawRecord",
-    "VendorMetadata",
     "WebhookEvent",
 ]
-
-RawRecord = dict[str, Any]
-"""A vendor record exactly as the vendor's API returned it (plus ``_psa_*`` extras on full tickets)."""
 
 EXTRA_NOTES = "_psa_notes"
 EXTRA_TIME_ENTRIES = "_psa_time_entries"
@@ -77,61 +70,6 @@ class WebhookEvent:
     event: Literal["created", "updated", "deleted", "note"]
     delivery_id: str
     occurred_at: datetime | None = None
-
-
-class Choice(BaseModel):
-    """One allowed value of a vendor field: a status, priority, picklist entry, queue, group or user.
-
-    ``value`` is the vendor's id as a string (ConnectWise id, Autotask picklist integer, ServiceNow choice value or
-    sys_id, Freshservice code); ``label`` is the name humans see; ``scope`` narrows where it applies (a ConnectWise
-    board for statuses, a parent picklist value for Autotask sub-issue types).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    value: str
-    label: str
-    active: bool = True
-    scope: str | None = None
-    is_default: bool = False
-    is_closed: bool = False
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-
-class VendorMetadata(BaseModel):
-    """Values the vendor allows, loaded through the connector and handed to mapping as plain data (no I/O there).
-
-    ``fields`` maps a vendor field name (as written in the mapping file, e.g. ``status``, ``priority``, ``queueID``,
-    ``assignment_group``, ``group_id``) to its allowed choices.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    system: System
-    fields: dict[str, tuple[Choice, ...]] = Field(default_factory=dict)
-    fetched_at: UtcDateTime | None = None
-
-    def choices(self, field_name: str, scope: str | None = None) -> tuple[Choice, ...]:
-        """The choices of ``field_name`` (those in ``scope`` plus unscoped ones, when a scope is given)."""
-        found = self.fields.get(field_name, ())
-        if scope is None:
-            return found
-        return tuple(c for c in found if c.scope in (None, scope))
-
-    def label_of(self, field_name: str, value: str, scope: str | None = None) -> str | None:
-        """The label of a value, or None if the vendor does not know it."""
-        for choice in self.choices(field_name, scope):
-            if choice.value == value:
-                return choice.label
-        return None
-
-    def value_of(self, field_name: str, label: str, scope: str | None = None) -> str | None:
-        """The value of a label (case-insensitive), or None if the vendor does not know it."""
-        wanted = label.casefold()
-        for choice in self.choices(field_name, scope):
-            if choice.label.casefold() == wanted:
-                return choice.value
-        return None
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,8 @@ from psabridge.connectors.base import (
     EXTRA_EXTRA,
     EXTRA_NOTES,
     EXTRA_TIME_ENTRIES,
-    Choice,
     NewTimeEntry,
     Page,
-    RawRecord,
-    VendorMetadata,
     WebhookEvent,
 )
 from psabridge.connectors.budget import BudgetLimits
@@ -61,6 +58,7 @@ from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
 __all__ = ["CONNECTOR", "ConnectWiseConnector", "SeekPaginator", "signature"]
 

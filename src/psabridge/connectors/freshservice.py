@@ -55,17 +55,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from psabridge.connectors.auth import BasicAuth, require_secret
-from psabridge.connectors.base import (
-    EXTRA_EXTRA,
-    EXTRA_NOTES,
-    EXTRA_TIME_ENTRIES,
-    Choice,
-    NewTimeEntry,
-    Page,
-    RawRecord,
-    VendorMetadata,
-    WebhookEvent,
-)
+from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
@@ -74,6 +64,7 @@ from psabridge.errors import ConfigError, PermanentError, WebhookVerificationErr
 from psabridge.markers import find_marker, marker_for, with_marker
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
 __all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "text_to_html"]
 

@@ -58,7 +58,6 @@ __all__ = [
     "DEFAULT_RESOLUTIONS",
     "IGNORE",
     "SUCCESS",
-    "Action",
     "DefaultHooks",
     "FailureType",
     "FetchedPage",
@@ -67,6 +66,7 @@ __all__ = [
     "Reply",
     "Resolution",
     "ResolutionKey",
+    "ResponseAction",
     "ResponseHooks",
     "RetryPolicy",
     "build_http_client",
@@ -86,7 +86,7 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, 
 # --- outcomes -----------------------------------------------------------------------------------------------------
 
 
-class Action(StrEnum):
+class ResponseAction(StrEnum):
     """What the client does with a response or failure."""
 
     SUCCESS = "success"
@@ -119,7 +119,7 @@ class Resolution:
             non-idempotent request may be sent again.
     """
 
-    action: Action
+    action: ResponseAction
     failure: FailureType | None = None
     error: type[PsaBridgeError] | None = None
     message: str = ""
@@ -129,25 +129,25 @@ class Resolution:
         """The exception type this resolution raises."""
         if self.error is not None:
             return self.error
-        if self.action is Action.RATE_LIMITED:
+        if self.action is ResponseAction.RATE_LIMITED:
             return RateLimitedError
-        if self.action is Action.RETRY:
+        if self.action is ResponseAction.RETRY:
             return RetryLaterError
         return PermanentError
 
     @classmethod
     def retry(cls, message: str, *, refused: bool = False) -> Resolution:
         """A transient failure: back off and send again (``refused``: the vendor surely did nothing)."""
-        return cls(Action.RETRY, FailureType.TRANSIENT, RetryLaterError, message, refused=refused)
+        return cls(ResponseAction.RETRY, FailureType.TRANSIENT, RetryLaterError, message, refused=refused)
 
     @classmethod
     def fail(cls, error: type[PsaBridgeError], message: str, failure: FailureType = FailureType.REQUEST) -> Resolution:
         """Raise ``error`` at once."""
-        return cls(Action.FAIL, failure, error, message)
+        return cls(ResponseAction.FAIL, failure, error, message)
 
 
-SUCCESS = Resolution(Action.SUCCESS)
-IGNORE = Resolution(Action.IGNORE)
+SUCCESS = Resolution(ResponseAction.SUCCESS)
+IGNORE = Resolution(ResponseAction.IGNORE)
 _retry = Resolution.retry
 _fail = Resolution.fail
 
@@ -162,7 +162,7 @@ DEFAULT_RESOLUTIONS: Mapping[ResolutionKey, Resolution] = {
     405: _fail(PermanentError, "the vendor does not allow this method here", FailureType.SYSTEM),
     409: _fail(ConflictError, "the record changed underneath us or already exists"),
     422: _fail(PermanentError, "the vendor could not process the request"),
-    429: Resolution(Action.RATE_LIMITED, FailureType.TRANSIENT, RateLimitedError, "rate limited", refused=True),
+    429: Resolution(ResponseAction.RATE_LIMITED, FailureType.TRANSIENT, RateLimitedError, "rate limited", refused=True),
     500: _retry("the vendor failed (500)"),
     502: _retry("bad gateway in front of the vendor (502)"),
     503: _retry("the vendor is unavailable (503)"),
@@ -647,7 +647,7 @@ class HttpClient:
         self.hooks.on_response(response, self.budget)
         resolution = self.hooks.classify(response) or self._classify_status(response.status_code)
         data: Any = None
-        if parse and resolution.action is Action.SUCCESS:
+        if parse and resolution.action is ResponseAction.SUCCESS:
             try:
                 data = response.json()
             except ValueError as exc:
@@ -655,7 +655,7 @@ class HttpClient:
                 self._log(method, target, response.status_code, begun, number, resolution, error="invalid JSON")
                 raise self._error(resolution, method, target, response, number, cause=exc) from exc
         self._log(method, target, response.status_code, begun, number, resolution)
-        if resolution.action in (Action.SUCCESS, Action.IGNORE):
+        if resolution.action in (ResponseAction.SUCCESS, ResponseAction.IGNORE):
             return Reply(response, data)
         raise self._error(resolution, method, target, response, number)
 
@@ -736,7 +736,7 @@ class HttpClient:
         }
         if error is not None:
             fields["error"] = error
-        if resolution.action in (Action.SUCCESS, Action.IGNORE):
+        if resolution.action in (ResponseAction.SUCCESS, ResponseAction.IGNORE):
             log.info("http.request", **fields)
         else:
             log.warning("http.request", **fields)

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import httpx
 
-from psabridge.connectors.base import Connector, Page, RawRecord, VendorMetadata
+from psabridge.connectors.base import Connector, Page
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import (
     DefaultHooks,
@@ -43,6 +43,7 @@ from psabridge.connectors.http import (
 )
 from psabridge.errors import PermanentError
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import RawRecord, VendorMetadata
 
 __all__ = ["ChangeRun", "HttpConnector", "numeric_id"]
 

@@ -46,16 +46,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from psabridge.connectors.auth import BasicAuth
-from psabridge.connectors.base import (
-    EXTRA_NOTES,
-    EXTRA_TIME_ENTRIES,
-    Choice,
-    NewTimeEntry,
-    Page,
-    RawRecord,
-    VendorMetadata,
-    WebhookEvent,
-)
+from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution
 from psabridge.connectors.pagination import OffsetPaginator, PageRequest
@@ -77,6 +68,7 @@ from psabridge.errors import (
 from psabridge.log import get_logger
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
 __all__ = ["CONNECTOR", "ServiceNowConnector"]
 

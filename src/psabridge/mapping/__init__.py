@@ -17,18 +17,18 @@ from psabridge.mapping.engine import Mapper
 from psabridge.mapping.live import LiveReport, check_live
 from psabridge.mapping.loader import MappingFileError, check_mapping, load_mapping
 from psabridge.mapping.registry import MappingRegistry
-from psabridge.mapping.results import FieldTrace, Finding, InboundResult, MappingContext, OutboundResult
+from psabridge.mapping.results import FieldTrace, InboundResult, MappingContext, MappingProblem, OutboundResult
 from psabridge.mapping.transforms import TRANSFORMS, TransformFailure, register_transform
 
 __all__ = [
     "TRANSFORMS",
     "FieldTrace",
-    "Finding",
     "InboundResult",
     "LiveReport",
     "Mapper",
     "MappingContext",
     "MappingFileError",
+    "MappingProblem",
     "MappingRegistry",
     "OutboundResult",
     "TransformFailure",

@@ -13,21 +13,21 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from psabridge.connectors.base import RawRecord, VendorMetadata
 from psabridge.errors import MappingError
 from psabridge.mapping.canonical import CanonicalField
 from psabridge.mapping.paths import Path, is_empty, set_path
-from psabridge.mapping.results import FieldTrace, Finding, InboundResult, MappingContext, OutboundResult
+from psabridge.mapping.results import FieldTrace, InboundResult, MappingContext, MappingProblem, OutboundResult
 from psabridge.mapping.transforms import Transform, TransformContext, TransformFailure, find_choice
 from psabridge.model import System, Ticket
+from psabridge.vendordata import RawRecord, VendorMetadata
 
 __all__ = [
     "CompiledMapping",
     "Condition",
+    "FieldRule",
     "Located",
     "Mapper",
     "OutboundRule",
-    "Rule",
     "TenantRule",
     "ValueMap",
     "norm",
@@ -151,7 +151,7 @@ class OutboundRule:
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class FieldRule:
     """A compiled rule for one canonical field (or sub-field)."""
 
     name: str
@@ -173,7 +173,7 @@ class Rule:
     where_item: Condition | None = None
     skip: Condition | None = None
     skip_first: Condition | None = None
-    children: tuple[Rule, ...] = ()
+    children: tuple[FieldRule, ...] = ()
     outbound: OutboundRule | None = None
     source: str | None = field(init=False, default=None)  # the vendor path(s) read, for traces
 
@@ -198,7 +198,7 @@ class CompiledMapping:
     """Every rule of one mapping (the file, or the file with one tenant's overlay), in file order."""
 
     system: System
-    rules: Mapping[str, Rule]
+    rules: Mapping[str, FieldRule]
     tenant_rule: TenantRule | None
     envelope: tuple[str, ...]
 
@@ -212,7 +212,7 @@ class _Run:
         self.metadata = metadata
         self.context = TransformContext(metadata)
         self.explain = explain
-        self.findings: list[Finding] = []
+        self.findings: list[MappingProblem] = []
         self.unmapped: dict[str, str] = {}
         self.trace: list[FieldTrace] = []
 
@@ -224,7 +224,7 @@ class _Run:
         text = _raw_text(raw)
         self.unmapped[name] = text
         if finding:
-            self.findings.append(Finding(name, text, code, message))
+            self.findings.append(MappingProblem(name, text, code, message))
 
 
 def _raw_text(raw: Any) -> str:
@@ -258,7 +258,7 @@ def _coerce_text(value: Any) -> Any:
 # --- inbound ---------------------------------------------------------------------------------------------------------
 
 
-def _evaluate(rule: Rule, record: Any, run: _Run, name: str) -> Any:
+def _evaluate(rule: FieldRule, record: Any, run: _Run, name: str) -> Any:
     """The canonical value of ``rule`` for ``record`` (UNSET when the field stays empty)."""
     kind = rule.spec.kind
     if kind != "scalar":
@@ -311,18 +311,18 @@ def _evaluate(rule: Rule, record: Any, run: _Run, name: str) -> Any:
     return _map_value(rule, value, raw, scope, run, name)
 
 
-def _default(rule: Rule, run: _Run, name: str, raw: Any) -> Any:
+def _default(rule: FieldRule, run: _Run, name: str, raw: Any) -> Any:
     if rule.default is UNSET:
         return UNSET
     run.note(name, rule.where, rule.source, raw, rule.default, "default")
     return rule.default
 
 
-def _where_text(rule: Rule, scope: str | None) -> str:
+def _where_text(rule: FieldRule, scope: str | None) -> str:
     return f" on {rule.scope.label} {scope!r}" if rule.scope is not None and scope is not None else ""
 
 
-def _map_value(rule: Rule, value: Any, raw: Any, scope: str | None, run: _Run, name: str) -> Any:
+def _map_value(rule: FieldRule, value: Any, raw: Any, scope: str | None, run: _Run, name: str) -> Any:
     text = norm(value)
     if text is None:
         run.keep_raw(name, raw, "invalid", f"{name} {raw!r} is not a single value")
@@ -390,7 +390,7 @@ def _map_value(rule: Rule, value: Any, raw: Any, scope: str | None, run: _Run, n
     return UNSET
 
 
-def _evaluate_object(rule: Rule, record: Any, run: _Run, name: str) -> Any:
+def _evaluate_object(rule: FieldRule, record: Any, run: _Run, name: str) -> Any:
     values: dict[str, Any] = {}
     for child in rule.children:
         value = _evaluate(child, record, run, f"{name}.{child.name}")
@@ -419,7 +419,7 @@ def _build(model: type[BaseModel], values: dict[str, Any], run: _Run, name: str)
     return UNSET
 
 
-def _evaluate_list(rule: Rule, record: Any, run: _Run, name: str) -> Any:
+def _evaluate_list(rule: FieldRule, record: Any, run: _Run, name: str) -> Any:
     assert rule.items is not None
     assert rule.spec.model is not None
     items = rule.items.get(record)
@@ -626,7 +626,7 @@ class Mapper:
         tenant = self._tenant_of(current, context, None)
         compiled = self.compiled(tenant)
         patch: dict[str, Any] = {}
-        problems: list[Finding] = []
+        problems: list[MappingProblem] = []
         ordered = _outbound_order(compiled, changes)
         for name in ordered:
             value = changes[name]
@@ -649,7 +649,7 @@ class Mapper:
         return OutboundResult(patch, tuple(problems), tuple(run.trace))
 
     def _outbound_tenant(
-        self, value: Any, context: MappingContext, patch: dict[str, Any], problems: list[Finding], run: _Run
+        self, value: Any, context: MappingContext, patch: dict[str, Any], problems: list[MappingProblem], run: _Run
     ) -> None:
         rule = self._base.tenant_rule
         out = rule.outbound if rule is not None else None
@@ -680,7 +680,7 @@ def _outbound_order(compiled: CompiledMapping, changes: Mapping[str, Any]) -> li
 
 
 def _outbound_scope(
-    rule: Rule, changes: Mapping[str, Any], current: RawRecord | None, compiled: CompiledMapping
+    rule: FieldRule, changes: Mapping[str, Any], current: RawRecord | None, compiled: CompiledMapping
 ) -> str | None:
     scope = rule.scope
     if scope is None:
@@ -696,18 +696,20 @@ def _outbound_scope(
     return norm(scope.path.get(current)) if current is not None else None
 
 
-def _problem(name: str, value: Any, code: str, message: str) -> Finding:
-    return Finding(name, None if value is None else _raw_text(value), code, message, "error")
+def _problem(name: str, value: Any, code: str, message: str) -> MappingProblem:
+    return MappingProblem(name, None if value is None else _raw_text(value), code, message, "error")
 
 
-def _put(patch: dict[str, Any], path: Path, value: Any, name: str, canonical: Any, problems: list[Finding]) -> None:
+def _put(
+    patch: dict[str, Any], path: Path, value: Any, name: str, canonical: Any, problems: list[MappingProblem]
+) -> None:
     node: Any = patch
     for key in path.keys[:-1]:
         node = node.get(key) if isinstance(node, dict) else None
     last = path.keys[-1]
     if isinstance(node, dict) and last in node and node[last] != value:
         problems.append(
-            Finding(
+            MappingProblem(
                 name,
                 _raw_text(canonical),
                 "conflict",
@@ -719,13 +721,13 @@ def _put(patch: dict[str, Any], path: Path, value: Any, name: str, canonical: An
 
 
 def _write_field(
-    rule: Rule,
+    rule: FieldRule,
     out: OutboundRule,
     value: Any,
     scope: str | None,
     create: bool,
     patch: dict[str, Any],
-    problems: list[Finding],
+    problems: list[MappingProblem],
     run: _Run,
 ) -> None:
     name = rule.name
@@ -797,7 +799,9 @@ def _write_field(
     run.note(name, out.where, None, value, shaped, via)
 
 
-def _inverse(rule: Rule, typed: Any, scope: str | None, value: Any, problems: list[Finding], run: _Run) -> str | None:
+def _inverse(
+    rule: FieldRule, typed: Any, scope: str | None, value: Any, problems: list[MappingProblem], run: _Run
+) -> str | None:
     assert rule.vmap is not None
     candidates = rule.vmap.candidates(typed, scope)
     if not candidates:
@@ -821,7 +825,13 @@ def _inverse(rule: Rule, typed: Any, scope: str | None, value: Any, problems: li
 
 
 def _resolve(
-    rule: Rule, out: OutboundRule, label: str, scope: str | None, value: Any, problems: list[Finding], run: _Run
+    rule: FieldRule,
+    out: OutboundRule,
+    label: str,
+    scope: str | None,
+    value: Any,
+    problems: list[MappingProblem],
+    run: _Run,
 ) -> tuple[Any, str] | None:
     """A vendor label as the value the vendor stores: its id from metadata, else the default codes, else the label."""
     metadata = run.metadata
@@ -875,7 +885,7 @@ def _id_value(value: str) -> Any:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def _shape(out: OutboundRule, vendor_value: Any, name: str, canonical: Any, problems: list[Finding]) -> Any:
+def _shape(out: OutboundRule, vendor_value: Any, name: str, canonical: Any, problems: list[MappingProblem]) -> Any:
     kind = out.as_
     if kind in ("value", "reference"):
         return vendor_value
@@ -896,12 +906,12 @@ def _shape(out: OutboundRule, vendor_value: Any, name: str, canonical: Any, prob
 
 
 def _write_party(
-    rule: Rule,
+    rule: FieldRule,
     out: OutboundRule,
     value: Any,
     scope: str | None,
     patch: dict[str, Any],
-    problems: list[Finding],
+    problems: list[MappingProblem],
     run: _Run,
 ) -> None:
     """An assignee (or other person) change: an external id is written as is, a name or e-mail is looked up."""
@@ -932,8 +942,8 @@ def _write_party(
         run.note(name, out.where, None, value, shaped, via)
 
 
-def iter_rules(rules: Iterable[Rule]) -> Iterable[Rule]:
+def iter_field_rules(rules: Iterable[FieldRule]) -> Iterable[FieldRule]:
     """Every rule and sub-rule, depth first."""
     for rule in rules:
         yield rule
-        yield from iter_rules(rule.children)
+        yield from iter_field_rules(rule.children)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from psabridge.connectors.base import VendorMetadata
-from psabridge.mapping.engine import CompiledMapping, Located, Mapper, Rule, iter_rules
+from psabridge.mapping.engine import CompiledMapping, FieldRule, Located, Mapper, iter_field_rules
 from psabridge.mapping.transforms import find_choice
+from psabridge.vendordata import VendorMetadata
 from psabridge.yamlsource import Problem
 
 __all__ = ["LiveReport", "check_live"]
@@ -54,7 +54,7 @@ def check_live(mapper: Mapper, metadata: VendorMetadata) -> LiveReport:
 def _check(compiled: CompiledMapping, metadata: VendorMetadata, tenant: str | None) -> LiveReport:
     report = LiveReport()
     suffix = f" (tenant {tenant})" if tenant else ""
-    for rule in iter_rules(compiled.rules.values()):
+    for rule in iter_field_rules(compiled.rules.values()):
         for transform, args in rule.transforms:
             wanted = getattr(args, "field", None) if transform.name == "lookup" else None
             if isinstance(wanted, str) and wanted not in metadata.fields:
@@ -76,7 +76,7 @@ def _check(compiled: CompiledMapping, metadata: VendorMetadata, tenant: str | No
     return report
 
 
-def _check_values(rule: Rule, field_name: str, metadata: VendorMetadata, suffix: str, report: LiveReport) -> None:
+def _check_values(rule: FieldRule, field_name: str, metadata: VendorMetadata, suffix: str, report: LiveReport) -> None:
     assert rule.vmap is not None
     choices = metadata.fields[field_name]
     scopes: list[str | None] = [None]

@@ -20,10 +20,10 @@ from psabridge.mapping.engine import (
     UNSET,
     CompiledMapping,
     Condition,
+    FieldRule,
     Located,
     Mapper,
     OutboundRule,
-    Rule,
     Scope,
     TenantRule,
     ValueMap,
@@ -33,9 +33,9 @@ from psabridge.mapping.paths import Path as FieldPath
 from psabridge.mapping.paths import PathError, compile_path
 from psabridge.mapping.spec import (
     ConditionSpec,
+    FieldRuleSpec,
     MappingDocument,
     OutboundSpec,
-    RuleSpec,
     ScopedMapSpec,
     TenantRuleSpec,
     TransformRef,
@@ -173,7 +173,7 @@ def _fields_at(loc: Loc) -> list[str]:
 
 
 def _model_in(annotation: Any) -> tuple[Any, bool]:
-    """The BaseModel inside an annotation, and whether it sits inside a dict (``dict[str, RuleSpec]``)."""
+    """The BaseModel inside an annotation, and whether it sits inside a dict (``dict[str, FieldRuleSpec]``)."""
     args = getattr(annotation, "__args__", None)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, False
@@ -208,7 +208,7 @@ class _Compiler:
     def document(self, document: MappingDocument) -> CompiledMapping | None:
         if document.system is None:
             self.problem((), "system: is required (connectwise, autotask, servicenow or freshservice)")
-        rules: dict[str, Rule] = {}
+        rules: dict[str, FieldRule] = {}
         for name, spec in document.fields.items():
             loc: Loc = ("fields", name)
             canonical = TICKET_FIELDS.get(name)
@@ -246,7 +246,9 @@ class _Compiler:
 
     # -- rules ------------------------------------------------------------------------------------------------------
 
-    def rule(self, spec: RuleSpec, canonical: CanonicalField, loc: Loc, name: str, *, top: bool) -> Rule | None:
+    def rule(
+        self, spec: FieldRuleSpec, canonical: CanonicalField, loc: Loc, name: str, *, top: bool
+    ) -> FieldRule | None:
         given = {k for k in spec.model_fields_set if getattr(spec, k) not in (None, [], {})}
         if canonical.kind == "object":
             return self.object_rule(spec, canonical, loc, name, given, top=top)
@@ -306,7 +308,7 @@ class _Compiler:
                 outbound = self.outbound(spec.outbound, canonical, vmap, (*loc, "outbound"), name)
                 if vmap is not None and not spec.outbound.set:
                     self.check_inverse(spec, vmap, canonical, loc, name)
-        return Rule(
+        return FieldRule(
             name=name,
             spec=canonical,
             where=self.located(loc),
@@ -326,8 +328,8 @@ class _Compiler:
         )
 
     def object_rule(
-        self, spec: RuleSpec, canonical: CanonicalField, loc: Loc, name: str, given: set[str], *, top: bool
-    ) -> Rule | None:
+        self, spec: FieldRuleSpec, canonical: CanonicalField, loc: Loc, name: str, given: set[str], *, top: bool
+    ) -> FieldRule | None:
         for key in sorted(given - _OBJECT_KEYS):
             self.problem((*loc, key), f"{name} is an object ({_model_name(canonical)}): put {key} on its fields")
         children = self.children(spec, canonical, loc, name)
@@ -341,9 +343,11 @@ class _Compiler:
                 self.problem((*loc, "outbound"), f"{name} cannot be written back")
             else:
                 outbound = self.outbound(spec.outbound, canonical, None, (*loc, "outbound"), name)
-        return Rule(name=name, spec=canonical, where=self.located(loc), children=children, outbound=outbound)
+        return FieldRule(name=name, spec=canonical, where=self.located(loc), children=children, outbound=outbound)
 
-    def list_rule(self, spec: RuleSpec, canonical: CanonicalField, loc: Loc, name: str, given: set[str]) -> Rule | None:
+    def list_rule(
+        self, spec: FieldRuleSpec, canonical: CanonicalField, loc: Loc, name: str, given: set[str]
+    ) -> FieldRule | None:
         for key in sorted(given - _LIST_KEYS):
             hint = " (notes and time entries are added with their own actions)" if key == "outbound" else ""
             self.problem((*loc, key), f"{name} is a list: {key} belongs on its fields{hint}")
@@ -355,7 +359,7 @@ class _Compiler:
             if not spec.fields:
                 self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")
             return None
-        return Rule(
+        return FieldRule(
             name=name,
             spec=canonical,
             where=self.located(loc),
@@ -366,8 +370,8 @@ class _Compiler:
             children=children,
         )
 
-    def children(self, spec: RuleSpec, canonical: CanonicalField, loc: Loc, name: str) -> tuple[Rule, ...]:
-        out: list[Rule] = []
+    def children(self, spec: FieldRuleSpec, canonical: CanonicalField, loc: Loc, name: str) -> tuple[FieldRule, ...]:
+        out: list[FieldRule] = []
         for child_name, child_spec in spec.fields.items():
             child_loc = (*loc, "fields", child_name)
             child = canonical.children.get(child_name)
@@ -402,7 +406,7 @@ class _Compiler:
                 self.problem(loc, f"{value!r} is not a valid {name}: {message}")
             return UNSET
 
-    def value_map(self, spec: RuleSpec, canonical: CanonicalField, loc: Loc, name: str) -> ValueMap | None:
+    def value_map(self, spec: FieldRuleSpec, canonical: CanonicalField, loc: Loc, name: str) -> ValueMap | None:
         if not spec.map and not spec.scopes:
             return None
         general, folded = self.entries(spec.map, canonical, (*loc, "map"), name)
@@ -467,7 +471,9 @@ class _Compiler:
                 candidates.append(vendor_key)
         return {k: tuple(v) for k, v in out.items()}
 
-    def check_inverse(self, spec: RuleSpec, vmap: ValueMap, canonical: CanonicalField, loc: Loc, name: str) -> None:
+    def check_inverse(
+        self, spec: FieldRuleSpec, vmap: ValueMap, canonical: CanonicalField, loc: Loc, name: str
+    ) -> None:
         """A canonical value mapped from several vendor values needs an explicit inverse (which one to write)."""
         self.ambiguous(spec.map, spec.inverse, canonical, (*loc, "map"), (*loc, "inverse"), name, "")
         for scope_name, scoped_spec in spec.scopes.items():

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from psabridge.model import System, Ticket
 from psabridge.settings import ConnectionSettings
 
-__all__ = ["FieldTrace", "Finding", "InboundResult", "MappingContext", "OutboundResult"]
+__all__ = ["FieldTrace", "InboundResult", "MappingContext", "MappingProblem", "OutboundResult"]
 
 Severity = Literal["info", "warning", "error"]
 
@@ -37,7 +37,7 @@ class MappingContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class MappingProblem:
     """Something mapping could not do faithfully, for the findings table and for admins.
 
     Attributes:
@@ -121,7 +121,7 @@ class InboundResult:
     """
 
     ticket: Ticket
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[MappingProblem, ...] = ()
     trace: tuple[FieldTrace, ...] = ()
 
 
@@ -136,7 +136,7 @@ class OutboundResult:
     """
 
     patch: dict[str, Any]
-    problems: tuple[Finding, ...] = ()
+    problems: tuple[MappingProblem, ...] = ()
     trace: tuple[FieldTrace, ...] = ()
 
     @property

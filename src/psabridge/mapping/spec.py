@@ -34,9 +34,9 @@ from psabridge.model import System
 __all__ = [
     "CaseSpec",
     "ConditionSpec",
+    "FieldRuleSpec",
     "MappingDocument",
     "OutboundSpec",
-    "RuleSpec",
     "Scalar",
     "ScopeSpec",
     "ScopedMapSpec",
@@ -127,7 +127,7 @@ class OutboundSpec(_Spec):
     create_only: bool = False
 
 
-class RuleSpec(_Spec):
+class FieldRuleSpec(_Spec):
     """One canonical field (or a sub-field of requester, notes ...): where it comes from and where it goes."""
 
     path: str | list[str] | None = None
@@ -147,7 +147,7 @@ class RuleSpec(_Spec):
     where: ConditionSpec | None = None
     skip: ConditionSpec | None = None
     skip_first: ConditionSpec | None = None
-    fields: dict[str, RuleSpec | None] = Field(default_factory=dict)
+    fields: dict[str, FieldRuleSpec | None] = Field(default_factory=dict)
     outbound: OutboundSpec | None = None
 
 
@@ -162,7 +162,7 @@ class TenantRuleSpec(_Spec):
 class TenantOverlay(_Spec):
     """Rules that differ for one tenant (one client's board has its own status names); layered on the file."""
 
-    fields: dict[str, RuleSpec | None] = Field(default_factory=dict)
+    fields: dict[str, FieldRuleSpec | None] = Field(default_factory=dict)
 
 
 class MappingDocument(_Spec):
@@ -172,5 +172,5 @@ class MappingDocument(_Spec):
     extends: str | None = Field(default=None, description="a mapping file this one refines, relative to this file")
     envelope: list[str] | None = Field(default=None, description="keys that wrap records in list/single responses")
     tenant: TenantRuleSpec | None = None
-    fields: dict[str, RuleSpec | None] = Field(default_factory=dict)
+    fields: dict[str, FieldRuleSpec | None] = Field(default_factory=dict)
     tenants: dict[str, TenantOverlay | None] = Field(default_factory=dict)

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from psabridge.connectors.base import Choice, VendorMetadata
 from psabridge.markers import find_marker, strip_marker
+from psabridge.vendordata import Choice, VendorMetadata
 
 __all__ = [
     "TRANSFORMS",

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from psabridge.connectors import get_connector
-from psabridge.connectors.base import Connector, VendorMetadata
+from psabridge.connectors.base import Connector
 from psabridge.connectors.notifier import Notifier, get_notifier
 from psabridge.errors import BugError, ConfigError
 from psabridge.mapping import MappingRegistry
@@ -26,6 +26,7 @@ from psabridge.store import Database
 from psabridge.store.models import utcnow
 from psabridge.sync.broker import BrokerOptions
 from psabridge.sync.locks import Locks, locks_for
+from psabridge.vendordata import VendorMetadata
 
 __all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context"]
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from psabridge.connectors.base import RawRecord
 from psabridge.sandbox.autotask import AutotaskSimulator
 from psabridge.sandbox.autotask_webhooks import dotnet_json
 from psabridge.sandbox.clock import SystemClock
@@ -18,6 +17,7 @@ from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, AT_WEBHOOK_SECRET
 from psabridge.sandbox.registry import SandboxContext, default_anchor, service
 from psabridge.sandbox.world import build_world
+from psabridge.vendordata import RawRecord
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

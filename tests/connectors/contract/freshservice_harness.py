@@ -7,7 +7,6 @@ from datetime import datetime
 
 import httpx
 
-from psabridge.connectors.base import RawRecord
 from psabridge.sandbox.clock import SystemClock
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.credentials import FS_API_KEY, FS_WEBHOOK_SECRET
@@ -15,6 +14,7 @@ from psabridge.sandbox.freshservice import FreshserviceSimulator
 from psabridge.sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
 from psabridge.sandbox.registry import SandboxContext, default_anchor, service
 from psabridge.sandbox.world import build_world
+from psabridge.vendordata import RawRecord
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

@@ -48,13 +48,14 @@ from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
 from psabridge.connectors import get_connector
-from psabridge.connectors.base import Connector, RawRecord
+from psabridge.connectors.base import Connector
 from psabridge.log import is_secret_key
 from psabridge.sandbox.core import CONTROL_PREFIX, Simulator
 from psabridge.sandbox.credentials import SECRET_FILES
 from psabridge.sandbox.errors import VendorError
 from psabridge.sandbox.registry import build_simulator, service
 from psabridge.settings import ConnectionSettings, Credentials
+from psabridge.vendordata import RawRecord
 
 from ..serving import serve
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from psabridge.connectors.base import RawRecord
 from psabridge.sandbox.clock import SystemClock
 from psabridge.sandbox.core import Simulator
 from psabridge.sandbox.credentials import SN_PASSWORD, SN_WEBHOOK_SECRET
 from psabridge.sandbox.registry import SandboxContext, default_anchor, service
 from psabridge.sandbox.servicenow import SECRET_HEADER, ServiceNowSimulator
 from psabridge.sandbox.world import build_world
+from psabridge.vendordata import RawRecord
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

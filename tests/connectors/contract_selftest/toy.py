@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from psabridge.connectors.auth import HeaderAuth, require_secret
-from psabridge.connectors.base import Choice, NewTimeEntry, Page, RawRecord, VendorMetadata, WebhookEvent
+from psabridge.connectors.base import NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import HttpRuntime
 from psabridge.connectors.pagination import PageNumberPaginator, PageRequest
@@ -33,6 +33,7 @@ from psabridge.sandbox.dispatcher import Subscription
 from psabridge.sandbox.errors import VendorError
 from psabridge.sandbox.table import Row
 from psabridge.settings import ConnectionSettings
+from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
 from ..contract.harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, connection_settings
 

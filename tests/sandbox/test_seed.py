@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from psabridge.model import NoteKind, Priority, Source, Status
-from psabridge.sandbox.scenarios import EVENT_ID, HEX_CODE, Scenario
-from psabridge.sandbox.tickets import SHOWCASE, WINDOW, SeedTicket, generate_tickets, patch_tuesdays
-from psabridge.sandbox.world import World, build_world
+from psabridge_sandbox.scenarios import EVENT_ID, HEX_CODE, Scenario
+from psabridge_sandbox.tickets import SHOWCASE, WINDOW, SeedTicket, generate_tickets, patch_tuesdays
+from psabridge_sandbox.world import World, build_world
 
 from .conftest import ANCHOR
 

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_USERNAME
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME
+from psabridge_sandbox.world import World
 from tests.sandbox.servicenow_client import TABLE, list_all, make, valid
 
 INCIDENTS = f"{TABLE}/incident"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -11,7 +12,7 @@ import typer
 from psabridge.log import configure_logging
 from psabridge.settings import Settings, SettingsError, config_path, load_settings
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "ConfigOption", "die", "load"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "SANDBOX_INSTALL_HINT", "ConfigOption", "die", "load", "require_sandbox"]
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -31,6 +32,15 @@ def die(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print an error to stderr and exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+SANDBOX_INSTALL_HINT = "pip install packages/psabridge-sandbox (from a psabridge checkout)"
+
+
+def require_sandbox(command: str) -> None:
+    """Exit 2 with a one-line install hint unless the vendor sandbox (``psabridge_sandbox``) can be imported."""
+    if importlib.util.find_spec("psabridge_sandbox") is None:
+        die(f"`psabridge {command}` needs the vendor sandbox, not installed here: {SANDBOX_INSTALL_HINT}", EXIT_CONFIG)
 
 
 def load(config: Path | None, *, quiet_logging: bool = False) -> Settings:

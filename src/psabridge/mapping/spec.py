@@ -169,7 +169,9 @@ class MappingDocument(_Spec):
     """A whole mapping file."""
 
     system: System | None = None
-    extends: str | None = Field(default=None, description="a mapping file this one refines, relative to this file")
+    extends: str | None = Field(
+        default=None, description="the mapping this one refines: builtin:<vendor>, or a file relative to this one"
+    )
     envelope: list[str] | None = Field(default=None, description="keys that wrap records in list/single responses")
     tenant: TenantRuleSpec | None = None
     fields: dict[str, RuleSpec | None] = Field(default_factory=dict)

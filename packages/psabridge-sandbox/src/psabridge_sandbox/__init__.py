@@ -1,9 +1,9 @@
 """The vendor sandbox: simulators of the PSA/ITSM and paging APIs, on a shared seed world and a shared core.
 
-A vendor simulator is one module, ``psabridge/sandbox/<service>.py``: routes, the vendor's record shapes and its
+A vendor simulator is one module, ``psabridge_sandbox/<service>.py``: routes, the vendor's record shapes and its
 quirks. Everything else comes from here::
 
-    from psabridge.sandbox import SandboxContext, Simulator, VendorError, register
+    from psabridge_sandbox import SandboxContext, Simulator, VendorError, register
 
     @register("freshservice")
     def build(ctx: SandboxContext) -> Simulator:
@@ -25,17 +25,17 @@ simulator (runner.py); ``build_simulator(name)`` builds one for in-process tests
 
 from __future__ import annotations
 
-from psabridge.sandbox.clock import Clock, FakeClock, SystemClock
-from psabridge.sandbox.core import Simulator, principal_of, set_principal
-from psabridge.sandbox.dispatcher import Subscription, WebhookDispatcher
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.faults import PROFILES, FaultProfile
-from psabridge.sandbox.ratelimit import Verdict, by_header, by_principal
-from psabridge.sandbox.registry import SERVICES, SandboxContext, build_simulator, register
-from psabridge.sandbox.scenarios import Scenario
-from psabridge.sandbox.table import Row, Table
-from psabridge.sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
-from psabridge.sandbox.world import World, build_world
+from psabridge_sandbox.clock import Clock, FakeClock, SystemClock
+from psabridge_sandbox.core import Simulator, principal_of, set_principal
+from psabridge_sandbox.dispatcher import Subscription, WebhookDispatcher
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.faults import PROFILES, FaultProfile
+from psabridge_sandbox.ratelimit import Verdict, by_header, by_principal
+from psabridge_sandbox.registry import SERVICES, SandboxContext, build_simulator, register
+from psabridge_sandbox.scenarios import Scenario
+from psabridge_sandbox.table import Row, Table
+from psabridge_sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
+from psabridge_sandbox.world import World, build_world
 
 __all__ = [
     "PROFILES",

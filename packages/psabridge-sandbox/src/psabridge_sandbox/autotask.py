@@ -37,7 +37,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.autotask_data import (
+from psabridge_sandbox.autotask_data import (
     API_RESOURCE_ID,
     FIRST_NOTE_ID,
     FIRST_TICKET_ID,
@@ -57,7 +57,7 @@ from psabridge.sandbox.autotask_data import (
     resource_of,
     seed_records,
 )
-from psabridge.sandbox.autotask_query import (
+from psabridge_sandbox.autotask_query import (
     Cursor,
     Entity,
     Query,
@@ -66,15 +66,15 @@ from psabridge.sandbox.autotask_query import (
     retained,
     select_page,
 )
-from psabridge.sandbox.autotask_webhooks import RETRY_DELAYS, WebhookRegistry, signer
-from psabridge.sandbox.autotask_writes import TicketWriter
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import RateLimit
-from psabridge.sandbox.registry import SandboxContext, register
-from psabridge.sandbox.table import Row, Table
-from psabridge.sandbox.tickets import SeedTicket
+from psabridge_sandbox.autotask_webhooks import RETRY_DELAYS, WebhookRegistry, signer
+from psabridge_sandbox.autotask_writes import TicketWriter
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.ratelimit import RateLimit
+from psabridge_sandbox.registry import SandboxContext, register
+from psabridge_sandbox.table import Row, Table
+from psabridge_sandbox.tickets import SeedTicket
 
 __all__ = ["THREAD_LIMIT_MESSAGE", "AutotaskSimulator", "build"]
 

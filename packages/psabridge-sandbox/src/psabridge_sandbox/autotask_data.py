@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psabridge.model import Kind, NoteKind, Priority, Source, Status
-from psabridge.sandbox.credentials import AT_USERNAME
-from psabridge.sandbox.scenarios import TEMPLATES
-from psabridge.sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
-from psabridge.sandbox.world import World
+from psabridge_sandbox.credentials import AT_USERNAME
+from psabridge_sandbox.scenarios import TEMPLATES
+from psabridge_sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
+from psabridge_sandbox.vocabulary import Kind, NoteKind, Priority, Source, Status
+from psabridge_sandbox.world import World
 
 __all__ = [
     "API_RESOURCE_ID",

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from psabridge.sandbox.autotask_data import data_type
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.table import Row
+from psabridge_sandbox.autotask_data import data_type
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.table import Row
 
 __all__ = ["MAX_RECORDS", "Cursor", "Entity", "Query", "compile_filter", "parse_query", "parse_time", "select_page"]
 

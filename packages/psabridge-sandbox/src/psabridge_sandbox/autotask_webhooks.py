@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psabridge.sandbox.autotask_data import WEBHOOK_FIELD_IDS, format_time
-from psabridge.sandbox.dispatcher import Subscription, WebhookDispatcher
-from psabridge.sandbox.errors import VendorError
+from psabridge_sandbox.autotask_data import WEBHOOK_FIELD_IDS, format_time
+from psabridge_sandbox.dispatcher import Subscription, WebhookDispatcher
+from psabridge_sandbox.errors import VendorError
 
 __all__ = ["RETRY_DELAYS", "Webhook", "WebhookRegistry", "dotnet_json", "pascal", "sign", "signer"]
 

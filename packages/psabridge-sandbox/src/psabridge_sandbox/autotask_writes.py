@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.autotask_data import (
+from psabridge_sandbox.autotask_data import (
     BILLING_CODE_ID,
     COMPANY_IDS,
     NOTE_FIELDS,
@@ -28,25 +28,46 @@ from psabridge.sandbox.autotask_data import (
     TICKET_FIELDS,
     TICKET_PICKLISTS,
     TIME_ENTRY_FIELDS,
+    Directory,
     data_type,
 )
-from psabridge.sandbox.autotask_query import parse_time
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.table import Row
+from psabridge_sandbox.autotask_query import parse_time
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.table import Row, Table
 
-if TYPE_CHECKING:
-    from psabridge.sandbox.autotask import AutotaskSimulator
-
-__all__ = ["TicketWriter"]
+__all__ = ["AutotaskInstance", "TicketWriter"]
 
 _MAX_LENGTH = {"title": 255, "description": 8000, "resolution": 32000, "summaryNotes": 8000, "externalID": 50}
 _CHURN_ACTOR_TECH = 1
 
 
+class AutotaskInstance(Protocol):
+    """What the write endpoints need of the simulated instance (``AutotaskSimulator`` has it; autotask.py)."""
+
+    directory: Directory
+    tickets: Table
+    notes: Table
+    time_entries: Table
+    notes_of: dict[int, list[int]]
+    entries_of: dict[int, list[int]]
+
+    def actor(self, request: Request) -> int:
+        """The resource id a request acts as."""
+
+    def emit(self, entity: str, action: str, row: Row, changed: Sequence[str] | None, actor: int) -> None:
+        """Queue the webhook deliveries of a change."""
+
+    def now(self) -> datetime:
+        """The simulator's clock."""
+
+    def technician(self, number: int) -> int:
+        """The resource id of the seed world's technician ``number``."""
+
+
 class TicketWriter:
     """The write endpoints of one simulator."""
 
-    def __init__(self, at: AutotaskSimulator) -> None:
+    def __init__(self, at: AutotaskInstance) -> None:
         self.at = at
         self.per_day: dict[str, int] = {}
         self._churn_actor: int | None = None

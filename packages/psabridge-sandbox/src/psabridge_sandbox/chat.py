@@ -17,9 +17,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.registry import SandboxContext, register
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.registry import SandboxContext, register
 
 __all__ = ["ChatSink", "build"]
 

@@ -1,7 +1,9 @@
 """What `sandbox serve` writes: the services' URLs (--urls-file) and a psabridge configuration (--config-out).
 
 The configuration is complete and points at the sandbox: SQLite beside it, the embedded broker, one connection per
-vendor, the notifiers and the demo's links; the credentials are secret files beside it, never inline.
+vendor with the mapping psabridge ships for that vendor (``builtin:<system>``, which an installed psabridge finds in
+its own package data), the notifiers and the demo's links; the credentials are secret files beside it, never inline.
+The sandbox writes this file as text in psabridge's configuration format and imports nothing of psabridge.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from typing import Any
 
 import yaml
 
-import psabridge
-from psabridge.sandbox.credentials import SECRET_FILES
-from psabridge.sandbox.registry import SECRETS_DIR, SERVICES
-from psabridge.sandbox.runner import ServiceInfo
-from psabridge.sandbox.world import World
+from psabridge_sandbox.credentials import SECRET_FILES
+from psabridge_sandbox.registry import SECRETS_DIR, SERVICES
+from psabridge_sandbox.runner import ServiceInfo
+from psabridge_sandbox.world import World
 
-__all__ = ["DEMO_LINKS", "find_mappings", "sandbox_config", "write_config", "write_urls"]
+__all__ = ["DEMO_LINKS", "sandbox_config", "write_config", "write_urls"]
 
 # The demo's mirror links, exactly as config/psabridge.yaml has them.
 DEMO_LINKS: list[dict[str, Any]] = [
@@ -39,17 +40,8 @@ DEMO_LINKS: list[dict[str, Any]] = [
 ]
 
 
-def find_mappings() -> Path | None:
-    """The project's mapping folder (config/mappings in the checkout, or under the current folder), if any."""
-    checkout = Path(psabridge.__file__).resolve().parents[2] / "config" / "mappings"
-    for candidate in (checkout, Path.cwd() / "config" / "mappings"):
-        if candidate.is_dir():
-            return candidate.resolve()
-    return None
-
-
 def sandbox_config(
-    infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int, mappings: Path | None
+    infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int
 ) -> dict[str, Any]:
     """The configuration as data: every service of the registry, running or not, in registry order."""
     connections: list[dict[str, Any]] = []
@@ -58,8 +50,7 @@ def sandbox_config(
         info = infos[spec.name]
         entry = spec.entry(info.base_url, host)
         if spec.role == "connection":
-            name = f"{entry['system']}.yaml"
-            entry["mapping"] = str(mappings / name) if mappings else f"mappings/{name}"
+            entry["mapping"] = f"builtin:{entry['system']}"  # the default mapping psabridge ships for the vendor
             entry["poll_every"] = "2m"
             connections.append(entry)
         else:
@@ -93,7 +84,6 @@ def write_config(
     world: World,
     host: str,
     webhook_port: int = 8700,
-    mappings: Path | None = None,
 ) -> Path:
     """Write the configuration and its secret files (``sandbox-secrets/`` beside it, readable by the owner only)."""
     path = path.resolve()
@@ -102,9 +92,7 @@ def write_config(
     secrets.mkdir(mode=0o700, exist_ok=True)
     for name, value in SECRET_FILES.items():
         _write(secrets / name, value, mode=0o600)
-    data = sandbox_config(
-        infos, world=world, host=host, webhook_port=webhook_port, mappings=mappings or find_mappings()
-    )
+    data = sandbox_config(infos, world=world, host=host, webhook_port=webhook_port)
     stopped = [name for name, info in infos.items() if not info.running]
     header = [
         "# Written by `psabridge sandbox serve`: psabridge on the embedded default, pointed at the sandbox.",

@@ -41,17 +41,17 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.connectwise_callbacks import KEY_PATH, CallbackHub
-from psabridge.sandbox.connectwise_conditions import ConditionError, compile_conditions, parse_datetime
-from psabridge.sandbox.connectwise_query import Paging, dict_getter, link_header, order, paging, project
-from psabridge.sandbox.connectwise_records import API_MEMBER, HREF_BASE, Catalog, stamp
-from psabridge.sandbox.connectwise_writes import CwError, TicketWriter, invalid, json_body
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.registry import SandboxContext, register
-from psabridge.sandbox.table import Change, Row
-from psabridge.sandbox.tickets import SeedTicket
+from psabridge_sandbox.connectwise_callbacks import KEY_PATH, CallbackHub
+from psabridge_sandbox.connectwise_conditions import ConditionError, compile_conditions, parse_datetime
+from psabridge_sandbox.connectwise_query import Paging, dict_getter, link_header, order, paging, project
+from psabridge_sandbox.connectwise_records import API_MEMBER, HREF_BASE, Catalog, stamp
+from psabridge_sandbox.connectwise_writes import CwError, TicketWriter, invalid, json_body
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.registry import SandboxContext, register
+from psabridge_sandbox.table import Change, Row
+from psabridge_sandbox.tickets import SeedTicket
 
 __all__ = ["API_ROOT", "CLOUDFLARE_LIMIT", "ConnectWiseSimulator", "build"]
 

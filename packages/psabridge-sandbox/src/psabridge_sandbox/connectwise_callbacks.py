@@ -17,23 +17,24 @@ import base64
 import hashlib
 import hmac
 import json
+import random
+import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.connectwise_records import API_MEMBER, API_MEMBER_ID, stamp
-from psabridge.sandbox.connectwise_writes import CwError, invalid, json_body
-from psabridge.sandbox.credentials import CW_COMPANY
-from psabridge.sandbox.dispatcher import Subscription
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.table import Change, Row
+from psabridge_sandbox.connectwise_records import API_MEMBER, API_MEMBER_ID, stamp
+from psabridge_sandbox.connectwise_writes import CwError, invalid, json_body
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import CW_COMPANY
+from psabridge_sandbox.dispatcher import Subscription
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.table import Change, Row, Table
 
-if TYPE_CHECKING:
-    from psabridge.sandbox.connectwise import ConnectWiseSimulator
-
-__all__ = ["ACTIONS", "KEY_PATH", "CallbackHub", "sign"]
+__all__ = ["ACTIONS", "KEY_PATH", "CallbackHub", "ConnectWiseInstance", "sign"]
 
 KEY_PATH = "/v4_6_release/system/callbackkey/index.rails"
 ACTIONS: dict[Change, str] = {"created": "added", "updated": "updated", "deleted": "deleted"}
@@ -46,10 +47,31 @@ def sign(body: bytes, signing_key: str) -> str:
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
 
+class ConnectWiseInstance(Protocol):
+    """What the callbacks need of the simulated instance (``ConnectWiseSimulator`` has it; connectwise.py)."""
+
+    simulator: Simulator
+    tickets: Table
+    lock: threading.RLock
+    rng: random.Random
+    api_root: str
+
+    def render(self, row: Row, *, base: str) -> dict[str, Any]:
+        """A ticket as the API answers it, with links under ``base``."""
+
+    def json_response(
+        self, request: Request, body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """A JSON answer with the instance's headers."""
+
+    def list_response(self, request: Request, records: list[dict[str, Any]], known: frozenset[str]) -> Response:
+        """A list answer: conditions, ordering, field selection and paging applied."""
+
+
 class CallbackHub:
     """The registered callbacks of one simulated instance, their signing keys, and the deliveries of changes."""
 
-    def __init__(self, host: ConnectWiseSimulator) -> None:
+    def __init__(self, host: ConnectWiseInstance) -> None:
         self.host = host
         self._callbacks: dict[int, dict[str, Any]] = {}
         self._keys: dict[str, str] = {}

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from psabridge.sandbox.connectwise_conditions import ConditionError, parse_datetime, parse_order_by
+from psabridge_sandbox.connectwise_conditions import ConditionError, parse_datetime, parse_order_by
 
 __all__ = [
     "DATE_FIELDS",

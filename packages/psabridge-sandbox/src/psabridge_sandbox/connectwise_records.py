@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from psabridge.model import Level, NoteKind, Priority, Source, Status
-from psabridge.sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
-from psabridge.sandbox.world import World
+from psabridge_sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
+from psabridge_sandbox.vocabulary import Level, NoteKind, Priority, Source, Status
+from psabridge_sandbox.world import World
 
 __all__ = [
     "API_MEMBER",

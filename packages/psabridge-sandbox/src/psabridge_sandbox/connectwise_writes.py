@@ -26,9 +26,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from psabridge.sandbox.connectwise_records import HREF_BASE, Catalog
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.world import World
+from psabridge_sandbox.connectwise_records import HREF_BASE, Catalog
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.world import World
 
 __all__ = ["CwError", "TicketWriter", "invalid", "json_body"]
 

@@ -31,13 +31,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from psabridge.sandbox.clock import Clock, SystemClock
-from psabridge.sandbox.dispatcher import Signer, WebhookDispatcher
-from psabridge.sandbox.errors import ErrorRenderer, VendorError, plain_json_error
-from psabridge.sandbox.faults import Decision, FaultInjector, FaultProfile
-from psabridge.sandbox.ratelimit import ConcurrencyLimit, KeyFunc, RateLimit, Verdict, by_principal
-from psabridge.sandbox.recording import RecordedRequest, Recorder
-from psabridge.sandbox.table import Row, RowId, Table
+from psabridge_sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.dispatcher import Signer, WebhookDispatcher
+from psabridge_sandbox.errors import ErrorRenderer, VendorError, plain_json_error
+from psabridge_sandbox.faults import Decision, FaultInjector, FaultProfile
+from psabridge_sandbox.ratelimit import ConcurrencyLimit, KeyFunc, RateLimit, Verdict, by_principal
+from psabridge_sandbox.recording import RecordedRequest, Recorder
+from psabridge_sandbox.table import Row, RowId, Table
 
 __all__ = ["CONTROL_PREFIX", "Authenticator", "Endpoint", "Simulator", "principal_of", "set_principal"]
 

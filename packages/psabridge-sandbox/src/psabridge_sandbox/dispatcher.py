@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import httpx
 
-from psabridge.sandbox.clock import Clock, SystemClock
-from psabridge.sandbox.faults import FaultInjector, WebhookPlan
+from psabridge_sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.faults import FaultInjector, WebhookPlan
 
 __all__ = ["Delivery", "Payload", "Signer", "Subscription", "WebhookDispatcher"]
 

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from psabridge.sandbox.clock import Clock, SystemClock
-from psabridge.sandbox.table import Row, RowId, Table
+from psabridge_sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.table import Row, RowId, Table
 
 __all__ = ["PROFILES", "Decision", "FaultInjector", "FaultProfile", "WebhookPlan", "profile_named"]
 

@@ -40,9 +40,9 @@ from typing import Any
 
 import httpx
 
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.freshservice_api import FreshserviceApi
-from psabridge.sandbox.freshservice_http import (
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.freshservice_api import FreshserviceApi
+from psabridge_sandbox.freshservice_http import (
     PLANS,
     Plan,
     authenticate,
@@ -50,7 +50,7 @@ from psabridge.sandbox.freshservice_http import (
     render_error,
     sign_webhook,
 )
-from psabridge.sandbox.freshservice_records import (
+from psabridge_sandbox.freshservice_records import (
     CONVERSATION_BASE,
     CONVERSATIONS_PER_SEED,
     SLA_HOURS,
@@ -64,9 +64,9 @@ from psabridge.sandbox.freshservice_records import (
     seed_time_entries,
     text_to_html,
 )
-from psabridge.sandbox.registry import SandboxContext, register
-from psabridge.sandbox.table import Change, Row
-from psabridge.sandbox.tickets import SeedTicket
+from psabridge_sandbox.registry import SandboxContext, register
+from psabridge_sandbox.table import Change, Row
+from psabridge_sandbox.tickets import SeedTicket
 
 __all__ = ["PLAN_ENV", "FreshserviceSimulator", "build"]
 

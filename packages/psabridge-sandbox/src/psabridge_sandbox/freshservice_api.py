@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.core import Simulator, principal_of
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.freshservice_http import READONLY_PRINCIPAL, ValidationFailed, field_error
-from psabridge.sandbox.freshservice_records import (
+from psabridge_sandbox.core import Simulator, principal_of
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.freshservice_http import READONLY_PRINCIPAL, ValidationFailed, field_error
+from psabridge_sandbox.freshservice_records import (
     INTEGRATION_AGENT_ID,
     LEVEL_NAMES,
     PRIORITY_NAMES,
@@ -29,18 +29,16 @@ from psabridge.sandbox.freshservice_records import (
     STATUS_NAMES,
     TICKET_TYPES,
     WORKSPACE_ID,
+    Directory,
     conversation_record,
     fs_time,
     html_to_text,
     parse_fs_time,
     time_entry_record,
 )
-from psabridge.sandbox.table import Row
+from psabridge_sandbox.table import Row, Table
 
-if TYPE_CHECKING:
-    from psabridge.sandbox.freshservice import FreshserviceSimulator
-
-__all__ = ["FreshserviceApi"]
+__all__ = ["FreshserviceAccount", "FreshserviceApi"]
 
 MAX_PER_PAGE = 100
 DEFAULT_WINDOW = timedelta(days=30)
@@ -111,10 +109,45 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class FreshserviceAccount(Protocol):
+    """What the routes need of the simulated account (``FreshserviceSimulator`` has it; freshservice.py)."""
+
+    simulator: Simulator
+    directory: Directory
+    tickets: Table
+
+    def now(self) -> datetime:
+        """The account's clock."""
+
+    def matching(self, key: tuple[Any, ...], keep: Callable[[Row], bool]) -> list[int]:
+        """Ids of the tickets ``keep`` accepts, in created order; cached per list query until a ticket changes."""
+
+    def render_ticket(self, row: Row, includes: Iterable[str] = ()) -> dict[str, Any]:
+        """A ticket as the API answers it, with the ``include`` extras asked for."""
+
+    def conversations_of(self, ticket_id: int) -> list[dict[str, Any]]:
+        """A ticket's conversations, oldest first."""
+
+    def time_entries_of(self, ticket_id: int) -> list[dict[str, Any]]:
+        """A ticket's time entries, oldest first."""
+
+    def record_page(self, path: str, query: str, ids: list[int]) -> None:
+        """Remember a list page served, for /_sandbox/state."""
+
+    def add_conversation(self, ticket_id: int, make: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+        """Add a note built by ``make(id)``; the ticket's ``updated_at`` moves and a ``note_added`` webhook goes out."""
+
+    def add_time_entry(self, ticket_id: int, make: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+        """Add a time entry built by ``make(id)`` (the ticket itself does not change)."""
+
+    def churn_ticket(self) -> dict[str, Any]:
+        """A ticket raised by someone else while a client pages (the ``churn`` fault)."""
+
+
 class FreshserviceApi:
     """Route handlers over one simulated account."""
 
-    def __init__(self, account: FreshserviceSimulator) -> None:
+    def __init__(self, account: FreshserviceAccount) -> None:
         self.account = account
 
     def mount(self, sim: Simulator) -> None:

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import FS_API_KEY
-from psabridge.sandbox.dispatcher import Subscription
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import Verdict
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import FS_API_KEY
+from psabridge_sandbox.dispatcher import Subscription
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.ratelimit import Verdict
 
 __all__ = [
     "AGENT_PRINCIPAL",

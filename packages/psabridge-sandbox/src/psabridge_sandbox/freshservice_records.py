@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from psabridge.model import Kind, Level, NoteKind, Priority, Source, Status
-from psabridge.sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
-from psabridge.sandbox.world import Asset, Contact, Queue, Technician, Tenant, World
+from psabridge_sandbox.tickets import SeedNote, SeedTicket, SeedTimeEntry
+from psabridge_sandbox.vocabulary import Kind, Level, NoteKind, Priority, Source, Status
+from psabridge_sandbox.world import Asset, Contact, Queue, Technician, Tenant, World
 
 __all__ = [
     "AGENT_BASE",

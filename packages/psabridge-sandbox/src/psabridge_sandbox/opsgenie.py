@@ -21,10 +21,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import OG_API_KEY
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.registry import SandboxContext, register
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import OG_API_KEY
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.registry import SandboxContext, register
 
 __all__ = ["OpsgenieSimulator", "build"]
 

@@ -19,11 +19,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.core import Simulator, set_principal
-from psabridge.sandbox.credentials import PD_ROUTING_KEY
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import SlidingWindow
-from psabridge.sandbox.registry import SandboxContext, register
+from psabridge_sandbox.core import Simulator, set_principal
+from psabridge_sandbox.credentials import PD_ROUTING_KEY
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.ratelimit import SlidingWindow
+from psabridge_sandbox.registry import SandboxContext, register
 
 __all__ = ["PagerDutySimulator", "build"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from psabridge.sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY, SN_PASSWORD
-from psabridge.sandbox.runner import ServiceInfo
+from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY, SN_PASSWORD
+from psabridge_sandbox.runner import ServiceInfo
 
 __all__ = ["AGENT", "WRITES", "People"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from psabridge.sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.clock import Clock, SystemClock
 
 __all__ = [
     "ConcurrencyLimit",

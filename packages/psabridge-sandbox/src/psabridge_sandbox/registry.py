@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from psabridge.sandbox import credentials as cred
-from psabridge.sandbox.clock import Clock, SystemClock
-from psabridge.sandbox.world import World, build_world
+import psabridge_sandbox.credentials as cred
+from psabridge_sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.tickets import SeedTicket, generate_tickets
+from psabridge_sandbox.world import World, build_world
 
 if TYPE_CHECKING:
-    from psabridge.sandbox.core import Simulator
-    from psabridge.sandbox.tickets import SeedTicket
+    from psabridge_sandbox.core import Simulator
 
 __all__ = [
     "SERVICES",
@@ -76,7 +76,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="connectwise",
         offset=0,
-        module="psabridge.sandbox.connectwise",
+        module="psabridge_sandbox.connectwise",
         role="connection",
         base_path="/v4_6_release/apis/3.0",
         accepts={
@@ -108,7 +108,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="autotask",
         offset=1,
-        module="psabridge.sandbox.autotask",
+        module="psabridge_sandbox.autotask",
         role="connection",
         base_path="/atservicesrest",
         accepts={
@@ -136,7 +136,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="servicenow",
         offset=2,
-        module="psabridge.sandbox.servicenow",
+        module="psabridge_sandbox.servicenow",
         role="connection",
         base_path="",
         accepts={
@@ -161,7 +161,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="freshservice",
         offset=3,
-        module="psabridge.sandbox.freshservice",
+        module="psabridge_sandbox.freshservice",
         role="connection",
         base_path="",
         accepts={"api_key": cred.FS_API_KEY, "password": "X", "webhook_secret": cred.FS_WEBHOOK_SECRET},
@@ -181,7 +181,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="pagerduty",
         offset=4,
-        module="psabridge.sandbox.pagerduty",
+        module="psabridge_sandbox.pagerduty",
         role="notifier",
         base_path="",
         accepts={"routing_key": cred.PD_ROUTING_KEY},
@@ -195,7 +195,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="opsgenie",
         offset=5,
-        module="psabridge.sandbox.opsgenie",
+        module="psabridge_sandbox.opsgenie",
         role="notifier",
         base_path="",
         accepts={"api_key": cred.OG_API_KEY, "authorization": f"GenieKey {cred.OG_API_KEY}"},
@@ -209,7 +209,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="chat",
         offset=6,
-        module="psabridge.sandbox.chat",
+        module="psabridge_sandbox.chat",
         role="notifier",
         base_path="/hooks/incident",
         accepts={"slack": "POST /hooks/<channel>", "teams": "POST /webhookb2/<channel>"},
@@ -240,7 +240,8 @@ class SandboxContext:
 
     def seed_tickets(self) -> list[SeedTicket]:
         """Seed tickets for this service: its tenants, its hand-off queue, salted with its name."""
-        return self.world.tickets(
+        return generate_tickets(
+            self.world,
             self.tickets,
             anchor=self.anchor,
             tenants=self.service.tenants or None,

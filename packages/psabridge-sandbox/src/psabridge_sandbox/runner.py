@@ -23,10 +23,10 @@ from typing import Any
 
 import uvicorn
 
-from psabridge.sandbox.clock import Clock, SystemClock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.faults import profile_named
-from psabridge.sandbox.registry import (
+from psabridge_sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.faults import profile_named
+from psabridge_sandbox.registry import (
     DEFAULT_PORT_BASE,
     SERVICES,
     SandboxContext,
@@ -34,7 +34,7 @@ from psabridge.sandbox.registry import (
     default_anchor,
     load_simulators,
 )
-from psabridge.sandbox.world import build_world
+from psabridge_sandbox.world import build_world
 
 __all__ = ["SandboxRunner", "ServiceInfo", "parse_faults"]
 

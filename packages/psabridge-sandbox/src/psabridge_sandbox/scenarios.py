@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from psabridge.model import Kind, Priority, Source
+from psabridge_sandbox.vocabulary import Kind, Priority, Source
 
 __all__ = ["EVENT_ID", "HEX_CODE", "TEMPLATES", "Scenario", "Template"]
 

@@ -49,17 +49,17 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.core import Simulator, principal_of
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_USERNAME
-from psabridge.sandbox.dispatcher import Subscription
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import Verdict, by_principal
-from psabridge.sandbox.registry import SandboxContext, register
-from psabridge.sandbox.servicenow_query import EncodedQuery, parse_query
-from psabridge.sandbox.servicenow_records import DisplayMode, Instance
-from psabridge.sandbox.servicenow_schema import SCHEMAS, sys_id_for
-from psabridge.sandbox.servicenow_seed import seed_incidents, seed_reference
-from psabridge.sandbox.table import Change, Listener, Row
+from psabridge_sandbox.core import Simulator, principal_of
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME
+from psabridge_sandbox.dispatcher import Subscription
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.ratelimit import Verdict, by_principal
+from psabridge_sandbox.registry import SandboxContext, register
+from psabridge_sandbox.servicenow_query import EncodedQuery, parse_query
+from psabridge_sandbox.servicenow_records import DisplayMode, Instance
+from psabridge_sandbox.servicenow_schema import SCHEMAS, sys_id_for
+from psabridge_sandbox.servicenow_seed import seed_incidents, seed_reference
+from psabridge_sandbox.table import Change, Listener, Row
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from psabridge.sandbox.clock import Clock
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.servicenow_schema import INCIDENT, SCHEMAS, Schema, derive_priority, stamp, sys_ids
-from psabridge.sandbox.table import Row, RowId, Table
+from psabridge_sandbox.clock import Clock
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.servicenow_schema import INCIDENT, SCHEMAS, Schema, derive_priority, stamp, sys_ids
+from psabridge_sandbox.table import Row, RowId, Table
 
 __all__ = ["DisplayMode", "Instance", "References"]
 

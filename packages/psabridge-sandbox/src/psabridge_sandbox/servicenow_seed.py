@@ -12,12 +12,12 @@ import gc
 from collections.abc import Sequence
 from datetime import timedelta
 
-from psabridge.model import Level, NoteKind, Priority, Source, Status
-from psabridge.sandbox.scenarios import TEMPLATES, Scenario
-from psabridge.sandbox.servicenow_records import Instance
-from psabridge.sandbox.servicenow_schema import derive_priority, duration, stamp
-from psabridge.sandbox.tickets import SeedTicket
-from psabridge.sandbox.world import Queue, World
+from psabridge_sandbox.scenarios import TEMPLATES, Scenario
+from psabridge_sandbox.servicenow_records import Instance
+from psabridge_sandbox.servicenow_schema import derive_priority, duration, stamp
+from psabridge_sandbox.tickets import SeedTicket
+from psabridge_sandbox.vocabulary import Level, NoteKind, Priority, Source, Status
+from psabridge_sandbox.world import Queue, World
 
 __all__ = ["INTEGRATION_NAME", "choice_value", "seed_incidents", "seed_reference"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from psabridge.sandbox.clock import Clock, SystemClock
+from psabridge_sandbox.clock import Clock, SystemClock
 
 __all__ = ["Change", "Listener", "Row", "RowId", "Table"]
 

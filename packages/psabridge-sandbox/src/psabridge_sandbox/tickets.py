@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from psabridge.model import Kind, Level, NoteKind, Priority, Source, Status
-from psabridge.sandbox.scenarios import EVENT_ID, HEX_CODE, TEMPLATES, Scenario, Template
-from psabridge.sandbox.world import Asset, Contact, Queue, Technician, Tenant, World
+from psabridge_sandbox.scenarios import EVENT_ID, HEX_CODE, TEMPLATES, Scenario, Template
+from psabridge_sandbox.vocabulary import Kind, Level, NoteKind, Priority, Source, Status
+from psabridge_sandbox.world import Asset, Contact, Queue, Technician, Tenant, World
 
 __all__ = ["SeedNote", "SeedTicket", "SeedTimeEntry", "generate_tickets", "patch_tuesdays"]
 

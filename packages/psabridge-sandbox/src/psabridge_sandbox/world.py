@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from psabridge.sandbox.tickets import SeedTicket
+from typing import Literal
 
 __all__ = ["Asset", "Contact", "Queue", "Technician", "Tenant", "World", "build_world"]
 
@@ -400,20 +396,6 @@ class World:
     def assets_of(self, tenant: str) -> tuple[Asset, ...]:
         """The tenant's assets, in id order."""
         return self._assets_by_tenant.get(tenant, ())
-
-    def tickets(
-        self,
-        count: int,
-        *,
-        anchor: datetime,
-        tenants: tuple[str, ...] | None = None,
-        handoff_queue: str | None = None,
-        salt: str = "",
-    ) -> list[SeedTicket]:
-        """Generate ``count`` tickets; see :func:`psabridge.sandbox.tickets.generate_tickets`."""
-        from psabridge.sandbox.tickets import generate_tickets
-
-        return generate_tickets(self, count, anchor=anchor, tenants=tenants, handoff_queue=handoff_queue, salt=salt)
 
 
 def build_world(seed: int = 0) -> World:

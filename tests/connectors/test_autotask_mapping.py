@@ -105,7 +105,7 @@ def test_a_seed_ticket_comes_back_as_itself_through_connector_and_mapping(sandbo
 def test_our_own_note_comes_back_with_its_origin_and_canonical_changes_go_out_as_the_connector_sends_them(
     sandbox: Sandbox,
 ) -> None:
-    seed = next(s for s in sandbox.seeds if s.status is Status.IN_PROGRESS)
+    seed = next(s for s in sandbox.seeds if s.status == Status.IN_PROGRESS)
     external_id = str(350000 + seed.number)
     key = "a1b2c3d4e5f60718"
     metadata = sandbox.connector.metadata()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -38,8 +38,12 @@ SANDBOX_INSTALL_HINT = "pip install packages/psabridge-sandbox (from a psabridge
 
 
 def require_sandbox(command: str) -> None:
-    """Exit 2 with a one-line install hint unless the vendor sandbox (``psabridge_sandbox``) can be imported."""
-    if importlib.util.find_spec("psabridge_sandbox") is None:
+    """Import the vendor sandbox (``psabridge_sandbox``), or exit 2 with a one-line hint on how to install it."""
+    try:
+        importlib.import_module("psabridge_sandbox")
+    except ModuleNotFoundError as exc:
+        if exc.name != "psabridge_sandbox":  # the sandbox is there but something it needs is not: show that
+            raise
         die(f"`psabridge {command}` needs the vendor sandbox, not installed here: {SANDBOX_INSTALL_HINT}", EXIT_CONFIG)
 
 

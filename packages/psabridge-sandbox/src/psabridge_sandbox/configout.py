@@ -40,9 +40,7 @@ DEMO_LINKS: list[dict[str, Any]] = [
 ]
 
 
-def sandbox_config(
-    infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int
-) -> dict[str, Any]:
+def sandbox_config(infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int) -> dict[str, Any]:
     """The configuration as data: every service of the registry, running or not, in registry order."""
     connections: list[dict[str, Any]] = []
     notifiers: list[dict[str, Any]] = []

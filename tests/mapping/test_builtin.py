@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 import psabridge
+from psabridge.cli import app
 from psabridge.default_mappings import UnknownMappingError, builtin_mapping, builtin_names
 from psabridge.mapping import check_mapping, load_mapping
 from psabridge.settings import SettingsError, load_settings
@@ -97,3 +99,11 @@ def test_the_checkout_mapping_files_extend_the_builtin_and_add_nothing(vendor: s
     path = INSTALLATION_MAPPINGS / f"{vendor}.yaml"
     assert yaml.safe_load(path.read_text()) == {"system": vendor, "extends": f"builtin:{vendor}"}
     assert load_mapping(path).files == (str(builtin_mapping(vendor)), str(path))
+
+
+def test_mapping_check_takes_builtin_names() -> None:
+    good = CliRunner().invoke(app, ["mapping", "check", "builtin:servicenow"])
+    assert (good.exit_code, good.output) == (0, f"ok: {builtin_mapping('servicenow')} (servicenow, 26 fields)\n")
+    bad = CliRunner().invoke(app, ["mapping", "check", "builtin:servicenw"])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("error: builtin:servicenw is not a mapping psabridge ships (it ships builtin:autotask")

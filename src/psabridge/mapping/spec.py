@@ -1,4 +1,4 @@
-"""The mapping file format as pydantic models: what `config/mappings/<vendor>.yaml` may say, checked key by key.
+"""The mapping file format as pydantic models: what a mapping file (defaults/<vendor>.yaml) may say, key by key.
 
 A mapping file holds one rule per canonical field (``fields:``), where the vendor's company identifier is
 (``tenant:``), how list responses are wrapped (``envelope:``), an optional base file it refines (``extends:``) and

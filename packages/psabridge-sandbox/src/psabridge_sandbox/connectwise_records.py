@@ -43,7 +43,7 @@ HREF_BASE = "http://connectwise.sandbox.invalid/v4_6_release/apis/3.0"
 """Placeholder API root in stored hrefs; replaced by the address a client used when a response goes out."""
 
 STATUS_NAMES: dict[Status, str] = {
-    # ConnectWise's default service-board statuses (the mapping file lists them, config/mappings/connectwise.yaml).
+    # ConnectWise's default service-board statuses (psabridge's default mapping, builtin:connectwise, lists them).
     Status.NEW: "New",
     Status.ASSIGNED: "Assigned",
     Status.IN_PROGRESS: "In Progress",

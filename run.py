@@ -23,7 +23,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".psabridge-installed"
 SANDBOX = ROOT / "packages" / "psabridge-sandbox"
-PROJECTS = (ROOT, SANDBOX)  # psabridge first: the sandbox depends on nothing of it, but the dev tools come with it
+PROJECTS = (ROOT, SANDBOX)  # installed by one pip command; psabridge's dev extra brings the test and lint tools
 LINTED = ("src", "packages", "tests", "scripts", "run.py")
 
 

@@ -3,8 +3,9 @@
 
 Usage: python3 run.py demo | test | lint | psabridge ARGS... | bench NAME
 
-Only python3 is needed: the first run creates .venv/ and installs the project with its dev extra; later runs
-reuse it and reinstall only when pyproject.toml changed.
+Only python3 is needed: the first run creates .venv/ and installs both distributions of this repository, editable:
+psabridge with its dev extra, and the vendor sandbox (packages/psabridge-sandbox) that the demo and the tests run
+against. Later runs reuse .venv and reinstall only when a pyproject.toml changed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".psabridge-installed"
+SANDBOX = ROOT / "packages" / "psabridge-sandbox"
+PROJECTS = (ROOT, SANDBOX)  # installed by one pip command; psabridge's dev extra brings the test and lint tools
+LINTED = ("src", "packages", "tests", "scripts", "run.py")
 
 
 def _run(*args: str | os.PathLike[str]) -> int:
@@ -28,17 +32,17 @@ def _run(*args: str | os.PathLike[str]) -> int:
 
 
 def ensure_venv() -> None:
-    """Create .venv and install the project (editable, with dev extra) unless it is up to date."""
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """Create .venv and install both distributions (editable; psabridge with its dev extra) unless up to date."""
+    want = hashlib.sha256(b"".join((project / "pyproject.toml").read_bytes() for project in PROJECTS)).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         return
     if not PY.exists():
         print("run.py: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
-    print("run.py: installing psabridge and its dependencies into .venv", flush=True)
+    print("run.py: installing psabridge, psabridge-sandbox and their dependencies into .venv", flush=True)
     if _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip") != 0:
         sys.exit("run.py: could not upgrade pip in .venv")
-    if _run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]") != 0:
+    if _run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]", "-e", SANDBOX) != 0:
         sys.exit("run.py: pip install failed (see above)")
     STAMP.write_text(want)
 
@@ -46,7 +50,7 @@ def ensure_venv() -> None:
 def task_test(args: list[str]) -> int:
     """Lint, type-check and run the whole test suite."""
     for step in (
-        [PY, "-m", "ruff", "check", "src", "tests", "scripts", "run.py"],
+        [PY, "-m", "ruff", "check", *LINTED],
         [PY, "-m", "mypy"],
     ):
         print("run.py:", " ".join(str(s) for s in step[2:]), flush=True)
@@ -57,7 +61,7 @@ def task_test(args: list[str]) -> int:
 
 def task_lint(args: list[str]) -> int:
     """Ruff (check and format check) and mypy only."""
-    rc = _run(PY, "-m", "ruff", "check", "src", "tests", "scripts", "run.py", *args)
+    rc = _run(PY, "-m", "ruff", "check", *LINTED, *args)
     return rc or _run(PY, "-m", "mypy")
 
 

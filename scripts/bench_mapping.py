@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from psabridge.default_mappings import builtin_mapping
 from psabridge.mapping import MappingContext, load_mapping
 from psabridge.model import System
 from psabridge.vendordata import VendorMetadata
@@ -51,7 +52,7 @@ def _rate(work: Callable[[], int], seconds: float) -> float:
 
 def bench(vendor: str, seconds: float) -> dict[str, Any]:
     """Inbound (list records, full tickets) and outbound rates of one vendor."""
-    mapper = load_mapping(ROOT / "config" / "mappings" / f"{vendor}.yaml")
+    mapper = load_mapping(builtin_mapping(vendor))
     metadata = VendorMetadata.model_validate_json((FIXTURES / vendor / "metadata.json").read_text())
     context = CONTEXTS[vendor]
     list_name, full_name = FILES[vendor]

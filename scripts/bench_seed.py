@@ -13,9 +13,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from psabridge.sandbox.scenarios import Scenario
-from psabridge.sandbox.tickets import generate_tickets
-from psabridge.sandbox.world import build_world
+from psabridge_sandbox.scenarios import Scenario
+from psabridge_sandbox.tickets import generate_tickets
+from psabridge_sandbox.world import build_world
 
 ANCHOR = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

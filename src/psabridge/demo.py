@@ -11,6 +11,8 @@ What it does, in order (every step through the production code paths; only the v
    is polled as the scheduler would, and each change must arrive once on the other side.
 5. Polls both sides again and checks that nothing more is written (no echo loop).
 6. Summarises the store: tickets per connection, mirrors, write-backs, findings and dead letters.
+
+The sandbox is the separate psabridge-sandbox distribution: it is imported when the demo runs, not with this module.
 """
 
 from __future__ import annotations
@@ -23,21 +25,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import InstrumentedAttribute
 
-from psabridge.sandbox.configout import write_config
-from psabridge.sandbox.freshservice import PLAN_ENV
-from psabridge.sandbox.people import People
-from psabridge.sandbox.runner import SandboxRunner
 from psabridge.settings import Settings, load_settings
 from psabridge.store import upgrade
 from psabridge.store.models import DeadLetter, Finding, Link, OutboxAction, TicketRow
 from psabridge.sync.context import SyncContext
 from psabridge.sync.poll import poll_connection
 from psabridge.sync.runtime import Engine, boot
+
+if TYPE_CHECKING:
+    from psabridge_sandbox.people import People
+    from psabridge_sandbox.runner import SandboxRunner
 
 __all__ = ["DemoOptions", "DemoReport", "run_demo"]
 
@@ -85,6 +88,8 @@ class DemoReport:
 
 def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
     """Run the demo (see the module docstring), printing each step through ``echo``."""
+    from psabridge_sandbox.people import People
+
     report = DemoReport()
     with _sandbox(options) as runner:
         names = ", ".join(name for name, info in runner.infos.items() if info.running)
@@ -110,6 +115,9 @@ def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
 
 @contextmanager
 def _sandbox(options: DemoOptions) -> Iterator[SandboxRunner]:
+    from psabridge_sandbox.freshservice import PLAN_ENV
+    from psabridge_sandbox.runner import SandboxRunner
+
     # The sandbox's Freshservice runs on its unlimited plan here: at Growth's 70 calls a minute (which the connector
     # would honour) the demo's Freshservice backfill alone would take several minutes.
     previous = os.environ.get(PLAN_ENV)
@@ -130,6 +138,8 @@ def _sandbox(options: DemoOptions) -> Iterator[SandboxRunner]:
 
 def _configure(options: DemoOptions, runner: SandboxRunner) -> Settings:
     """Write the sandbox's configuration into the folder, with a fresh store, quiet logs and an unthrottled FS."""
+    from psabridge_sandbox.configout import write_config
+
     folder = options.folder.resolve()
     for leftover in folder.glob("psabridge.db*"):
         leftover.unlink()

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from psabridge.default_mappings import BUILTIN, UnknownMappingError, resolve_mapping
 from psabridge.errors import ConfigError
 from psabridge.model import System
 from psabridge.yamlsource import LocatedYaml, Problem, YamlError, format_loc, load_yaml, problems_from_validation
@@ -154,7 +155,11 @@ class ConnectionSettings(_Section):
     tenants: dict[str, str] = Field(
         default_factory=dict, description="vendor company identifier -> tenant key, for connections with many clients"
     )
-    mapping: Path | None = Field(default=None, description="mapping file; default: mappings/<system>.yaml beside it")
+    mapping: Path | None = Field(
+        default=None,
+        description="mapping file, or builtin:<system> for the one psabridge ships; "
+        "default: mappings/<system>.yaml beside the settings file if there is one, else builtin:<system>",
+    )
     poll_every: Duration = timedelta(minutes=2)
     overlap: Duration | None = Field(default=None, description="re-read window behind the watermark")
     page_size: int | None = Field(default=None, gt=0)
@@ -511,15 +516,18 @@ def _resolve(
     if settings.rules is not None and not settings.rules.is_absolute():
         settings.rules = (base / settings.rules).resolve()
     for index, conn in enumerate(settings.connections):
-        if conn.mapping is None:
-            conn.mapping = (base / "mappings" / f"{conn.system.value}.yaml").resolve()
-        elif not conn.mapping.is_absolute():
-            conn.mapping = (base / conn.mapping).resolve()
-        if not conn.mapping.exists():
-            loc = ("connections", index, "mapping")
-            problems.append(
-                Problem(located.file, located.line_of(loc), format_loc(loc), f"file {conn.mapping} does not exist")
-            )
+        loc = ("connections", index, "mapping")
+        beside = base / "mappings" / f"{conn.system.value}.yaml"
+        reference = conn.mapping or (beside if beside.exists() else f"{BUILTIN}{conn.system.value}")
+        try:
+            conn.mapping = resolve_mapping(reference, base).resolve()
+        except UnknownMappingError as exc:
+            problems.append(Problem(located.file, located.line_of(loc), format_loc(loc), str(exc)))
+        else:
+            if not conn.mapping.exists():
+                problems.append(
+                    Problem(located.file, located.line_of(loc), format_loc(loc), f"file {conn.mapping} does not exist")
+                )
         values, found = _resolve_credentials(conn.credentials, ("connections", index), base, env, located, origins)
         conn._credentials = Credentials(values)
         problems.extend(found)

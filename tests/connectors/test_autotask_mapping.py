@@ -15,12 +15,12 @@ from psabridge.connectors.http import HttpRuntime
 from psabridge.mapping import Mapper, MappingContext, load_mapping
 from psabridge.markers import marker_for
 from psabridge.model import NoteKind, Status, System
-from psabridge.sandbox import credentials as cred
-from psabridge.sandbox.autotask import AutotaskSimulator
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.tickets import SeedTicket
-from psabridge.sandbox.world import build_world
+from psabridge_sandbox import credentials as cred
+from psabridge_sandbox.autotask import AutotaskSimulator
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.tickets import SeedTicket
+from psabridge_sandbox.world import build_world
 
 from .conftest import FakeTime
 from .contract.harness import connection_settings
@@ -105,7 +105,7 @@ def test_a_seed_ticket_comes_back_as_itself_through_connector_and_mapping(sandbo
 def test_our_own_note_comes_back_with_its_origin_and_canonical_changes_go_out_as_the_connector_sends_them(
     sandbox: Sandbox,
 ) -> None:
-    seed = next(s for s in sandbox.seeds if s.status is Status.IN_PROGRESS)
+    seed = next(s for s in sandbox.seeds if s.status == Status.IN_PROGRESS)
     external_id = str(350000 + seed.number)
     key = "a1b2c3d4e5f60718"
     metadata = sandbox.connector.metadata()

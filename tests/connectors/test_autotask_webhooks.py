@@ -12,11 +12,11 @@ import pytest
 
 from psabridge.connectors.autotask import AutotaskConnector
 from psabridge.connectors.http import HttpRuntime
-from psabridge.sandbox import credentials as cred
-from psabridge.sandbox.autotask import AutotaskSimulator
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.world import build_world
+from psabridge_sandbox import credentials as cred
+from psabridge_sandbox.autotask import AutotaskSimulator
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.world import build_world
 
 from .conftest import FakeTime
 from .contract.harness import connection_settings

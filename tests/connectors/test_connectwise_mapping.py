@@ -13,13 +13,13 @@ from psabridge.connectors.http import HttpRuntime
 from psabridge.mapping import Mapper, MappingContext, load_mapping
 from psabridge.markers import marker_for
 from psabridge.model import NoteKind, Status, System
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.connectwise import ConnectWiseSimulator
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.scenarios import Scenario
-from psabridge.sandbox.tickets import SeedTicket
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import VendorMetadata
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.connectwise import ConnectWiseSimulator
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.scenarios import Scenario
+from psabridge_sandbox.tickets import SeedTicket
+from psabridge_sandbox.world import build_world
 
 from .contract.harness import connection_settings
 from .serving import serve

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from psabridge.connectors.freshservice import FreshserviceConnector
 from psabridge.connectors.http import HttpRuntime
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.credentials import FS_API_KEY, FS_WEBHOOK_SECRET
-from psabridge.sandbox.freshservice import FreshserviceSimulator
-from psabridge.sandbox.registry import SandboxContext, default_anchor, service
-from psabridge.sandbox.world import build_world
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.credentials import FS_API_KEY, FS_WEBHOOK_SECRET
+from psabridge_sandbox.freshservice import FreshserviceSimulator
+from psabridge_sandbox.registry import SandboxContext, default_anchor, service
+from psabridge_sandbox.world import build_world
 
 from .contract.harness import connection_settings, ticket_ids
 from .serving import serve

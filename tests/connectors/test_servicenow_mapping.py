@@ -13,14 +13,14 @@ from psabridge.connectors.servicenow import ServiceNowConnector
 from psabridge.mapping import Mapper, MappingContext, load_mapping
 from psabridge.markers import marker_for
 from psabridge.model import Level, NoteKind, Priority, Status, System
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_USERNAME, SN_WEBHOOK_SECRET
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.scenarios import Scenario
-from psabridge.sandbox.servicenow import ServiceNowSimulator
-from psabridge.sandbox.tickets import SeedTicket
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import VendorMetadata
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME, SN_WEBHOOK_SECRET
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.scenarios import Scenario
+from psabridge_sandbox.servicenow import ServiceNowSimulator
+from psabridge_sandbox.tickets import SeedTicket
+from psabridge_sandbox.world import build_world
 
 from .contract.harness import connection_settings
 from .serving import serve

@@ -14,7 +14,8 @@ from psabridge.model import System
 from psabridge.vendordata import VendorMetadata
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = ROOT / "config" / "mappings"
+MAPPINGS = ROOT / "src" / "psabridge" / "mapping" / "defaults"  # the shipped defaults (builtin:<vendor>)
+INSTALLATION_MAPPINGS = ROOT / "config" / "mappings"  # the checkout's admin-editable files, which extend them
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VENDORS = ("connectwise", "autotask", "servicenow", "freshservice")
 

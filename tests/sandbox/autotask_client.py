@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import httpx
 import jsonschema
 
-from psabridge.sandbox.autotask import AutotaskSimulator
-from psabridge.sandbox.clock import Clock
-from psabridge.sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.world import World
+from psabridge_sandbox.autotask import AutotaskSimulator
+from psabridge_sandbox.clock import Clock
+from psabridge_sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.world import World
 from tests.sandbox.conftest import ANCHOR, AsgiClient
 
 HEADERS = {"ApiIntegrationCode": AT_INTEGRATION_CODE, "UserName": AT_USERNAME, "Secret": AT_SECRET}
 API = "/ATServicesRest/V1.0"
 ALL = {"filter": [{"op": "gte", "field": "id", "value": 0}]}
-SPEC = json.loads(
-    (Path(__file__).resolve().parents[2] / "src/psabridge/sandbox/specs/autotask.json").read_text(encoding="utf-8")
-)
+SPEC = json.loads(resources.files("psabridge_sandbox").joinpath("specs/autotask.json").read_text(encoding="utf-8"))
 
 
 def make(

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.world import World, build_world
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.world import World, build_world
 
 ANCHOR = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import jsonschema
 
-import psabridge.sandbox
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import FS_API_KEY
-from psabridge.sandbox.freshservice import FreshserviceSimulator
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.world import World
+import psabridge_sandbox
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import FS_API_KEY
+from psabridge_sandbox.freshservice import FreshserviceSimulator
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.world import World
 
 from .conftest import ANCHOR, AsgiClient
 
@@ -76,7 +76,7 @@ class Api:
 
 @cache
 def _spec() -> dict[str, Any]:
-    path = Path(psabridge.sandbox.__file__).parent / "specs" / "freshservice.json"
+    path = Path(psabridge_sandbox.__file__).parent / "specs" / "freshservice.json"
     spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return spec
 

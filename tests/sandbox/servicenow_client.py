@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import httpx
 import jsonschema
 
-from psabridge.sandbox.clock import Clock
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_USERNAME
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.servicenow import ServiceNowSimulator
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import Clock
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.servicenow import ServiceNowSimulator
+from psabridge_sandbox.world import World
 from tests.sandbox.conftest import ANCHOR, AsgiClient
 
 AUTH = (SN_USERNAME, SN_PASSWORD)
 AGENT = ("dana.whitfield", SN_PASSWORD)  # one of the MSP's engineers: an agent account on the client's instance
 TABLE = "/api/now/table"
-SPEC = json.loads(
-    (Path(__file__).resolve().parents[2] / "src/psabridge/sandbox/specs/servicenow.json").read_text(encoding="utf-8")
-)
+SPEC = json.loads(resources.files("psabridge_sandbox").joinpath("specs/servicenow.json").read_text(encoding="utf-8"))
 
 
 class Client(AsgiClient):

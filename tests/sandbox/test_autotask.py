@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge.sandbox.autotask import THREAD_LIMIT_MESSAGE
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.registry import build_simulator
-from psabridge.sandbox.world import World
+from psabridge_sandbox.autotask import THREAD_LIMIT_MESSAGE
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.registry import build_simulator
+from psabridge_sandbox.world import World
 from tests.sandbox.autotask_client import ALL, API, HEADERS, make, query_all, valid
 from tests.sandbox.conftest import ANCHOR
 

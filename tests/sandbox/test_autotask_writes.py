@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge.sandbox.autotask_data import API_RESOURCE_ID
-from psabridge.sandbox.autotask_webhooks import dotnet_json
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.world import World
+from psabridge_sandbox.autotask_data import API_RESOURCE_ID
+from psabridge_sandbox.autotask_webhooks import dotnet_json
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.world import World
 from tests.sandbox.autotask_client import API, HEADERS, make, query_all, valid
 
 NEW = {"companyID": 1001, "title": "Printer jammed", "status": 1, "priority": 2, "queueID": 29683482}

@@ -15,19 +15,19 @@ import httpx
 import jsonschema
 import pytest
 
-from psabridge.sandbox import connectwise as cw_module
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.connectwise import ConnectWiseSimulator
-from psabridge.sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
-from psabridge.sandbox.registry import SandboxContext, service
-from psabridge.sandbox.world import World
+from psabridge_sandbox import connectwise as cw_module
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.connectwise import ConnectWiseSimulator
+from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.world import World
 
 from .conftest import ANCHOR, AsgiClient
 
 API = "/v4_6_release/apis/3.0"
 TOKEN = base64.b64encode(f"{CW_COMPANY}+{CW_PUBLIC_KEY}:{CW_PRIVATE_KEY}".encode()).decode()
 HEADERS = {"Authorization": f"Basic {TOKEN}", "clientId": CW_CLIENT_ID}
-SPEC = json.loads(resources.files("psabridge.sandbox").joinpath("specs/connectwise.json").read_text())
+SPEC = json.loads(resources.files("psabridge_sandbox").joinpath("specs/connectwise.json").read_text())
 
 
 def valid(body: Any, definition: str) -> Any:

@@ -4,9 +4,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.core import principal_of
-from psabridge.sandbox.table import Table
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.core import principal_of
+from psabridge_sandbox.table import Table
 
 from .conftest import ANCHOR, AsgiClient
 from .toyvendor import KEY, ToyVendor

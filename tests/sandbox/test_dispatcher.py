@@ -10,8 +10,8 @@ from collections.abc import Iterator, Mapping
 import httpx
 import pytest
 
-from psabridge.sandbox.dispatcher import Subscription, WebhookDispatcher
-from psabridge.sandbox.faults import FaultInjector, FaultProfile
+from psabridge_sandbox.dispatcher import Subscription, WebhookDispatcher
+from psabridge_sandbox.faults import FaultInjector, FaultProfile
 
 from .conftest import AsgiClient
 from .toyvendor import ToyVendor

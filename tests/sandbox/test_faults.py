@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.faults import PROFILES, Decision, FaultInjector, FaultProfile
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.faults import PROFILES, Decision, FaultInjector, FaultProfile
 
 from .conftest import ANCHOR, AsgiClient
 from .toyvendor import KEY, ToyVendor

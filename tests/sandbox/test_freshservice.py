@@ -8,11 +8,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import FS_API_KEY
-from psabridge.sandbox.freshservice_http import READONLY_API_KEY
-from psabridge.sandbox.freshservice_records import fs_time
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import FS_API_KEY
+from psabridge_sandbox.freshservice_http import READONLY_API_KEY
+from psabridge_sandbox.freshservice_records import fs_time
+from psabridge_sandbox.world import World
 
 from .conftest import ANCHOR
 from .freshservice_client import EVERYTHING, Api, account, check

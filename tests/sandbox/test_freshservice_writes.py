@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import FS_WEBHOOK_SECRET
-from psabridge.sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
-from psabridge.sandbox.freshservice_records import INTEGRATION_AGENT_ID, fs_time
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import FS_WEBHOOK_SECRET
+from psabridge_sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
+from psabridge_sandbox.freshservice_records import INTEGRATION_AGENT_ID, fs_time
+from psabridge_sandbox.world import World
 
 from .conftest import ANCHOR
 from .freshservice_client import EVERYTHING, Api, account, check

@@ -5,9 +5,9 @@ import re
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import OG_API_KEY, PD_ROUTING_KEY
-from psabridge.sandbox.registry import build_simulator
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import OG_API_KEY, PD_ROUTING_KEY
+from psabridge_sandbox.registry import build_simulator
 
 from .conftest import AsgiClient
 

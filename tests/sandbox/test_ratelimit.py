@@ -8,10 +8,10 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.ratelimit import RateLimit, SlidingWindow, Verdict, by_header
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.ratelimit import RateLimit, SlidingWindow, Verdict, by_header
 
 from .conftest import AsgiClient
 

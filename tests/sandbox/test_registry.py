@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 import yaml
 
-from psabridge.sandbox import credentials
-from psabridge.sandbox.configout import DEMO_LINKS, sandbox_config
-from psabridge.sandbox.registry import (
+from psabridge_sandbox import credentials
+from psabridge_sandbox.configout import DEMO_LINKS, sandbox_config
+from psabridge_sandbox.registry import (
     SERVICES,
     SIMULATORS,
     SandboxContext,
@@ -17,8 +17,8 @@ from psabridge.sandbox.registry import (
     register,
     service,
 )
-from psabridge.sandbox.runner import ServiceInfo, parse_faults
-from psabridge.sandbox.world import World, build_world
+from psabridge_sandbox.runner import ServiceInfo, parse_faults
+from psabridge_sandbox.world import World, build_world
 
 from .conftest import ANCHOR
 
@@ -48,7 +48,7 @@ def _default_infos() -> dict[str, ServiceInfo]:
 
 def test_services_on_default_ports_are_exactly_the_demo_configuration(world: World) -> None:
     demo = _demo()
-    generated = sandbox_config(_default_infos(), world=world, host="127.0.0.1", webhook_port=8700, mappings=None)
+    generated = sandbox_config(_default_infos(), world=world, host="127.0.0.1", webhook_port=8700)
 
     def strip(entry: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in entry.items() if k != "mapping"}
@@ -59,7 +59,7 @@ def test_services_on_default_ports_are_exactly_the_demo_configuration(world: Wor
     assert generated["tenants"] == demo["tenants"]
     assert (generated["database"], generated["broker"]) == ("sqlite:///psabridge.db", "embedded")
     for connection in generated["connections"]:
-        assert connection["mapping"] == f"mappings/{connection['system']}.yaml"
+        assert connection["mapping"] == f"builtin:{connection['system']}"
         for key in connection["credentials"]:
             assert not any(word in key for word in ("password", "secret", "key")) or key.endswith("_file")
 

@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from psabridge.cli import app
-from psabridge.sandbox.configout import write_config, write_urls
-from psabridge.sandbox.credentials import PD_ROUTING_KEY, SECRET_FILES
-from psabridge.sandbox.registry import SERVICES
-from psabridge.sandbox.runner import SandboxRunner
 from psabridge.settings import load_settings
+from psabridge_sandbox.configout import write_config, write_urls
+from psabridge_sandbox.credentials import PD_ROUTING_KEY, SECRET_FILES
+from psabridge_sandbox.registry import SERVICES
+from psabridge_sandbox.runner import SandboxRunner
 
 from .conftest import ANCHOR
 

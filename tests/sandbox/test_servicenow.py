@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_USERNAME
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME
+from psabridge_sandbox.world import World
 from tests.sandbox.servicenow_client import TABLE, list_all, make, valid
 
 INCIDENTS = f"{TABLE}/incident"
@@ -79,10 +79,14 @@ def test_offset_paging_by_update_time_repeats_and_skips_records_that_change_unde
     records, _ = list_all(client, "incident", {"sysparm_limit": 20, "sysparm_query": "ORDERBYsys_updated_on"})
 
     seen = Counter(r["sys_id"] for r in records)
-    repeated = [i for i, count in seen.items() if count > 1]
+    repeated = {i for i, count in seen.items() if count > 1}
     skipped = before - set(seen)
-    assert repeated, "a record touched after it was read moves to the end and comes again"
-    assert skipped, "the records behind a moved one shift down a page and are never read"
+    touched = {r["sys_id"] for r in client.get("/_sandbox/state").json()["incidents"]}  # changed since seeding
+    # A record touched after it was read moves to the end and comes again; the records behind it shift down a page,
+    # and as many are never read. The churn fault is seeded, so the counts are those of this seed.
+    assert (len(repeated), len(skipped)) == (18, 18)
+    assert repeated <= touched
+    assert max(seen.values()) == 2
 
 
 def test_the_default_limit_is_ten_thousand(world: World, clock: FakeClock) -> None:
@@ -138,7 +142,7 @@ def test_encoded_queries_filter_as_documented(world: World, clock: FakeClock, qu
     matched = client.get(INCIDENTS, params={"sysparm_query": query}).json()["result"]
     everything = client.get(INCIDENTS).json()["result"]
 
-    assert matched, query
+    assert 0 < len(matched) < len(everything), query  # the query selects some of the records, not all
     assert all(check(r) for r in matched)  # type: ignore[operator]
     assert len(matched) == sum(1 for r in everything if check(r))  # type: ignore[operator]
 
@@ -209,7 +213,7 @@ def test_the_seeded_instance_has_the_msp_support_group_and_reference_records(wor
         ("3", "On Hold"),
     ]
     assert [c["name"] for c in companies] == ["Acme Dental"]
-    assert cis and cis[0]["name"].startswith("ACME-")
+    assert [ci["name"] for ci in cis] == ["ACME-DC01"]
 
 
 def test_journal_entries_are_rows_of_sys_journal_field(world: World, clock: FakeClock) -> None:
@@ -222,7 +226,8 @@ def test_journal_entries_are_rows_of_sys_journal_field(world: World, clock: Fake
     ).json()
 
     valid("JournalList", body)
-    assert body["result"]
+    assert len(body["result"]) == len(sn.instance.journal_of[incident.id])
+    assert {r["element"] for r in body["result"]} <= {"comments", "work_notes"}
     assert all(r["element_id"] == incident.id and r["name"] == "incident" for r in body["result"])
     stamps = [r["sys_created_on"] for r in body["result"]]
     assert stamps == sorted(stamps)
@@ -266,7 +271,9 @@ def test_bad_or_missing_credentials_are_a_401(world: World, clock: FakeClock, au
         "status": "failure",
     }
     assert response.headers["WWW-Authenticate"].lower().startswith("basic")
-    assert sn.simulator.recorder.find(status=401)
+    assert [(r.method, r.path, r.status) for r in sn.simulator.recorder.find(status=401)] == [
+        ("GET", "/api/now/table/incident", 401)
+    ]
 
 
 def test_a_malformed_basic_header_is_a_401(world: World, clock: FakeClock) -> None:

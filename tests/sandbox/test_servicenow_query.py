@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from psabridge.sandbox.servicenow_query import Condition, parse_query
+from psabridge_sandbox.servicenow_query import Condition, parse_query
 
 FIELDS = {"state", "priority", "short_description", "sys_updated_on", "assigned_to", "number"}
 ROWS = [

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge.sandbox.clock import FakeClock
-from psabridge.sandbox.credentials import SN_USERNAME, SN_WEBHOOK_SECRET
-from psabridge.sandbox.world import World
+from psabridge_sandbox.clock import FakeClock
+from psabridge_sandbox.credentials import SN_USERNAME, SN_WEBHOOK_SECRET
+from psabridge_sandbox.world import World
 from tests.sandbox.conftest import ANCHOR
 from tests.sandbox.servicenow_client import AGENT, TABLE, make, valid
 

@@ -7,10 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from psabridge.sandbox.clock import Clock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.table import Row, Table
+from psabridge_sandbox.clock import Clock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.table import Row, Table
 
 KEY = "toy-key"
 

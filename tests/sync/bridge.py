@@ -18,12 +18,12 @@ import httpx
 import sqlalchemy as sa
 import yaml
 
-from psabridge.sandbox.configout import write_config
-from psabridge.sandbox.credentials import SN_WEBHOOK_SECRET
-from psabridge.sandbox.people import People
-from psabridge.sandbox.runner import SandboxRunner
 from psabridge.store import Database, upgrade
 from psabridge.store.models import DeadLetter, InboxDelivery, Link, OutboxAction
+from psabridge_sandbox.configout import write_config
+from psabridge_sandbox.credentials import SN_WEBHOOK_SECRET
+from psabridge_sandbox.people import People
+from psabridge_sandbox.runner import SandboxRunner
 from tests.conftest import ROOT
 
 CW_SIGNING_KEY = "cw-callback-signing-key"

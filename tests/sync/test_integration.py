@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge.sandbox.runner import SandboxRunner
+from psabridge_sandbox.runner import SandboxRunner
 
 from .bridge import Bridge, Vendors, free_port, wait_for
 

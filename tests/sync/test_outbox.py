@@ -11,12 +11,12 @@ from pydantic import SecretStr
 
 from psabridge.errors import MappingError, PermanentError, RateLimitedError, RetryLaterError
 from psabridge.model import AddNote, AddTimeEntry, PageOnCall, PostToChannel, SetFields
-from psabridge.sandbox.runner import SandboxRunner
 from psabridge.settings import Credentials, NotifierSettings
 from psabridge.store import repo
 from psabridge.store.models import Finding, OutboxAction
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
+from psabridge_sandbox.runner import SandboxRunner
 
 from .conftest import World
 
@@ -131,7 +131,7 @@ def notifier(name: str, kind: str, url: str, **secrets: str) -> NotifierSettings
 
 
 def test_pages_and_chat_posts_reach_the_paging_services(plain: World, ticket: str, paging: SandboxRunner) -> None:
-    from psabridge.sandbox.credentials import OG_API_KEY, PD_ROUTING_KEY
+    from psabridge_sandbox.credentials import OG_API_KEY, PD_ROUTING_KEY
 
     infos = paging.infos
     plain.ctx.settings.notifiers = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from psabridge.sandbox.runner import SandboxRunner
+from psabridge_sandbox.runner import SandboxRunner
 
 from .bridge import Bridge, Vendors, wait_for
 

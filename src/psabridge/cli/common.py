@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -11,7 +12,7 @@ import typer
 from psabridge.log import configure_logging
 from psabridge.settings import Settings, SettingsError, config_path, load_settings
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "ConfigOption", "die", "load"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "SANDBOX_INSTALL_HINT", "ConfigOption", "die", "load", "require_sandbox"]
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -31,6 +32,19 @@ def die(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print an error to stderr and exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+SANDBOX_INSTALL_HINT = "pip install packages/psabridge-sandbox (from a psabridge checkout)"
+
+
+def require_sandbox(command: str) -> None:
+    """Import the vendor sandbox (``psabridge_sandbox``), or exit 2 with a one-line hint on how to install it."""
+    try:
+        importlib.import_module("psabridge_sandbox")
+    except ModuleNotFoundError as exc:
+        if exc.name != "psabridge_sandbox":  # the sandbox is there but something it needs is not: show that
+            raise
+        die(f"`psabridge {command}` needs the vendor sandbox, not installed here: {SANDBOX_INSTALL_HINT}", EXIT_CONFIG)
 
 
 def load(config: Path | None, *, quiet_logging: bool = False) -> Settings:

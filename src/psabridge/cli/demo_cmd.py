@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from psabridge.cli.common import EXIT_FAILED, die
+from psabridge.cli.common import EXIT_FAILED, die, require_sandbox
 from psabridge.demo import DemoOptions, DemoReport, run_demo
 from psabridge.log import configure_logging
 
@@ -28,6 +28,7 @@ def demo(
     mirrors a client's ServiceNow P1 into ConnectWise and carries notes and status both ways, checks that nothing
     echoes, and prints a summary. Exit status 0 when every check passed, 1 otherwise.
     """
+    require_sandbox("demo")
     configure_logging("warning", "console")
     options = DemoOptions(folder=folder, tickets=tickets, seed=seed, threads=threads, wait=wait)
     try:

@@ -13,6 +13,7 @@ import typer
 
 from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
 from psabridge.connectors.base import Connector
+from psabridge.default_mappings import UnknownMappingError, resolve_mapping
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingContext, check_live, check_mapping
 from psabridge.mapping.engine import Mapper
@@ -55,7 +56,10 @@ def _print_problems(problems: list[Problem], prefix: str = "") -> None:
 def check(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Mapping files to check (default: every connection's file and the files beside them)."),
+        typer.Argument(
+            help="Mapping files, or builtin:<vendor> for a default psabridge ships, to check "
+            "(default: every connection's file and the files beside them)."
+        ),
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Also compare mapped values with each connection's live metadata.")
@@ -74,7 +78,10 @@ def check(
     if not files or live or connection:
         settings = load(config, quiet_logging=True)
     connections = _selected(settings, connection) if settings is not None else []
-    targets = list(files or [])
+    try:
+        targets = [resolve_mapping(file, Path.cwd()) for file in files or []]
+    except UnknownMappingError as exc:
+        die(str(exc), EXIT_CONFIG)
     if not targets:
         for conn in connections:
             if conn.mapping is not None:

@@ -1,4 +1,8 @@
-"""`psabridge sandbox serve`: run the vendor simulators on loopback and say where they are and what they accept."""
+"""`psabridge sandbox serve`: run the vendor simulators on loopback and say where they are and what they accept.
+
+The simulators are a distribution of their own (psabridge-sandbox, importable as psabridge_sandbox) that psabridge
+does not depend on: the command imports it when it runs, and says how to install it when it is missing.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,16 @@ from typing import Annotated
 
 import typer
 
-from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, die
-from psabridge.sandbox.configout import write_config, write_urls
-from psabridge.sandbox.faults import PROFILES
-from psabridge.sandbox.registry import DEFAULT_PORT_BASE
-from psabridge.sandbox.runner import SandboxRunner, parse_faults
+from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, die, require_sandbox
+
+__all__ = ["DEFAULT_PORT_BASE", "FAULT_PROFILES", "app"]
 
 app = typer.Typer(help="The built-in vendor sandbox: simulators of the vendor and paging APIs.", no_args_is_help=True)
+
+DEFAULT_PORT_BASE = 8701
+"""The sandbox's first port, which config/psabridge.yaml points at (psabridge_sandbox.registry.DEFAULT_PORT_BASE)."""
+FAULT_PROFILES = ("none", "flaky", "throttled", "slow", "malformed", "churn", "webhooks", "chaos")
+"""The sandbox's fault profiles, for --help without importing it (psabridge_sandbox.faults.PROFILES)."""
 
 
 @app.command("serve")
@@ -29,7 +36,7 @@ def serve(
         str,
         typer.Option(
             help="Fault profile for every service and/or SERVICE=PROFILE pairs, comma-separated "
-            f"(profiles: {', '.join(PROFILES)}). Change it while running: PUT /_sandbox/faults.",
+            f"(profiles: {', '.join(FAULT_PROFILES)}). Change it while running: PUT /_sandbox/faults.",
         ),
     ] = "none",
     urls_file: Annotated[
@@ -50,6 +57,10 @@ def serve(
     ] = None,
 ) -> None:
     """Run every registered simulator until Ctrl+C (or SIGTERM), printing each base URL and its credentials."""
+    require_sandbox("sandbox serve")
+    from psabridge_sandbox.configout import write_config, write_urls
+    from psabridge_sandbox.runner import SandboxRunner, parse_faults
+
     try:
         chosen = parse_faults(faults)
         when = _anchor(anchor)

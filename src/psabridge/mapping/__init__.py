@@ -1,4 +1,4 @@
-"""Declarative vendor <-> canonical mapping, loaded from config/mappings/*.yaml; pure (no network, database or clock).
+"""Declarative vendor <-> canonical mapping from YAML files (defaults/ per vendor); pure: no network, database, clock.
 
 The sync engine uses it like this::
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from psabridge.default_mappings import UnknownMappingError, resolve_mapping
 from psabridge.errors import MappingError
 from psabridge.mapping.canonical import TICKET_FIELDS, CanonicalField
 from psabridge.mapping.engine import (
@@ -127,12 +128,14 @@ def _read_chain(path: Path) -> tuple[list[LocatedYaml], list[str], list[Problem]
         chain.append(located)
         current = None
         if document.extends:
-            target = Path(document.extends)
-            current = target if target.is_absolute() else Path(located.file).parent / target
+            line = located.line_of(("extends",))
+            try:
+                current = resolve_mapping(document.extends, Path(located.file).parent)
+            except UnknownMappingError as exc:
+                problems.append(Problem(located.file, line, "extends", str(exc)))
+                break
             if not current.exists():
-                problems.append(
-                    Problem(located.file, located.line_of(("extends",)), "extends", f"file {current} does not exist")
-                )
+                problems.append(Problem(located.file, line, "extends", f"file {current} does not exist"))
                 break
     chain.reverse()
     return chain, files, problems

@@ -1,4 +1,4 @@
-"""The mapping file format as pydantic models: what `config/mappings/<vendor>.yaml` may say, checked key by key.
+"""The mapping file format as pydantic models: what a mapping file (defaults/<vendor>.yaml) may say, key by key.
 
 A mapping file holds one rule per canonical field (``fields:``), where the vendor's company identifier is
 (``tenant:``), how list responses are wrapped (``envelope:``), an optional base file it refines (``extends:``) and
@@ -169,7 +169,9 @@ class MappingDocument(_Spec):
     """A whole mapping file."""
 
     system: System | None = None
-    extends: str | None = Field(default=None, description="a mapping file this one refines, relative to this file")
+    extends: str | None = Field(
+        default=None, description="the mapping this one refines: builtin:<vendor>, or a file relative to this one"
+    )
     envelope: list[str] | None = Field(default=None, description="keys that wrap records in list/single responses")
     tenant: TenantRuleSpec | None = None
     fields: dict[str, FieldRuleSpec | None] = Field(default_factory=dict)

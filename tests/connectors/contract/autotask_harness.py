@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from psabridge.sandbox.autotask import AutotaskSimulator
-from psabridge.sandbox.autotask_webhooks import dotnet_json
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, AT_WEBHOOK_SECRET
-from psabridge.sandbox.registry import SandboxContext, default_anchor, service
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import RawRecord
+from psabridge_sandbox.autotask import AutotaskSimulator
+from psabridge_sandbox.autotask_webhooks import dotnet_json
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, AT_WEBHOOK_SECRET
+from psabridge_sandbox.registry import SandboxContext, default_anchor, service
+from psabridge_sandbox.world import build_world
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

@@ -9,12 +9,12 @@ from typing import Any, cast
 
 import httpx
 
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.connectwise import ConnectWiseSimulator
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.registry import SandboxContext, default_anchor, service
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import RawRecord
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.connectwise import ConnectWiseSimulator
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.registry import SandboxContext, default_anchor, service
+from psabridge_sandbox.world import build_world
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

@@ -7,14 +7,14 @@ from datetime import datetime
 
 import httpx
 
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import FS_API_KEY, FS_WEBHOOK_SECRET
-from psabridge.sandbox.freshservice import FreshserviceSimulator
-from psabridge.sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
-from psabridge.sandbox.registry import SandboxContext, default_anchor, service
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import RawRecord
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import FS_API_KEY, FS_WEBHOOK_SECRET
+from psabridge_sandbox.freshservice import FreshserviceSimulator
+from psabridge_sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
+from psabridge_sandbox.registry import SandboxContext, default_anchor, service
+from psabridge_sandbox.world import build_world
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

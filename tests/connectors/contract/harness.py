@@ -16,7 +16,7 @@ To put a vendor under the contract suite, write ``tests/connectors/contract/<ven
 
 and append ``ConnectWiseHarness()`` to ``HARNESSES`` in ``tests/connectors/contract/vendors.py``.
 
-The defaults need nothing else once the vendor's simulator is registered in ``psabridge.sandbox.registry`` (with
+The defaults need nothing else once the vendor's simulator is registered in ``psabridge_sandbox.registry`` (with
 ``@register("<system>")``) and its connector module exports ``CONNECTOR``: the simulator is built with
 ``registry.build_simulator``, settings come from the service's entry in ``registry.SERVICES`` with the sandbox
 credentials, and the connector from ``connectors.get_connector``. Override ``build_simulator``, ``settings`` or
@@ -50,12 +50,12 @@ from starlette.types import Message, Receive, Scope, Send
 from psabridge.connectors import get_connector
 from psabridge.connectors.base import Connector
 from psabridge.log import is_secret_key
-from psabridge.sandbox.core import CONTROL_PREFIX, Simulator
-from psabridge.sandbox.credentials import SECRET_FILES
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.registry import build_simulator, service
 from psabridge.settings import ConnectionSettings, Credentials
 from psabridge.vendordata import RawRecord
+from psabridge_sandbox.core import CONTROL_PREFIX, Simulator
+from psabridge_sandbox.credentials import SECRET_FILES
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.registry import build_simulator, service
 
 from ..serving import serve
 

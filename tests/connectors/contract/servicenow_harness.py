@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from psabridge.sandbox.clock import SystemClock
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.credentials import SN_PASSWORD, SN_WEBHOOK_SECRET
-from psabridge.sandbox.registry import SandboxContext, default_anchor, service
-from psabridge.sandbox.servicenow import SECRET_HEADER, ServiceNowSimulator
-from psabridge.sandbox.world import build_world
 from psabridge.vendordata import RawRecord
+from psabridge_sandbox.clock import SystemClock
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.credentials import SN_PASSWORD, SN_WEBHOOK_SECRET
+from psabridge_sandbox.registry import SandboxContext, default_anchor, service
+from psabridge_sandbox.servicenow import SECRET_HEADER, ServiceNowSimulator
+from psabridge_sandbox.world import build_world
 
 from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
 

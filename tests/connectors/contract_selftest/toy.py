@@ -28,12 +28,12 @@ from psabridge.connectors.pagination import PageNumberPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
-from psabridge.sandbox.core import Simulator
-from psabridge.sandbox.dispatcher import Subscription
-from psabridge.sandbox.errors import VendorError
-from psabridge.sandbox.table import Row
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
+from psabridge_sandbox.core import Simulator
+from psabridge_sandbox.dispatcher import Subscription
+from psabridge_sandbox.errors import VendorError
+from psabridge_sandbox.table import Row
 
 from ..contract.harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, connection_settings
 

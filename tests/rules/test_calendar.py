@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -406,3 +407,14 @@ def test_bad_pauses_and_clocks_are_refused(us_east: BusinessCalendar) -> None:
         due(us_east, utc(2026, 6, 1), timedelta(hours=1), clock="calendar")  # type: ignore[arg-type]
     assert elapsed(us_east, utc(2026, 6, 2), utc(2026, 6, 1)) == timedelta(0)
     assert merge_pauses([(utc(2026, 6, 1), utc(2026, 6, 1))]) == []  # an empty pause is no pause
+
+
+def test_the_readme_example_is_the_issue_example_and_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Business calendars", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)["calendars"]
+    assert documented == yaml.safe_load(ISSUE_EXAMPLE)["calendars"]
+    assert {name: CalendarSettings.model_validate(c).timezone for name, c in documented.items()} == {
+        "us-east-business": "America/New_York",
+        "24x7": "UTC",
+    }

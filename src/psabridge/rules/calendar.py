@@ -24,8 +24,8 @@ The rules (each one is tested in tests/rules/):
   closed, and :meth:`BusinessCalendar.next_opening` then answers the next day's opening.
 - **Start outside business hours.** A clock started outside business hours starts at the next opening.
 - **Running out at a period end.** A target that runs out exactly at the end of a business period is due at that
-  moment (17:00), not at the next opening. (zendesk/biz behaves so since 1.8.2; Zammad's current tests expect the next
-  opening: see tests/rules/test_calendar_published.py.)
+  moment (17:00), not at the next opening. (zendesk/biz and Zammad's legacy tests agree; Zammad's current spec expects
+  the next opening: see tests/rules/test_calendar_published.py.)
 - **Zero target.** A zero target is due at the start's next opening (the start itself when it is inside business
   hours): the first instant the clock runs.
 - **No rounding.** Seconds and microseconds are kept; nothing is rounded to minutes.

@@ -62,6 +62,7 @@ __all__ = [
     "HolidaySource",
     "Timeline",
     "compile_calendars",
+    "duration_us",
     "from_us",
     "to_us",
 ]

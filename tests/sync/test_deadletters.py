@@ -9,12 +9,19 @@ import dramatiq
 import pytest
 import sqlalchemy as sa
 
-from psabridge.errors import AuthError, PermanentError, RateLimitedError, RetryLaterError
+from psabridge.errors import (
+    AuthError,
+    BackingOffError,
+    NotDueError,
+    PermanentError,
+    RateLimitedError,
+    RetryLaterError,
+)
 from psabridge.model import SetFields
 from psabridge.store import inbox, outbox
 from psabridge.store.models import DeadLetter, InboxDelivery, OutboxAction
 from psabridge.sync.deadletters import list_dead_letters, replay
-from psabridge.sync.policy import delays_as_retry, retry_when
+from psabridge.sync.policy import backoff_seconds, delays_as_retry, error_record, retry_when
 
 from .conftest import TEST_OPTIONS, World
 
@@ -40,6 +47,37 @@ def test_policy_table() -> None:
         raise RateLimitedError("slow down", retry_after=2.5)
     assert caught.value.delay == 2500
     assert decide(10, caught.value)  # rate limits get more attempts than other errors
+
+
+def test_a_write_backs_back_off_and_its_early_messages_are_retried_with_their_own_delay() -> None:
+    decide = retry_when(3)
+
+    def backing_off() -> None:
+        try:
+            raise TimeoutError("read timed out")
+        except TimeoutError as exc:
+            raise BackingOffError("read timed out (retried in 0.250s)", retry_after=0.25) from exc
+
+    with pytest.raises(dramatiq.Retry) as backing, delays_as_retry():
+        backing_off()
+    assert backing.value.delay == 250
+    assert decide(2, backing.value) and not decide(3, backing.value)  # a failed attempt: counted like any other
+    assert error_record(backing.value)["type"] == "TimeoutError"  # the failure behind the back-off is kept
+    with pytest.raises(dramatiq.Retry) as early, delays_as_retry():
+        raise NotDueError("outbox action 7 is not due until ...", retry_after=0.0004)
+    assert early.value.delay == 1 and decide(10, early.value)  # not a failure: more attempts, like rate limits
+
+
+def test_back_off_doubles_per_attempt_with_jitter_up_to_the_maximum_and_honours_retry_after() -> None:
+    def seconds(attempts: int, rand: float, retry_after: float | None = None) -> float:
+        return backoff_seconds(
+            attempts, min_backoff_ms=1_000, max_backoff_ms=300_000, retry_after=retry_after, rand=lambda: rand
+        )
+
+    assert [seconds(n, 0.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert [seconds(n, 1.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert seconds(20, 0.0) == 150.0 and seconds(20, 1.0) == 300.0
+    assert seconds(1, 0.5, retry_after=42.0) == 42.0 and seconds(1, 0.0, retry_after=0.0) == 1.0
 
 
 def test_a_permanent_error_is_not_retried_and_is_dead_lettered(world: World) -> None:

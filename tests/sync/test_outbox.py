@@ -241,6 +241,25 @@ def test_an_early_message_re_schedules_itself_until_the_row_is_due(world: World)
     assert [v for v, _ in world.snow.writes] == ["update"] and row(world, outbox_id).status == "done"
 
 
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_field_the_mapping_declares_derived_changes_with_our_write_as_our_own(
+    plain: World, ticket: str, declared: bool
+) -> None:
+    # Given a vendor that moves a ticket's category whenever its queue is written, declared in the mapping or not
+    if declared:
+        mapping = plain.ctx.settings.connection("acme-snow").mapping
+        with open(mapping, "a", encoding="utf-8") as out:
+            out.write("derived:\n  category: [queue]\n")
+        assert plain.ctx.mappings.reload("acme-snow", force=True) == []
+    plain.snow.fail("update_ticket", lambda: plain.snow.tickets[ticket].update(category="Networking"))
+    action = SetFields(ticket_key=f"acme-snow:{ticket}", target="acme-snow", origin="r", fields={"queue": "Network"})
+    assert dispatch_action(plain.ctx, enqueue(plain, action)).outcome == "written"
+    # Then the change it caused is our echo when declared, and a person's change (evaluated) when not
+    result = ingest_ticket(plain.ctx, "acme-snow", ticket)
+    assert set(result.changed) == {"queue", "category"}
+    assert (result.outcome, result.evaluated) == (("echo", False) if declared else ("updated", True))
+
+
 def test_every_action_type_has_a_handler() -> None:
     [union, _] = get_args(Action)
     assert set(HANDLERS) == set(get_args(union))

@@ -2,8 +2,9 @@
 
 Import this module only after ``psabridge.sync.broker.setup_broker``: the actors bind to that broker explicitly, and
 importing earlier raises instead of letting Dramatiq invent a RabbitMQ broker on localhost. Errors follow policy.py:
-configuration, permanent and bug errors are not retried; a rate limit waits the vendor's delay; anything else
-backs off; what fails for good is dead-lettered.
+configuration, permanent and bug errors are not retried; a rate limit waits the vendor's delay, a write-back
+the back-off its outbox row holds (BackingOffError, NotDueError); anything else backs off; what fails for good is
+dead-lettered.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
 from psabridge.sync.mirror import MIRROR_FIELDS, create_fields
 from psabridge.sync.policy import backoff_seconds
 
-__all__ = ["HANDLERS", "Attempt", "DispatchOutcome", "DispatchResult", "Handler", "dispatch_action"]
+__all__ = ["HANDLERS", "Attempt", "DispatchOutcome", "DispatchResult", "Handler", "dispatch_action", "moved_with"]
 
 _log = get_logger("psabridge.sync")
 

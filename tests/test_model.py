@@ -16,6 +16,7 @@ from psabridge.model import (
     Status,
     System,
     Ticket,
+    split_ticket_key,
     ticket_key,
 )
 
@@ -58,6 +59,14 @@ def test_key_is_derived_and_checked() -> None:
     assert make_ticket().key == ticket_key("acme-snow", "abc123") == "acme-snow:abc123"
     with pytest.raises(ValidationError, match="does not match"):
         make_ticket(key="other:1")
+
+
+def test_a_key_splits_at_its_first_colon_as_connection_names_hold_none() -> None:
+    assert split_ticket_key("acme-snow:abc123") == ("acme-snow", "abc123")
+    assert split_ticket_key(ticket_key("msp-cw", "urn:ticket:42")) == ("msp-cw", "urn:ticket:42")
+    for bad in ("acme-snow", ":42", "acme-snow:"):
+        with pytest.raises(ValueError, match="is not a ticket key"):
+            split_ticket_key(bad)
 
 
 def test_unknown_fields_are_refused() -> None:

@@ -20,20 +20,16 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import yaml
-from sqlalchemy.orm import InstrumentedAttribute
 
 from psabridge.settings import Settings, load_settings
-from psabridge.store import upgrade
-from psabridge.store.models import DeadLetter, Finding, Link, OutboxAction, TicketRow
+from psabridge.store import deadletters, findings, links, outbox, tickets, upgrade
 from psabridge.sync.context import SyncContext
 from psabridge.sync.poll import poll_connection
 from psabridge.sync.runtime import Engine, boot
@@ -170,12 +166,13 @@ def _backfill(engine: Engine, options: DemoOptions, echo: Echo, report: DemoRepo
     started = time.monotonic()
     _run(engine, options, *names)
     took = time.monotonic() - started
-    stored = _count_by(engine.context, TicketRow.connection)
+    with engine.context.db.session() as session:
+        stored = tickets.count_by_connection(session)
+        created = links.count_created_by_name(session)
     total = sum(stored.values())
     echo(f"backfill: {total} tickets read, mapped and stored in {took:.1f}s ({total / max(took, 1e-9):.0f}/s)")
     for name in names:
         echo(f"  {name:<12} {stored.get(name, 0):>6} tickets")
-    created = _count_by(engine.context, Link.name, Link.state == "created")
     for link in engine.settings.links:
         echo(f"  mirror {link.name}: {created.get(link.name, 0)} tickets mirrored")
     report.checks.append(("every connection backfilled", all(stored.get(n, 0) > 0 for n in names)))
@@ -223,21 +220,9 @@ def _no_echo(engine: Engine, people: People, options: DemoOptions, echo: Echo, r
 
 
 def _summarise(ctx: SyncContext, report: DemoReport) -> None:
-    report.tickets = dict(_count_by(ctx, TicketRow.connection))
-    report.mirrors = dict(_count_by(ctx, Link.name, Link.state == "created"))
-    report.write_backs = dict(_count_by(ctx, OutboxAction.status))
     with ctx.db.session() as session:
-        rows = session.execute(
-            sa.select(Finding.code, sa.func.count())
-            .where(Finding.resolved_at.is_(None))
-            .group_by(Finding.code)
-            .order_by(sa.func.count().desc(), Finding.code)
-        ).all()
-        report.findings = [(str(code), int(count)) for code, count in rows]
-        report.dead_letters = int(session.scalar(sa.select(sa.func.count()).select_from(DeadLetter)) or 0)
-
-
-def _count_by(ctx: SyncContext, column: InstrumentedAttribute[str], *where: sa.ColumnElement[bool]) -> Counter[str]:
-    with ctx.db.session() as session:
-        rows = session.execute(sa.select(column, sa.func.count()).where(*where).group_by(column)).all()
-    return Counter({str(key): int(count) for key, count in rows})
+        report.tickets = dict(tickets.count_by_connection(session))
+        report.mirrors = dict(links.count_created_by_name(session))
+        report.write_backs = dict(outbox.count_by_status(session))
+        report.findings = findings.open_counts_by_code(session)
+        report.dead_letters = deadletters.count_dead_letters(session)

@@ -4,7 +4,9 @@
 
     PsaBridgeError
     ├── RetryLaterError              transient: back off and try again (timeouts, 5xx, vendor busy)
-    │   └── RateLimitedError         the vendor said how long to wait: honour ``retry_after`` seconds
+    │   ├── RateLimitedError         the vendor said how long to wait: honour ``retry_after`` seconds
+    │   ├── BackingOffError          an attempt failed; the work is scheduled again in ``retry_after`` seconds
+    │   └── NotDueError              not a failure: the work is scheduled for later; wait ``retry_after`` seconds
     ├── ConfigError                  a human must fix the configuration; retrying cannot help
     │   ├── AuthError                credentials refused (HTTP 401) or missing
     │   └── MappingError             a mapping file is invalid or cannot express a value
@@ -24,10 +26,12 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "BackingOffError",
     "BugError",
     "ConfigError",
     "ConflictError",
     "MappingError",
+    "NotDueError",
     "NotFoundError",
     "PermanentError",
     "PsaBridgeError",
@@ -96,20 +100,38 @@ class RetryLaterError(PsaBridgeError):
     retryable = True
 
 
-class RateLimitedError(RetryLaterError):
-    """The vendor refused because of a rate limit and said how long to wait.
-
-    Args:
-        retry_after: seconds to wait before the next attempt, as the vendor asked (0 when it did not say).
-    """
+class _Delayed(RetryLaterError):
+    """A retry with a known delay, ``retry_after`` seconds."""
 
     def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = max(0.0, float(retry_after))
 
     def to_dict(self) -> dict[str, Any]:
-        """Add the delay the vendor asked for."""
+        """Add the delay."""
         return {**super().to_dict(), "retry_after": self.retry_after}
+
+
+class RateLimitedError(_Delayed):
+    """The vendor refused because of a rate limit and said how long to wait.
+
+    Args:
+        retry_after: seconds to wait before the next attempt, as the vendor asked (0 when it did not say).
+    """
+
+
+class BackingOffError(_Delayed):
+    """An attempt failed (its cause says why); the work is scheduled again in ``retry_after`` seconds.
+
+    An outbox action keeps its back-off in the store, so it survives a restart.
+    """
+
+
+class NotDueError(_Delayed):
+    """Not a failure: the work may not run before its scheduled time, ``retry_after`` seconds from now.
+
+    An outbox action backs off after a failed attempt; a message for it that arrives early waits for its time.
+    """
 
 
 class ConfigError(PsaBridgeError):

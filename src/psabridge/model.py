@@ -50,6 +50,7 @@ __all__ = [
     "Ticket",
     "TimeEntry",
     "UtcDateTime",
+    "split_ticket_key",
     "ticket_key",
 ]
 
@@ -234,6 +235,18 @@ class ExternalRef(_Frozen):
 def ticket_key(connection: str, external_id: str) -> str:
     """The bridge-wide id of a ticket: its connection name and its vendor id."""
     return f"{connection}:{external_id}"
+
+
+def split_ticket_key(key: str) -> tuple[str, str]:
+    """(connection, external id) of a ticket key: connection names hold no ``:``, vendor ids may.
+
+    Raises:
+        ValueError: ``key`` is not ``<connection>:<external id>``.
+    """
+    connection, sep, external_id = key.partition(":")
+    if not sep or not connection or not external_id:
+        raise ValueError(f"{key!r} is not a ticket key (<connection>:<external id>)")
+    return connection, external_id
 
 
 class Ticket(_Frozen):

@@ -215,3 +215,14 @@ def test_load_mapping_raises_with_every_problem(tmp_path: Path) -> None:
         load_mapping(path)
     assert len(info.value.problems) == 2
     assert "stauts" in str(info.value)
+
+
+def test_derived_fields_are_declared_in_canonical_names(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(BASE + "derived:\n  priority: [impact, urgency]\n")
+    assert load_mapping(path).derived == {"priority": ("impact", "urgency")}
+    assert problems(tmp_path, BASE + "derived:\n  priority: [impcat]\n  tier: [tier]\n  queue: []\n") == [
+        "m.yaml:11 derived.priority: unknown canonical field 'impcat' (did you mean 'impact'?)",
+        "m.yaml:12 derived.tier: name the other fields the vendor derives it from, e.g. priority: [impact, urgency]",
+        "m.yaml:13 derived.queue: name the other fields the vendor derives it from, e.g. priority: [impact, urgency]",
+    ]

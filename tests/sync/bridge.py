@@ -84,6 +84,8 @@ class Bridge:
         self.folder = folder
         self.vendors = vendors
         self.database = database
+        self.broker = broker
+        self.namespace = namespace
         self.port = free_port()
         self.config = folder / "psabridge.yaml"
         write_config(self.config, vendors.runner.infos, world=vendors.runner.world, host="127.0.0.1",
@@ -205,6 +207,45 @@ class Bridge:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"the bridge did not settle: {self.busy()}\n{self.logs()}")
+
+    def in_flight(self) -> dict[str, int]:
+        """Work anywhere that can still lead to a write: open rows in the store, webhooks the simulators have not
+        delivered yet, messages in the broker's queues (queued, delayed or being worked on)."""
+        found = self.busy()
+        found["webhooks"] = sum(
+            d["outcome"] == "pending"
+            for root in (self.vendors.sn_root, self.vendors.cw_root)
+            for d in httpx.get(f"{root}/_sandbox/webhooks", timeout=10).json()["deliveries"]
+        )
+        found["messages"] = self._messages()
+        return found
+
+    def _messages(self) -> int:
+        """Messages Dramatiq's Redis broker holds for our queues (``<ns>:<queue>.msgs``, and ``.DQ`` for delayed)."""
+        import redis
+
+        from psabridge.sync.broker import QUEUES
+
+        client = redis.Redis.from_url(self.broker, socket_timeout=5)
+        try:
+            prefix = f"{self.namespace}-dramatiq"
+            return sum(int(client.hlen(f"{prefix}:{q}{dq}.msgs")) for q in QUEUES for dq in ("", ".DQ"))
+        finally:
+            client.close()
+
+    def quiesce(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until nothing is in flight anywhere (see in_flight) and two looks in a row saw the same vendor
+        requests: from then on nothing can be written without something new happening. Returns the writes then."""
+        deadline = time.monotonic() + timeout
+        last: tuple[str, str] | None = None
+        while True:
+            looked = (json.dumps(self._request_counts()), json.dumps(self.in_flight(), sort_keys=True))
+            if looked == last and not any(json.loads(looked[1]).values()):
+                return self.vendors.writes()
+            last = looked
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still in flight after {timeout:.0f}s: {self.in_flight()}\n{self.logs()}")
+            time.sleep(0.25)
 
     def _request_counts(self) -> list[int]:
         return [

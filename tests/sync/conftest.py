@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from psabridge.mapping import MappingRegistry
 from psabridge.model import Action, System, Ticket
 from psabridge.rules import RulesConfig
 from psabridge.settings import Settings
-from psabridge.store import Database, repo
+from psabridge.store import Database, tickets, utcnow
 from psabridge.store.models import AuditEntry, Link, OutboxAction
 from psabridge.sync.broker import EMBEDDED, QUEUES, BrokerOptions, setup_broker, start_workers
 from psabridge.sync.context import SyncContext, set_context
@@ -120,6 +120,30 @@ class RecordingQueue:
         return [args for name, args in self.calls if name == kind]
 
 
+class Clock:
+    """The pipeline's clock in tests: the wall clock, or a frozen time, moved forward by ``later``."""
+
+    def __init__(self) -> None:
+        self.frozen: datetime | None = None
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return (self.frozen or utcnow()) + self.shift
+
+    def freeze(self) -> datetime:
+        """Stop the clock at now; returns that time."""
+        self.frozen, self.shift = self(), timedelta(0)
+        return self.frozen
+
+    def later(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.shift += timedelta(seconds=seconds)
+
+    def until(self, when: datetime) -> None:
+        """Move the clock forward to ``when`` (no further than it is already)."""
+        self.shift += max(timedelta(0), when - self())
+
+
 @dataclass
 class World:
     """Two fake vendors, the sync context around them, and helpers to drive and inspect."""
@@ -128,6 +152,7 @@ class World:
     snow: FakeVendor
     cw: FakeVendor
     broker: StubBroker | None
+    clock: Clock
     evaluated: list[tuple[str, str]] = field(default_factory=list)
     rule: Callable[[Ticket], Sequence[Action]] | None = None
 
@@ -155,7 +180,7 @@ class World:
 
     def ticket(self, key: str) -> Ticket | None:
         with self.db.session() as s:
-            return repo.load_ticket(s, key)
+            return tickets.load_ticket(s, key)
 
     def links(self) -> list[Link]:
         with self.db.session() as s:
@@ -191,18 +216,40 @@ def make_world(
     mappings = MappingRegistry(settings.connections)
     mappings.load_all()
     vendors = {"acme-snow": FakeVendor("snow", System.SERVICENOW), "msp-cw": FakeVendor("cw", System.CONNECTWISE)}
+    clock = Clock()
     ctx = SyncContext(
         settings=settings,
         db=db,
         mappings=mappings,
         locks=locks_for("embedded", db, wait=10),
         queue=queue,
+        clock=clock,
         options=TEST_OPTIONS,
         connector_factory=lambda conn: FakeConnector(conn, vendors[conn.name]),
     )
-    world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker)
+    world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker, clock)
     ctx.rules = RulesConfig(rules=(_counting_rule(world),))
     return world
+
+
+def restarted(world: World, queue: Any) -> SyncContext:
+    """A context as a restarted process builds it: a new engine on the same store, new locks, mappings and
+    connectors (over the same fake vendors), the same clock and options; close it after use."""
+    db = Database(world.db.url)
+    mappings = MappingRegistry(world.ctx.settings.connections)
+    mappings.load_all()
+    vendors = {"acme-snow": world.snow, "msp-cw": world.cw}
+    return SyncContext(
+        settings=world.ctx.settings,
+        db=db,
+        mappings=mappings,
+        locks=locks_for("embedded", db, wait=10),
+        queue=queue,
+        rules=world.ctx.rules,
+        clock=world.clock,
+        options=world.ctx.options,
+        connector_factory=lambda conn: FakeConnector(conn, vendors[conn.name]),
+    )
 
 
 @pytest.fixture

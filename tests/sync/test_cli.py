@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from psabridge.cli import app, engine_opts
 from psabridge.errors import PermanentError
+from psabridge.holders import holder_id
 from psabridge.model import System
 from psabridge.settings import ConnectionSettings
-from psabridge.store import Database, repo, upgrade
+from psabridge.store import Database, deadletters, leases, upgrade
 from psabridge.sync.context import set_context
-from psabridge.sync.locks import holder_id
 from psabridge.sync.reconcile import LEASE
 
 from .conftest import settings_data
@@ -80,7 +80,7 @@ def test_an_overlapping_reconcile_exits_3_with_a_clear_message(setup: Setup) -> 
     upgrade(setup.database)
     db = Database(setup.database)
     with db.transaction() as s:
-        repo.acquire_lock(s, "reconcile", holder_id(), LEASE)
+        leases.take_lease(s, "reconcile", holder_id(), LEASE)
     db.dispose()
     code, _, err = setup.run("reconcile")
     assert code == 3 and "another reconcile is running" in err and "nothing done" in err
@@ -101,7 +101,7 @@ def test_dlq_list_show_and_replay(setup: Setup) -> None:
     upgrade(setup.database)
     db = Database(setup.database)
     with db.transaction() as s:  # a dead ingest, as the worker records it
-        repo.add_dead_letter(
+        deadletters.add_dead_letter(
             s,
             message_id="m-1",
             queue="ingest",

@@ -9,12 +9,19 @@ import dramatiq
 import pytest
 import sqlalchemy as sa
 
-from psabridge.errors import AuthError, PermanentError, RateLimitedError, RetryLaterError
+from psabridge.errors import (
+    AuthError,
+    BackingOffError,
+    NotDueError,
+    PermanentError,
+    RateLimitedError,
+    RetryLaterError,
+)
 from psabridge.model import SetFields
-from psabridge.store import repo
+from psabridge.store import inbox, outbox
 from psabridge.store.models import DeadLetter, InboxDelivery, OutboxAction
 from psabridge.sync.deadletters import list_dead_letters, replay
-from psabridge.sync.policy import rate_limits_as_retry, retry_when
+from psabridge.sync.policy import backoff_seconds, delays_as_retry, error_record, retry_when
 
 from .conftest import TEST_OPTIONS, World
 
@@ -24,16 +31,53 @@ def dead(world: World) -> list[DeadLetter]:
         return list(s.scalars(sa.select(DeadLetter)))
 
 
+def summary(world: World, ticket_id: str) -> str | None:
+    """The stored summary of a ServiceNow ticket (None: not stored)."""
+    stored = world.ticket(f"acme-snow:{ticket_id}")
+    return stored.summary if stored is not None else None
+
+
 def test_policy_table() -> None:
     decide = retry_when(3)
     assert not decide(0, AuthError("bad key"))
     assert not decide(0, PermanentError("rejected"))
     assert decide(2, RetryLaterError("503")) and not decide(3, RetryLaterError("503"))
     assert decide(0, ValueError("surprise"))
-    with pytest.raises(dramatiq.Retry) as caught, rate_limits_as_retry():
+    with pytest.raises(dramatiq.Retry) as caught, delays_as_retry():
         raise RateLimitedError("slow down", retry_after=2.5)
     assert caught.value.delay == 2500
     assert decide(10, caught.value)  # rate limits get more attempts than other errors
+
+
+def test_a_write_backs_back_off_and_its_early_messages_are_retried_with_their_own_delay() -> None:
+    decide = retry_when(3)
+
+    def backing_off() -> None:
+        try:
+            raise TimeoutError("read timed out")
+        except TimeoutError as exc:
+            raise BackingOffError("read timed out (retried in 0.250s)", retry_after=0.25) from exc
+
+    with pytest.raises(dramatiq.Retry) as backing, delays_as_retry():
+        backing_off()
+    assert backing.value.delay == 250
+    assert decide(2, backing.value) and not decide(3, backing.value)  # a failed attempt: counted like any other
+    assert error_record(backing.value)["type"] == "TimeoutError"  # the failure behind the back-off is kept
+    with pytest.raises(dramatiq.Retry) as early, delays_as_retry():
+        raise NotDueError("outbox action 7 is not due until ...", retry_after=0.0004)
+    assert early.value.delay == 1 and decide(10, early.value)  # not a failure: more attempts, like rate limits
+
+
+def test_back_off_doubles_per_attempt_with_jitter_up_to_the_maximum_and_honours_retry_after() -> None:
+    def seconds(attempts: int, rand: float, retry_after: float | None = None) -> float:
+        return backoff_seconds(
+            attempts, min_backoff_ms=1_000, max_backoff_ms=300_000, retry_after=retry_after, rand=lambda: rand
+        )
+
+    assert [seconds(n, 0.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert [seconds(n, 1.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert seconds(20, 0.0) == 150.0 and seconds(20, 1.0) == 300.0
+    assert seconds(1, 0.5, retry_after=42.0) == 42.0 and seconds(1, 0.0, retry_after=0.0) == 1.0
 
 
 def test_a_permanent_error_is_not_retried_and_is_dead_lettered(world: World) -> None:
@@ -43,7 +87,7 @@ def test_a_permanent_error_is_not_retried_and_is_dead_lettered(world: World) -> 
     world.snow.fail("get_ticket", refused, refused)
     ticket_id = world.snow.create()
     with world.db.transaction() as s:
-        repo.record_delivery(s, "acme-snow", "hook-1", external_id=ticket_id, event="updated")
+        inbox.record_delivery(s, "acme-snow", "hook-1", external_id=ticket_id, event="updated")
     world.deliver("acme-snow", ticket_id)
     world.run(fail_fast=False)
     [letter] = dead(world)
@@ -62,7 +106,8 @@ def test_transient_errors_back_off_and_then_succeed(world: World) -> None:
     ticket_id = world.snow.create()
     world.deliver("acme-snow", ticket_id)
     world.run()
-    assert world.ticket(f"acme-snow:{ticket_id}") is not None and dead(world) == []
+    assert summary(world, ticket_id) == "Printer offline" and dead(world) == []
+    assert world.snow.faults["get_ticket"] == [] and world.snow.reads == 1  # both refusals used, then one good read
 
 
 def test_a_rate_limited_job_waits_the_vendors_delay(world: World) -> None:
@@ -75,7 +120,7 @@ def test_a_rate_limited_job_waits_the_vendors_delay(world: World) -> None:
     world.deliver("acme-snow", ticket_id)
     world.run()
     assert time.monotonic() - started >= 1.2  # the back-off alone would be milliseconds in these tests
-    assert world.ticket(f"acme-snow:{ticket_id}") is not None
+    assert summary(world, ticket_id) == "Printer offline" and dead(world) == []
 
 
 def test_retries_exhausted_dead_letter_the_job_and_replay_runs_it_again(world: World) -> None:
@@ -93,9 +138,11 @@ def test_retries_exhausted_dead_letter_the_job_and_replay_runs_it_again(world: W
     # When the vendor is back and an operator replays it
     assert replay(world.ctx, [letter.id]) == [letter.id]
     world.run()
-    assert world.ticket(f"acme-snow:{ticket_id}") is not None
+    assert summary(world, ticket_id) == "Printer offline"
     assert list_dead_letters(world.db) == []
-    assert len(list_dead_letters(world.db, include_replayed=True)) == 1
+    [replayed] = list_dead_letters(world.db, include_replayed=True)
+    assert replayed.id == letter.id
+    assert replayed.replayed_at is not None and replayed.replayed_at >= letter.failed_at
 
 
 def test_a_dead_write_back_is_marked_dead_and_replay_sends_it_once(world: World) -> None:
@@ -109,7 +156,7 @@ def test_a_dead_write_back_is_marked_dead_and_replay_sends_it_once(world: World)
     world.snow.fail("update_ticket", *[down] * (TEST_OPTIONS.max_retries + 1))
     action = SetFields(ticket_key=f"acme-snow:{ticket_id}", target="acme-snow", origin="r", fields={"priority": "P2"})
     with world.db.transaction() as s:
-        [outbox_id] = repo.outbox_ids(s, repo.enqueue_actions(s, [action]))
+        [outbox_id] = outbox.outbox_ids(s, outbox.enqueue_actions(s, [action]))
     world.ctx.queue.dispatch(outbox_id)
     world.run(fail_fast=False)
     with world.db.session() as s:
@@ -139,11 +186,13 @@ def test_a_poison_event_blocks_neither_other_tickets_nor_later_events_of_its_own
     world.deliver("acme-snow", poison)
     world.deliver("acme-snow", other)
     world.run(fail_fast=False)
-    assert world.ticket(f"acme-snow:{other}") is not None and len(dead(world)) == 1
+    assert summary(world, other) == "Printer offline"
+    assert [(d.actor, d.args, d.error["type"]) for d in dead(world)] == [
+        ("ingest", ["acme-snow", poison], "PermanentError")
+    ]
     # the vendor fixed the record: the next change notification of the same ticket goes through
     del world.snow.broken[poison]
     world.snow.change(poison, title="Printer offline (fixed record)")
     world.deliver("acme-snow", poison)
     world.run()
-    stored = world.ticket(f"acme-snow:{poison}")
-    assert stored is not None and stored.summary == "Printer offline (fixed record)"
+    assert summary(world, poison) == "Printer offline (fixed record)"

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from psabridge.model import Action, AddNote, SetFields, Ticket
-from psabridge.store import repo
+from psabridge.store import inbox
 from psabridge.store.models import Finding, InboxDelivery, OutboxAction, TicketRow
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
@@ -145,12 +145,12 @@ def test_mapping_findings_are_stored_with_the_ticket(plain: World) -> None:
 def test_ingest_closes_the_deliveries_it_covers(plain: World) -> None:
     ticket_id = plain.snow.create()
     with plain.db.transaction() as s:
-        repo.record_delivery(s, "acme-snow", "d-1", external_id=ticket_id, event="updated")
-        repo.record_delivery(s, "acme-snow", "d-2", external_id=ticket_id, event="updated")
+        inbox.record_delivery(s, "acme-snow", "d-1", external_id=ticket_id, event="updated")
+        inbox.record_delivery(s, "acme-snow", "d-2", external_id=ticket_id, event="updated")
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
     with plain.db.session() as s:
         assert {d.status for d in s.scalars(sa.select(InboxDelivery))} == {"done"}
-        assert repo.open_deliveries(s) == []
+        assert inbox.open_deliveries(s) == []
 
 
 def test_a_dry_run_stores_nothing(plain: World) -> None:

@@ -13,14 +13,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from psabridge.locking import Locks, LockTimeoutError
 from psabridge.store import Database
-from psabridge.sync.locks import LeaseLocks, Locks, LockTimeoutError, PostgresLocks, RedisLocks
+from psabridge.store.locks import LeaseLocks, PostgresLocks
+from psabridge.sync.locks import RedisLocks
 from tests.conftest import ROOT
 
 HOLDER = """
 import sys, time
 from psabridge.store import Database
-from psabridge.sync.locks import LeaseLocks, PostgresLocks, RedisLocks
+from psabridge.store.locks import LeaseLocks, PostgresLocks
+from psabridge.sync.locks import RedisLocks
 kind, url, namespace = sys.argv[1:4]
 if kind == "redis":
     locks = RedisLocks(url, namespace=namespace, ttl=1.0)

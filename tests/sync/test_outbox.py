@@ -1,30 +1,43 @@
 """The write-back dispatcher: exactly-once writes, a retry that may have landed looks first, every write audited,
-failures classified, and pages and chat posts delivered to the (simulated) paging services."""
+failures classified and backed off (a back-off that survives a restart), a handler for every action type, and
+pages and chat posts delivered to the (simulated) paging services."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import get_args
 
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from psabridge.errors import MappingError, PermanentError, RateLimitedError, RetryLaterError
-from psabridge.model import AddNote, AddTimeEntry, PageOnCall, PostToChannel, SetFields
+from psabridge.errors import (
+    BackingOffError,
+    MappingError,
+    NotDueError,
+    PermanentError,
+    RateLimitedError,
+    RetryLaterError,
+)
+from psabridge.model import Action, AddNote, AddTimeEntry, PageOnCall, PostToChannel, SetFields
 from psabridge.settings import Credentials, NotifierSettings
-from psabridge.store import repo
+from psabridge.store import outbox, utcnow
 from psabridge.store.models import Finding, OutboxAction
+from psabridge.sync.context import set_context
 from psabridge.sync.ingest import ingest_ticket
-from psabridge.sync.outbox import dispatch_action
+from psabridge.sync.outbox import HANDLERS, dispatch_action, moved_with
+from psabridge.sync.recovery import recover
 from psabridge_sandbox.runner import SandboxRunner
 
-from .conftest import World
+from .conftest import TEST_OPTIONS, RecordingQueue, World, restarted
 
 
 def enqueue(world: World, action: object) -> int:
     with world.db.transaction() as s:
-        keys = repo.enqueue_actions(s, [action])  # type: ignore[list-item]
-        [outbox_id] = repo.outbox_ids(s, keys)
+        keys = outbox.enqueue_actions(s, [action], now=world.ctx.now())  # type: ignore[list-item]
+        [outbox_id] = outbox.outbox_ids(s, keys)
     return outbox_id
 
 
@@ -33,6 +46,13 @@ def row(world: World, outbox_id: int) -> OutboxAction:
         found = s.get(OutboxAction, outbox_id)
         assert found is not None
         return found
+
+
+def when_due(world: World, outbox_id: int) -> None:
+    """Move the world's clock to the row's next attempt (the back-off itself is tested below)."""
+    due = row(world, outbox_id).next_attempt_at
+    assert due is not None
+    world.clock.until(due)
 
 
 @pytest.fixture
@@ -66,6 +86,7 @@ def test_a_retry_after_a_lost_answer_finds_the_note_instead_of_writing_it_again(
     with pytest.raises(RetryLaterError):
         dispatch_action(plain.ctx, outbox_id)
     assert row(plain, outbox_id).status == "sending"  # it may have landed
+    when_due(plain, outbox_id)
     assert dispatch_action(plain.ctx, outbox_id).outcome == "found"
     assert plain.snow.notes_with(ticket, "Rebooted the switch") == 1
     assert [a.outcome for a in plain.audit()] == ["retry", "found"]
@@ -80,6 +101,7 @@ def test_a_retried_time_entry_is_not_billed_twice(plain: World, ticket: str) -> 
     outbox_id = enqueue(plain, action)
     with pytest.raises(RetryLaterError):
         dispatch_action(plain.ctx, outbox_id)
+    when_due(plain, outbox_id)
     assert dispatch_action(plain.ctx, outbox_id).outcome == "found"
     assert [t["minutes"] for t in plain.snow.tickets[ticket]["time"]] == [30]
 
@@ -97,6 +119,11 @@ def test_a_rate_limited_write_is_pending_again_and_a_refused_one_fails(plain: Wo
     with pytest.raises(RateLimitedError):
         dispatch_action(plain.ctx, outbox_id)
     assert row(plain, outbox_id).status == "pending"
+    # not sent again before the vendor's delay is over
+    plain.clock.later(6.5)
+    with pytest.raises(NotDueError):
+        dispatch_action(plain.ctx, outbox_id)
+    plain.clock.later(0.6)
     with pytest.raises(PermanentError):
         dispatch_action(plain.ctx, outbox_id)
     failed = row(plain, outbox_id)
@@ -116,6 +143,135 @@ def test_fields_the_mapping_cannot_write_are_refused_with_a_finding(plain: World
         finding = s.scalars(sa.select(Finding).where(Finding.rule == "writeback")).one()
     assert "category" in finding.code
     assert row(plain, outbox_id).status == "failed"
+
+
+def test_a_transient_failure_backs_off_and_is_not_sent_again_before_its_time_even_after_a_restart(
+    plain: World, ticket: str
+) -> None:
+    # Given back-off of a minute or more, a frozen clock and a vendor refusing the first write
+    plain.ctx.options = replace(TEST_OPTIONS, min_backoff_ms=60_000, max_backoff_ms=600_000)
+    failed_at = plain.clock.freeze()
+
+    def unavailable() -> None:
+        raise RetryLaterError("503 Service Unavailable")
+
+    plain.snow.fail("update_ticket", unavailable)
+    action = SetFields(ticket_key=f"acme-snow:{ticket}", target="acme-snow", origin="r", fields={"priority": "P2"})
+    outbox_id = enqueue(plain, action)
+    with pytest.raises(BackingOffError) as caught:
+        dispatch_action(plain.ctx, outbox_id)
+    # Then the row is due again after 2 x 60 s, jittered into its upper half
+    failed = row(plain, outbox_id)
+    assert failed.next_attempt_at is not None
+    delay = (failed.next_attempt_at - failed_at).total_seconds()
+    assert 60 <= delay <= 120 and caught.value.retry_after == pytest.approx(delay, abs=0.001)
+    assert (failed.status, failed.attempts) == ("sending", 1)
+    # When the process restarts before that: recovery queues the row, and its dispatch waits for its time
+    plain.clock.later(delay - 1)
+    queue = RecordingQueue()
+    ctx = restarted(plain, queue)
+    try:
+        assert recover(ctx, polls=False).dispatches == 1 and queue.of("dispatch") == [(outbox_id,)]
+        with pytest.raises(NotDueError) as early:
+            dispatch_action(ctx, outbox_id)
+        assert early.value.retry_after == pytest.approx(1.0, abs=0.001)
+        assert plain.snow.writes == [] and row(plain, outbox_id).attempts == 1
+        # and once it is due, it is sent
+        plain.clock.later(1)
+        assert dispatch_action(ctx, outbox_id).outcome == "written"
+    finally:
+        ctx.close()
+    assert plain.snow.writes == [("update", ticket)] and plain.snow.tickets[ticket]["prio"] == "P2"
+    assert (row(plain, outbox_id).status, row(plain, outbox_id).attempts) == ("done", 2)
+    assert [a.outcome for a in plain.audit()] == ["retry", "written"]
+
+
+def test_the_back_off_doubles_per_attempt_up_to_the_maximum(plain: World, ticket: str) -> None:
+    plain.ctx.options = replace(TEST_OPTIONS, min_backoff_ms=10_000, max_backoff_ms=50_000)
+    plain.clock.freeze()
+
+    def unavailable() -> None:
+        raise RetryLaterError("503 Service Unavailable")
+
+    plain.snow.fail("update_ticket", *[unavailable] * 4)
+    action = SetFields(ticket_key=f"acme-snow:{ticket}", target="acme-snow", origin="r", fields={"priority": "P2"})
+    outbox_id = enqueue(plain, action)
+    delays = []
+    for _ in range(4):
+        with pytest.raises(BackingOffError) as caught:
+            dispatch_action(plain.ctx, outbox_id)
+        delays.append(caught.value.retry_after)
+        when_due(plain, outbox_id)
+    bounds = [(10, 20), (20, 40), (25, 50), (25, 50)]  # seconds: 2^n x 10 s in its upper half, at most 50 s
+    assert [lo <= d <= hi for d, (lo, hi) in zip(delays, bounds, strict=True)] == [True] * 4
+    assert row(plain, outbox_id).attempts == 4 and plain.snow.writes == []
+
+
+def test_an_early_message_re_schedules_itself_until_the_row_is_due(world: World) -> None:
+    # Given a write-back that failed once and a process that died before its retry was sent
+    ticket_id = world.snow.create()
+    world.deliver("acme-snow", ticket_id)
+    world.run()
+    world.ctx.options = replace(TEST_OPTIONS, min_backoff_ms=400, max_backoff_ms=4_000)
+    sent_at: list[datetime] = []
+
+    def unavailable() -> None:
+        raise RetryLaterError("503 Service Unavailable")
+
+    world.snow.fail("update_ticket", unavailable, lambda: sent_at.append(utcnow()))
+    action = SetFields(ticket_key=f"acme-snow:{ticket_id}", target="acme-snow", origin="r", fields={"priority": "P2"})
+    outbox_id = enqueue(world, action)
+    with pytest.raises(BackingOffError):
+        dispatch_action(world.ctx, outbox_id)
+    due = row(world, outbox_id).next_attempt_at
+    assert due is not None
+    # When a restarted process queues every unfinished write-back at once
+    from psabridge.sync.actors import ActorQueue  # only once the broker is set up (the world fixture did)
+
+    ctx = restarted(world, ActorQueue())
+    set_context(ctx)
+    try:
+        assert recover(ctx, polls=False).dispatches == 1
+        world.run()
+    finally:
+        set_context(world.ctx)
+        ctx.close()
+    # Then the write was made once, and not before its time
+    assert len(sent_at) == 1 and sent_at[0] >= due
+    assert [v for v, _ in world.snow.writes] == ["update"] and row(world, outbox_id).status == "done"
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_field_the_mapping_declares_derived_changes_with_our_write_as_our_own(
+    plain: World, ticket: str, declared: bool
+) -> None:
+    # Given a vendor that moves a ticket's category whenever its queue is written, declared in the mapping or not
+    if declared:
+        mapping = plain.ctx.settings.connection("acme-snow").mapping
+        with open(mapping, "a", encoding="utf-8") as out:
+            out.write("derived:\n  category: [queue]\n")
+        assert plain.ctx.mappings.reload("acme-snow", force=True) == []
+    plain.snow.fail("update_ticket", lambda: plain.snow.tickets[ticket].update(category="Networking"))
+    action = SetFields(ticket_key=f"acme-snow:{ticket}", target="acme-snow", origin="r", fields={"queue": "Network"})
+    assert dispatch_action(plain.ctx, enqueue(plain, action)).outcome == "written"
+    # Then the change it caused is our echo when declared, and a person's change (evaluated) when not
+    result = ingest_ticket(plain.ctx, "acme-snow", ticket)
+    assert set(result.changed) == {"queue", "category"}
+    assert (result.outcome, result.evaluated) == (("echo", False) if declared else ("updated", True))
+
+
+def test_every_action_type_has_a_handler() -> None:
+    [union, _] = get_args(Action)
+    assert set(HANDLERS) == set(get_args(union))
+
+
+def test_fields_the_vendor_derives_count_as_written_with_the_ones_they_derive_from() -> None:
+    derived = {"priority": ("impact", "urgency"), "tier": ("queue",)}
+    assert moved_with(["priority"], derived) == {"impact", "urgency"}
+    assert moved_with(["urgency"], derived) == {"priority"}
+    assert moved_with(["queue", "tier"], derived) == set()
+    assert moved_with(["queue"], derived) == {"tier"}
+    assert moved_with(["status"], derived) == set()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from psabridge.errors import RetryLaterError
-from psabridge.store import repo
+from psabridge.store import sync_state
 from psabridge.store.models import InboxDelivery, Run
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.poll import poll_connection
@@ -25,7 +25,7 @@ def queued(world: World) -> list[str]:
 
 def watermark(world: World) -> str | None:
     with world.db.session() as s:
-        found = repo.get_watermark(s, "acme-snow")
+        found = sync_state.get_watermark(s, "acme-snow")
         return found.isoformat() if found else None
 
 

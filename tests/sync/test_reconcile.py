@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 from psabridge.errors import PermanentError
-from psabridge.store import repo
+from psabridge.holders import holder_id
+from psabridge.store import leases, tickets
 from psabridge.store.models import OutboxAction, Run, RunItem
 from psabridge.sync.ingest import ingest_ticket
-from psabridge.sync.locks import holder_id
 from psabridge.sync.reconcile import LEASE, ReconcileLockedError, add_write_back_failures, reconcile
 
 from .conftest import World
@@ -129,11 +129,11 @@ def test_full_reconcile_notices_tickets_gone_from_the_vendor(plain: World) -> No
     report = reconcile(plain.ctx, connections=["acme-snow"], full=True)
     assert report.connections["acme-snow"].updated == 1
     with plain.db.session() as s:
-        assert repo.stored_versions(s, "acme-snow", [gone]) == {}
+        assert tickets.stored_versions(s, "acme-snow", [gone]) == {}
 
 
 def test_a_second_reconcile_while_one_runs_is_refused_with_a_clear_message(plain: World) -> None:
     with plain.db.transaction() as s:
-        assert repo.acquire_lock(s, "reconcile", holder_id(), LEASE)
+        assert leases.take_lease(s, "reconcile", holder_id(), LEASE)
     with pytest.raises(ReconcileLockedError, match="another reconcile is running"):
         reconcile(plain.ctx)

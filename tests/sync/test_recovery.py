@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from psabridge.store import repo
+from psabridge.store import inbox
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.recovery import recover
 
@@ -12,7 +12,7 @@ from .conftest import RecordingQueue, World
 def test_start_up_queues_open_deliveries_pending_write_backs_and_polls(plain: World) -> None:
     ticket_id = plain.snow.create(queue="MSP Support")
     with plain.db.transaction() as s:
-        repo.record_delivery(s, "acme-snow", "hook-1", external_id="99", event="updated")
+        inbox.record_delivery(s, "acme-snow", "hook-1", external_id="99", event="updated")
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)  # writes a CreateMirror the crashed process never sent
     assert isinstance(plain.ctx.queue, RecordingQueue)
     plain.ctx.queue.calls.clear()
@@ -26,7 +26,7 @@ def test_a_sweep_leaves_recent_work_to_the_queue(plain: World) -> None:
     from datetime import timedelta
 
     with plain.db.transaction() as s:
-        repo.record_delivery(s, "acme-snow", "hook-1", external_id="99", event="updated")
+        inbox.record_delivery(s, "acme-snow", "hook-1", external_id="99", event="updated")
     found = recover(plain.ctx, older_than=timedelta(minutes=10), polls=False)
     assert (found.ingests, found.dispatches, found.polls) == (0, 0, 0)
 
@@ -39,7 +39,7 @@ def test_messages_lost_in_a_crash_are_done_after_restart_exactly_once(world: Wor
     snow_id = world.snow.create(queue="MSP Support")
     other_id = world.snow.create(queue="MSP Support")
     with world.db.transaction() as s:
-        repo.record_delivery(s, "acme-snow", "hook-7", external_id=other_id, event="created")
+        inbox.record_delivery(s, "acme-snow", "hook-7", external_id=other_id, event="created")
     lost = RecordingQueue()
     world.ctx.queue = lost
     ingest_ticket(world.ctx, "acme-snow", snow_id)

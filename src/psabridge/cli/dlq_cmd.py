@@ -10,13 +10,13 @@ import typer
 from psabridge.cli.common import EXIT_FAILED, ConfigOption, die, load
 from psabridge.cli.engine_opts import start_engine
 from psabridge.store import Database, upgrade
-from psabridge.store.models import DeadLetter
+from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.sync.deadletters import get_dead_letter, list_dead_letters, replay
 
 app = typer.Typer(help="Dead letters: jobs that will not be retried, and replaying them.", no_args_is_help=True)
 
 
-def _row(dead: DeadLetter) -> dict[str, Any]:
+def _row(dead: DeadLetterEntry) -> dict[str, Any]:
     return {
         "id": dead.id,
         "actor": dead.actor,

@@ -201,6 +201,8 @@ class CompiledMapping:
     rules: Mapping[str, FieldRule]
     tenant_rule: TenantRule | None
     envelope: tuple[str, ...]
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Canonical field -> the fields the vendor derives it from (the file's ``derived:``)."""
 
 
 class _Run:
@@ -466,6 +468,8 @@ class Mapper:
     Attributes:
         system: the vendor this mapping is for.
         files: the files it was built from, base first.
+        derived: canonical field -> the fields the vendor derives it from (ServiceNow: priority from impact and
+            urgency); writing any of them may change the others.
     """
 
     def __init__(self, base: CompiledMapping, tenants: Mapping[str, CompiledMapping], files: Sequence[str]) -> None:
@@ -473,6 +477,7 @@ class Mapper:
         self._tenants = dict(tenants)
         self.system = base.system
         self.files = tuple(files)
+        self.derived = base.derived
 
     @property
     def tenants(self) -> tuple[str, ...]:

@@ -236,7 +236,21 @@ class _Compiler:
         tenant_rule = self.tenant_rule(document.tenant) if document.tenant is not None else None
         if document.system is None:
             return None
-        return CompiledMapping(document.system, rules, tenant_rule, tuple(document.envelope or ()))
+        derived = self.derived(document.derived)
+        return CompiledMapping(document.system, rules, tenant_rule, tuple(document.envelope or ()), derived)
+
+    def derived(self, spec: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+        derived: dict[str, tuple[str, ...]] = {}
+        for name, sources in spec.items():
+            loc: Loc = ("derived", name)
+            unknown = [n for n in (name, *sources) if n not in TICKET_FIELDS]
+            if unknown:
+                self.problem(loc, f"unknown canonical field {unknown[0]!r}{_hint(unknown[0], TICKET_FIELDS)}")
+            elif not sources or name in sources:
+                self.problem(loc, "name the other fields the vendor derives it from, e.g. priority: [impact, urgency]")
+            else:
+                derived[name] = tuple(sources)
+        return derived
 
     def tenant_rule(self, spec: TenantRuleSpec) -> TenantRule:
         loc: Loc = ("tenant",)

@@ -62,7 +62,7 @@ class MappingProblem:
         return f"mapping.{self.code}.{self.field}"
 
     def as_row(self) -> tuple[str, str, str, dict[str, Any]]:
-        """``(code, severity, message, data)`` as ``store.repo.upsert_findings`` takes it (rule ``mapping``)."""
+        """``(code, severity, message, data)`` as ``store.findings.upsert_findings`` takes it (rule ``mapping``)."""
         return self.key, self.severity, self.message, {"field": self.field, "raw": self.raw, "code": self.code}
 
     def __str__(self) -> str:

@@ -2,7 +2,9 @@
 
 A mapping file holds one rule per canonical field (``fields:``), where the vendor's company identifier is
 (``tenant:``), how list responses are wrapped (``envelope:``), an optional base file it refines (``extends:``) and
-per-tenant refinements (``tenants:``). Every model forbids unknown keys, so a typo is a located error. Meaning that
+per-tenant refinements (``tenants:``) and the fields the vendor derives from others (``derived:``, e.g.
+``priority: [impact, urgency]``: the write-back then counts a change of those that its own write caused as its
+own). Every model forbids unknown keys, so a typo is a located error. Meaning that
 needs the whole merged file (canonical names, map targets, ambiguous inverses) is checked by the compiler.
 
 A rule, in the order the engine applies it::
@@ -176,3 +178,8 @@ class MappingDocument(_Spec):
     tenant: TenantRuleSpec | None = None
     fields: dict[str, FieldRuleSpec | None] = Field(default_factory=dict)
     tenants: dict[str, TenantOverlay | None] = Field(default_factory=dict)
+    derived: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="canonical fields the vendor derives from others ({priority: [impact, urgency]}): writing one "
+        "of them may change the rest",
+    )

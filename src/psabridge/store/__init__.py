@@ -1,8 +1,15 @@
-"""Persistence: SQLAlchemy 2.0 tables, the engine and session factory, repositories and Alembic migrations."""
+"""Persistence, the only package that talks SQL: tables, the engine, migrations and one repository per aggregate.
+
+Repositories (functions over a ``Session``, returning domain values): tickets.py (tickets and raw snapshots),
+sync_state.py (watermarks), inbox.py (deliveries), outbox.py (write-backs), links.py (mirror pairs), findings.py,
+runs.py (runs and their per-ticket reports), audit.py, deadletters.py, leases.py (named leases); locks.py holds the
+lock backends that live in the database. models.py (the ORM tables) is private to this package.
+"""
 
 from __future__ import annotations
 
-from psabridge.store.db import Database, make_engine
+from psabridge.store.db import Database, Session, make_engine
 from psabridge.store.migrate import current_revision, downgrade, upgrade
+from psabridge.store.models import utcnow
 
-__all__ = ["Database", "current_revision", "downgrade", "make_engine", "upgrade"]
+__all__ = ["Database", "Session", "current_revision", "downgrade", "make_engine", "upgrade", "utcnow"]

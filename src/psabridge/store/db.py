@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "make_engine"]
+__all__ = ["Database", "Session", "make_engine"]
+
+# ``Session`` is re-exported: callers outside store/ hold a session only to hand it to repository functions (the
+# transaction they run in), never to build SQL with it.
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

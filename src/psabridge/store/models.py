@@ -153,7 +153,7 @@ class InboxDelivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(190))
     event: Mapped[str | None] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20), default="received")  # received -> queued -> done | failed
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received -> done | failed (store/inbox.py)
     error: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[str | None] = mapped_column(Text)

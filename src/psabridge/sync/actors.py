@@ -2,8 +2,9 @@
 
 Import this module only after ``psabridge.sync.broker.setup_broker``: the actors bind to that broker explicitly, and
 importing earlier raises instead of letting Dramatiq invent a RabbitMQ broker on localhost. Errors follow policy.py:
-configuration, permanent and bug errors are not retried; a rate limit waits the vendor's delay; anything else
-backs off; what fails for good is dead-lettered.
+configuration, permanent and bug errors are not retried; a rate limit waits the vendor's delay, a write-back
+the back-off its outbox row holds (BackingOffError, NotDueError); anything else backs off; what fails for good is
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from psabridge.sync.broker import require_broker
 from psabridge.sync.context import current_context
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
-from psabridge.sync.policy import NOT_RETRIED, rate_limits_as_retry
+from psabridge.sync.policy import NOT_RETRIED, delays_as_retry
 from psabridge.sync.poll import poll_connection
 
 __all__ = ["ActorQueue", "dispatch", "ingest", "poll"]
@@ -25,21 +26,21 @@ broker = require_broker()
 @dramatiq.actor(broker=broker, queue_name="ingest", throws=NOT_RETRIED)
 def ingest(connection: str, external_id: str) -> None:
     """Ingest one ticket (webhook, poll or reconcile found it changed)."""
-    with rate_limits_as_retry():
+    with delays_as_retry():
         ingest_ticket(current_context(), connection, external_id)
 
 
 @dramatiq.actor(broker=broker, queue_name="dispatch", throws=NOT_RETRIED)
 def dispatch(outbox_id: int) -> None:
     """Carry out one outbox action."""
-    with rate_limits_as_retry():
+    with delays_as_retry():
         dispatch_action(current_context(), outbox_id)
 
 
 @dramatiq.actor(broker=broker, queue_name="poll", throws=NOT_RETRIED)
 def poll(connection: str) -> None:
     """Poll one connection from its watermark."""
-    with rate_limits_as_retry():
+    with delays_as_retry():
         poll_connection(current_context(), connection)
 
 

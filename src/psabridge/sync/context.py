@@ -13,19 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.orm import Session
-
 from psabridge.connectors import get_connector
 from psabridge.connectors.base import Connector
 from psabridge.connectors.notifier import Notifier, get_notifier
 from psabridge.errors import BugError, ConfigError
+from psabridge.locking import Locks
 from psabridge.mapping import MappingRegistry
 from psabridge.rules import DEFAULT_RULES, RulesConfig
 from psabridge.settings import ConnectionSettings, LinkSettings, NotifierSettings, Settings
-from psabridge.store import Database
-from psabridge.store.models import utcnow
+from psabridge.store import Database, Session, utcnow
 from psabridge.sync.broker import BrokerOptions
-from psabridge.sync.locks import Locks, locks_for
+from psabridge.sync.locks import locks_for
 from psabridge.vendordata import VendorMetadata
 
 __all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context"]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
 from psabridge.errors import BugError
-from psabridge.store import Database, repo
-from psabridge.store.models import DeadLetter, OutboxAction
+from psabridge.store import Database, deadletters, inbox, outbox
+from psabridge.store.deadletters import DeadLetterEntry
+from psabridge.store.inbox import InboxStatus
 from psabridge.sync.context import SyncContext
 from psabridge.sync.policy import DeadJob
 
@@ -23,7 +22,7 @@ def record_dead_letter(ctx: SyncContext, job: DeadJob) -> None:
     """Store a dead job and mark what it was about (deliveries failed, outbox row dead)."""
     message = str(job.error.get("message", job.error.get("type", "failed")))[:2000]
     with ctx.unit() as session:
-        repo.add_dead_letter(
+        deadletters.add_dead_letter(
             session,
             message_id=job.message_id,
             queue=job.queue,
@@ -34,31 +33,27 @@ def record_dead_letter(ctx: SyncContext, job: DeadJob) -> None:
             attempts=job.attempts,
         )
         if job.actor == "ingest" and len(job.args) == 2:
-            repo.close_deliveries(session, str(job.args[0]), str(job.args[1]), status="failed", error=message)
+            inbox.close_deliveries(
+                session, str(job.args[0]), str(job.args[1]), status=InboxStatus.FAILED, error=message
+            )
         elif job.actor == "dispatch" and job.args:
-            row = session.get(OutboxAction, int(job.args[0]))
-            if row is not None and row.status != "done":
-                row.status = "dead" if row.status != "failed" else "failed"
-                row.last_error = message
+            outbox.mark_dead(session, int(job.args[0]), message)
 
 
-def list_dead_letters(db: Database, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+def list_dead_letters(db: Database, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetterEntry]:
     """Dead letters, newest first (replayed ones only when asked)."""
-    query = sa.select(DeadLetter).order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc()).limit(limit)
-    if not include_replayed:
-        query = query.where(DeadLetter.replayed_at.is_(None))
     with db.session() as session:
-        return list(session.scalars(query))
+        return deadletters.list_dead_letters(session, include_replayed=include_replayed, limit=limit)
 
 
-def get_dead_letter(db: Database, dead_id: int) -> DeadLetter | None:
+def get_dead_letter(db: Database, dead_id: int) -> DeadLetterEntry | None:
     """One dead letter by id."""
     with db.session() as session:
-        return session.get(DeadLetter, dead_id)
+        return deadletters.get_dead_letter(session, dead_id)
 
 
 def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
-    """Send dead jobs again (resetting their outbox rows to pending); returns the ids replayed.
+    """Send dead jobs again (resetting their outbox rows to pending, due at once); returns the ids replayed.
 
     Raises:
         LookupError: an id does not exist.
@@ -67,17 +62,15 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
     replayed: list[int] = []
     for dead_id in ids:
         with ctx.unit() as session:
-            dead = session.get(DeadLetter, dead_id)
+            dead = deadletters.get_dead_letter(session, dead_id)
             if dead is None:
                 raise LookupError(f"no dead letter {dead_id}")
-            args = list(dead.args)
+            args = dead.args
             if dead.actor == "dispatch":
-                row = session.get(OutboxAction, int(args[0]))
-                if row is not None and row.status != "done":
-                    row.status, row.last_error = "pending", None
+                outbox.reopen_entry(session, int(args[0]), ctx.now())
             elif dead.actor not in ("ingest", "poll"):
                 raise BugError(f"dead letter {dead_id} names unknown actor {dead.actor!r}")
-            dead.replayed_at = ctx.now()
+            deadletters.mark_replayed(session, dead_id, ctx.now())
         if dead.actor == "dispatch":
             ctx.queue.dispatch(int(args[0]))
         elif dead.actor == "ingest":

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from psabridge.model import Note, TimeEntry
-from psabridge.store.repo import TicketChange
+from psabridge.store.tickets import TicketChange, UpsertOutcome
 
 __all__ = ["is_echo", "value_hash"]
 
@@ -58,9 +58,9 @@ def is_echo(
         integration_user: the vendor identity our writes are made as; its notes count as ours.
         created_by_us: the ticket is a mirror psabridge created.
     """
-    if change.outcome == "created":
+    if change.outcome == UpsertOutcome.CREATED:
         return created_by_us
-    if change.outcome != "updated" or change.before is None or change.after is None:
+    if change.outcome != UpsertOutcome.UPDATED or change.before is None or change.after is None:
         return False
     before, after = change.before, change.after
     data = after.model_dump(mode="json")

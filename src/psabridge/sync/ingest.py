@@ -1,36 +1,99 @@
 """Ingest: re-fetch one ticket through its connector, map it, store it, and decide in the same transaction what follows.
 
-Webhook, poll and reconcile all end here. Under the ticket's lock: fetch (a webhook is only a hint), map inbound,
-upsert (older data never overwrites newer; the content hash says whether anything changed), store the mapping's
-findings, then for a real change (not unchanged, not stale, not the echo of our own write) evaluate the rules and
-plan mirroring, writing the resulting actions into the outbox in the same transaction. Only after the commit are
-the actions handed to the dispatcher, so a crash in between leaves pending outbox rows that recovery sends.
+Webhook, poll and reconcile all end here. Under the ticket's lock, in this order::
+
+    fetch + map inbound       a webhook is only a hint: the vendor's current record is the truth
+    store_change              upsert (older data never overwrites newer; the content hash says whether anything
+                              changed), presence, the mapping's findings, echo and close detection -> StoredChange
+    each of PLANNERS          plan_rules (a real change: not unchanged, not stale, not the echo of our own write),
+                              plan_mirroring (existing links, then new mirrors)
+    outbox                    the planned actions, written in the same transaction
+
+Only after the commit are the actions handed to the dispatcher, so a crash in between leaves pending outbox rows
+that recovery sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-
-from sqlalchemy.orm import Session
+from enum import StrEnum
+from typing import Any
 
 from psabridge.errors import MappingError, NotFoundError
 from psabridge.log import get_logger
 from psabridge.mapping import InboundResult
 from psabridge.model import Action, Ticket, ticket_key
 from psabridge.rules import evaluate
-from psabridge.store import repo
-from psabridge.store.models import Link
+from psabridge.store import Session, findings, inbox, outbox, tickets
+from psabridge.store.links import MirrorLink, links_of
+from psabridge.store.tickets import UpsertOutcome
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import is_echo
-from psabridge.sync.mirror import Side, link_marker, new_mirror, plan_side
+from psabridge.sync.linking import open_mirrors, plan_links
 
-__all__ = ["IngestResult", "ingest_ticket", "plan_links", "store_ticket"]
+__all__ = [
+    "PLANNERS",
+    "IngestOutcome",
+    "IngestResult",
+    "Planner",
+    "StoredChange",
+    "ingest_ticket",
+    "plan_mirroring",
+    "plan_rules",
+    "store_change",
+]
 
 _log = get_logger("psabridge.sync")
 
-Outcome = Literal["created", "updated", "unchanged", "stale", "echo", "deleted"]
+
+class IngestOutcome(StrEnum):
+    """What ingesting one ticket did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    """Older than the stored copy: not written."""
+    ECHO = "echo"
+    """Our own write came back: stored, not evaluated, nothing mirrored back."""
+    DELETED = "deleted"
+    """Gone from the vendor: marked deleted."""
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    """What storing one mapped ticket did: what the planners decide on.
+
+    Attributes:
+        ticket: the ticket as just stored (as stored before, when stale).
+        outcome: created, updated, unchanged, stale or echo.
+        changed: canonical fields that changed.
+        closed: the change closed (resolved, cancelled) the ticket.
+        links: the mirror links the ticket takes part in (loaded for a created, updated or echo outcome).
+        mirror_of_ours: the ticket is a mirror psabridge created.
+        integration_user: our identity at the ticket's vendor (its notes are ours).
+        at: when the ingest started (the time rules judge against).
+    """
+
+    ticket: Ticket
+    outcome: IngestOutcome
+    at: datetime
+    changed: tuple[str, ...] = ()
+    closed: bool = False
+    links: tuple[MirrorLink, ...] = ()
+    mirror_of_ours: bool = False
+    integration_user: str | None = None
+
+    @property
+    def is_real(self) -> bool:
+        """Content changed and not by our own write: rules look at it, mirrors carry it."""
+        return self.outcome in (IngestOutcome.CREATED, IngestOutcome.UPDATED)
+
+
+Planner = Callable[[SyncContext, Session, StoredChange], list[Action]]
+"""One planning step: the actions a stored change asks for (inside the ingest's transaction)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +102,7 @@ class IngestResult:
 
     Attributes:
         key: the ticket key.
-        outcome: created, updated, unchanged, stale (older than stored: not written), echo (our own write came
-            back: stored, not evaluated), deleted (gone from the vendor).
+        outcome: see IngestOutcome.
         changed: canonical fields that changed.
         closed: the change closed (resolved, cancelled) the ticket.
         evaluated: the rules were evaluated.
@@ -48,7 +110,7 @@ class IngestResult:
     """
 
     key: str
-    outcome: Outcome
+    outcome: IngestOutcome
     changed: tuple[str, ...] = ()
     closed: bool = False
     evaluated: bool = False
@@ -83,11 +145,16 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
                 connection=connection,
             )
         with ctx.unit(dry_run=dry_run) as session:
-            result = store_ticket(ctx, session, mapped, raw, integration_user=connector.integration_user(), now=started)
-            repo.close_deliveries(session, connection, external_id, upto=started)
+            change = store_change(session, mapped, raw, integration_user=connector.integration_user(), now=started)
+            actions = [action for planner in PLANNERS for action in planner(ctx, session, change)]
+            outbox_ids = outbox.outbox_ids(session, outbox.enqueue_actions(session, actions, now=started))
+            inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
-        for outbox_id in result.outbox_ids:
+        for outbox_id in outbox_ids:
             ctx.queue.dispatch(outbox_id)
+    result = IngestResult(
+        key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=tuple(outbox_ids)
+    )
     _log.debug("ingested", ticket=key, outcome=result.outcome, changed=list(result.changed))
     return result
 
@@ -95,107 +162,77 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
 def _gone(ctx: SyncContext, connection: str, external_id: str, now: datetime, *, dry_run: bool) -> IngestResult:
     key = ticket_key(connection, external_id)
     with ctx.unit(dry_run=dry_run) as session:
-        repo.mark_deleted(session, key, now)
-        repo.close_deliveries(session, connection, external_id, upto=now)
-    return IngestResult(key, "deleted")
+        tickets.mark_deleted(session, key, now)
+        inbox.close_deliveries(session, connection, external_id, upto=now)
+    return IngestResult(key, IngestOutcome.DELETED)
 
 
-def store_ticket(
-    ctx: SyncContext,
+def store_change(
     session: Session,
     mapped: InboundResult,
     raw: dict[str, Any] | None,
     *,
     integration_user: str | None,
     now: datetime,
-) -> IngestResult:
-    """Store a mapped ticket and, for a real change, write what rules and mirroring want into the outbox.
+) -> StoredChange:
+    """Store a mapped ticket (upsert, presence, the mapping's findings) and say what kind of change it was.
 
-    Runs inside the caller's transaction: the ticket, its findings, the link state and the outbox actions commit
-    together or not at all.
+    Runs inside the caller's transaction. Consumes what psabridge recorded as written to the ticket: a change those
+    writes explain is an echo.
     """
     ticket = mapped.ticket
-    [change] = repo.upsert_tickets(session, [(ticket, raw)], now=now)
-    if change.outcome == "stale":
-        return IngestResult(ticket.key, "stale")
-    repo.mark_present(session, ticket.key)
-    repo.upsert_findings(session, ticket.key, "mapping", [f.as_row() for f in mapped.findings], now=now)
-    written = repo.take_written(session, ticket.key)
-    if change.outcome == "unchanged":
-        return IngestResult(ticket.key, "unchanged")
-    links = repo.links_of(session, ticket.key)
-    created_by_us = any(link.target_key == ticket.key for link in links)
-    echo = is_echo(change, written, integration_user=integration_user, created_by_us=created_by_us)
-    before, after = change.before, ticket
+    [change] = tickets.upsert_tickets(session, [(ticket, raw)], now=now)
+    if change.outcome == UpsertOutcome.STALE:
+        return StoredChange(change.after or ticket, IngestOutcome.STALE, now)
+    tickets.mark_present(session, ticket.key)
+    findings.upsert_findings(session, ticket.key, "mapping", [f.as_row() for f in mapped.findings], now=now)
+    written = tickets.take_written(session, ticket.key)
+    if change.outcome == UpsertOutcome.UNCHANGED:
+        return StoredChange(ticket, IngestOutcome.UNCHANGED, now)
+    links = links_of(session, ticket.key)
+    mirror_of_ours = any(link.target_key == ticket.key for link in links)
+    echo = is_echo(change, written, integration_user=integration_user, created_by_us=mirror_of_ours)
+    before = change.before
     closed = (  # closed by this change (a ticket first seen closed was created closed, not closed now)
         before is not None
-        and after.status is not None
-        and not after.status.is_open
+        and ticket.status is not None
+        and not ticket.status.is_open
         and (before.status is None or before.status.is_open)
     )
-    actions: list[Action] = []
-    if not echo:
-        actions.extend(evaluate(after, now, ctx.rules))
-    actions.extend(plan_links(ctx, session, after, links, integration_user=integration_user, emit=not echo))
-    if not echo and not created_by_us:
-        actions.extend(_new_mirrors(ctx, session, after, links))
-    keys = repo.enqueue_actions(session, actions, now=now)
-    outcome: Outcome = "echo" if echo else change.outcome
-    return IngestResult(
-        ticket.key,
-        outcome,
+    return StoredChange(
+        ticket,
+        IngestOutcome.ECHO if echo else IngestOutcome(change.outcome.value),
+        now,
         changed=change.changed,
         closed=closed,
-        evaluated=not echo,
-        outbox_ids=tuple(repo.outbox_ids(session, keys)),
+        links=tuple(links),
+        mirror_of_ours=mirror_of_ours,
+        integration_user=integration_user,
     )
 
 
-def plan_links(
-    ctx: SyncContext,
-    session: Session,
-    ticket: Ticket,
-    links: list[Link],
-    *,
-    integration_user: str | None,
-    emit: bool = True,
-) -> list[Action]:
-    """Mirror actions for a ticket on its existing links (as source or as target); updates the links' sync state."""
-    actions: list[Action] = []
-    for row in links:
-        link = ctx.link(row.name)
-        if link is None or row.state != "created" or row.target_key is None:
-            continue  # disabled, or the mirror does not exist yet (its creation carries the current state)
-        side: Side = "from" if row.source_key == ticket.key else "to"
-        other_key = row.target_key if side == "from" else row.source_key
-        planned, state = plan_side(
-            link, row.sync or {}, side, ticket, other_key=other_key, integration_user=integration_user, emit=emit
-        )
-        row.sync = state
-        actions.extend(planned)
+def plan_rules(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
+    """The rules' actions for a real change (pure ``evaluate`` at the ingest's time); nothing for anything else."""
+    if not change.is_real:
+        return []
+    return evaluate(change.ticket, change.at, ctx.rules)
+
+
+def plan_mirroring(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
+    """Mirror actions: what flows across the ticket's links, then CreateMirror for links that should mirror it.
+
+    An echo only brings the links' last seen values up to date; a mirror of ours gets no mirror of its own.
+    """
+    if not change.is_real and change.outcome != IngestOutcome.ECHO:
+        return []
+    links = list(change.links)
+    actions = plan_links(
+        ctx, session, change.ticket, links, integration_user=change.integration_user, emit=change.is_real
+    )
+    if change.is_real and not change.mirror_of_ours:
+        actions.extend(open_mirrors(ctx, session, change.ticket, links))
     return actions
 
 
-def _new_mirrors(ctx: SyncContext, session: Session, ticket: Ticket, links: list[Link]) -> list[Action]:
-    """CreateMirror for each link whose ``from`` the ticket matches and that has no mirror of it yet."""
-    mirrored = {row.target_connection for row in links if row.source_key == ticket.key}
-    actions: list[Action] = []
-    for link in ctx.settings.links:
-        if link.to.connection in mirrored:
-            continue
-        action = new_mirror(link, ticket)
-        if action is None:
-            continue
-        marker = link_marker(ticket.key, link.to.connection)
-        _, new = repo.ensure_link(
-            session,
-            name=link.name,
-            source_key=ticket.key,
-            source_connection=ticket.connection,
-            target_connection=link.to.connection,
-            marker=marker,
-        )
-        if new:
-            actions.append(action)
-        mirrored.add(link.to.connection)
-    return actions
+PLANNERS: tuple[Planner, ...] = (plan_rules, plan_mirroring)
+"""The planning steps of an ingest, in order (their actions enter the outbox, and are dispatched, in this order)."""

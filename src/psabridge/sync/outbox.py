@@ -1,29 +1,40 @@
 """The write-back dispatcher: carries out one outbox action through mapping.outbound and the connector, exactly once.
 
-An action goes ``pending -> sending -> done`` (or ``failed``/``dead``). ``sending`` is committed before the vendor is
-called, so an action found in ``sending`` may have landed on an earlier attempt that crashed or timed out: such a
-retry looks for the action's marker at the vendor first (a note, a time entry, a mirror) and only writes when it is
-not there. Field changes are idempotent by nature and pages carry a dedup key. Every write, skip and failure goes to
-the audit table; the values written are remembered on the ticket so their echo is recognised at the next ingest.
+An action goes ``pending -> sending -> done`` (or ``failed``/``dead``; store/outbox.py). ``sending`` is committed
+before the vendor is called, so an action found in ``sending`` may have landed on an earlier attempt that crashed or
+timed out: such a retry looks for the action's marker at the vendor first (a note, a time entry, a mirror) and only
+writes when it is not there. Field changes are idempotent by nature and pages carry a dedup key. Every write, skip
+and failure goes to the audit table; the values written are remembered on the ticket so their echo is recognised at
+the next ingest. Each action type has its handler in ``HANDLERS``.
+
+Back-off that survives a restart: a failed attempt that will be retried sets the row's ``next_attempt_at``: the
+vendor's Retry-After when it gave one (RateLimitedError), else exponential back-off with jitter
+(policy.backoff_seconds, bounded by the broker options), and the dispatcher raises BackingOffError so the worker
+retries the message exactly then. No dispatch sends a row before that time: a message that arrives early anyway (a
+recovery sweep or a start-up after a crash queueing every unfinished row, a duplicate) raises NotDueError, which
+the actor turns into a Dramatiq retry delayed until the row is due. The message re-schedules itself; it is not
+dropped, so nothing waits for the next recovery sweep.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
 
-import sqlalchemy as sa
 from pydantic import JsonValue
-from sqlalchemy.orm import Session
 
 from psabridge.connectors.base import NewTimeEntry
 from psabridge.connectors.notifier import PageEvent
 from psabridge.errors import (
+    BackingOffError,
     BugError,
     ConfigError,
     MappingError,
+    NotDueError,
     PermanentError,
     PsaBridgeError,
     RateLimitedError,
@@ -32,7 +43,6 @@ from psabridge.log import get_logger
 from psabridge.markers import marker_for, with_marker
 from psabridge.model import (
     Action,
-    ActionAdapter,
     AddNote,
     AddTimeEntry,
     CreateMirror,
@@ -40,31 +50,33 @@ from psabridge.model import (
     PostToChannel,
     RouteToQueue,
     SetFields,
+    split_ticket_key,
     ticket_key,
 )
-from psabridge.store import repo
-from psabridge.store.models import Link, OutboxAction
+from psabridge.store import Session, audit, findings, outbox, tickets
+from psabridge.store.links import LinkState
+from psabridge.store.outbox import SENDABLE, OutboxEntry, OutboxStatus
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import value_hash
-from psabridge.sync.ingest import plan_links
+from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
 from psabridge.sync.mirror import MIRROR_FIELDS, create_fields
+from psabridge.sync.policy import backoff_seconds
 
-__all__ = ["DispatchResult", "dispatch_action"]
+__all__ = ["HANDLERS", "Attempt", "DispatchOutcome", "DispatchResult", "Handler", "dispatch_action", "moved_with"]
 
 _log = get_logger("psabridge.sync")
 
-Outcome = Literal["written", "found", "skipped", "already_done"]
 
-SENDABLE = ("pending", "sending")
-"""Outbox states a dispatch may act on."""
+class DispatchOutcome(StrEnum):
+    """What dispatching one outbox action did."""
 
-DERIVED: dict[str, tuple[str, ...]] = {
-    "priority": ("impact", "urgency"),
-    "impact": ("priority",),
-    "urgency": ("priority",),
-    "queue": ("tier",),
-}
-"""Canonical fields a vendor may derive from another one we write (ITSM priority matrix, support tier by queue)."""
+    WRITTEN = "written"
+    FOUND = "found"
+    """An earlier attempt had landed: nothing written again."""
+    SKIPPED = "skipped"
+    """Nothing to write (the mirror exists), or the row failed and was not reopened."""
+    ALREADY_DONE = "already_done"
+    """The row was done before this dispatch."""
 
 
 @dataclass(frozen=True)
@@ -73,21 +85,33 @@ class DispatchResult:
 
     Attributes:
         outbox_id: the outbox row.
-        outcome: written; found (an earlier attempt had landed, nothing written again); skipped (nothing to write,
-            or the row failed and was not reopened); already_done (the row was done before this run).
+        outcome: see DispatchOutcome.
         detail: one line for logs.
     """
 
     outbox_id: int
-    outcome: Outcome
+    outcome: DispatchOutcome
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at an action.
+
+    Attributes:
+        key: the action's idempotency key (its marker at the vendor).
+        maybe_landed: an earlier attempt was cut short after it may have reached the vendor: look before writing.
+    """
+
+    key: str
+    maybe_landed: bool
 
 
 @dataclass
 class _Done:
     """A carried-out action: what to record in the same transaction as marking it done."""
 
-    outcome: Outcome
+    outcome: DispatchOutcome
     result: dict[str, Any] = field(default_factory=dict)
     written: dict[str, str] = field(default_factory=dict)
     before: dict[str, Any] | None = None
@@ -96,61 +120,49 @@ class _Done:
     ingest: list[tuple[str, str]] = field(default_factory=list)  # tickets to ingest after the commit
 
 
+Handler = Callable[[SyncContext, Any, Attempt], _Done]
+"""Carries out one action type: (context, the action, the attempt) -> what was done."""
+
+
 def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
-    """Carry out outbox action ``outbox_id`` unless it is done already.
+    """Carry out outbox action ``outbox_id`` unless it is done already (or not due yet).
 
     Raises:
-        RetryLaterError (RateLimitedError): try again later (the row stays pending, or sending if it may have landed).
+        NotDueError: the row backs off after a failed attempt until ``next_attempt_at`` (nothing was sent).
+        BackingOffError: this attempt failed (its cause says why); the row is due again after the back-off (pending,
+            or sending if the write may have landed).
+        RateLimitedError: the vendor asked to wait; the row is pending again, due after the vendor's delay.
         ConfigError, PermanentError, BugError: retrying cannot help; the row is marked failed.
     """
     with ctx.db.session() as session:
-        row = session.get(OutboxAction, outbox_id)
-        if row is None:
-            raise BugError(f"outbox action {outbox_id} does not exist")
-        if row.status not in SENDABLE:
-            return _not_sendable(outbox_id, row.status)
-        action = ActionAdapter.validate_python(row.action)
-        key = row.idempotency_key
+        entry = _sendable(ctx, outbox.get_entry(session, outbox_id), outbox_id)
+    if isinstance(entry, DispatchResult):
+        return entry
+    action = entry.action
     with ctx.locks.hold(action.ticket_key):
         with ctx.unit() as session:
-            row = session.get(OutboxAction, outbox_id, with_for_update=True)
-            assert row is not None
-            if row.status not in SENDABLE:
-                return _not_sendable(outbox_id, row.status)
-            maybe_landed = row.status == "sending"
-            row.status = "sending"
-            row.attempts += 1
-            row.updated_at = ctx.now()
+            entry = _sendable(ctx, outbox.lock_entry(session, outbox_id), outbox_id)
+            if isinstance(entry, DispatchResult):
+                return entry
+            outbox.mark_sending(session, outbox_id, ctx.now())
+        attempt = Attempt(entry.idempotency_key, maybe_landed=entry.status == OutboxStatus.SENDING)
         try:
-            done = _carry_out(ctx, action, key, maybe_landed=maybe_landed)
+            done = HANDLERS[type(action)](ctx, action, attempt)
         except Exception as exc:
-            _failed(ctx, outbox_id, action, key, exc)
-            raise
+            delay = _failed(ctx, entry, exc)
+            if delay is None or isinstance(exc, RateLimitedError):
+                raise  # final; or the vendor's own delay, which the worker honours (policy.py)
+            raise BackingOffError(f"{exc} (retried in {delay:.3f}s)", retry_after=delay) from exc
         follow_ups: list[int] = []
         with ctx.unit() as session:
-            row = session.get(OutboxAction, outbox_id)
-            assert row is not None
-            row.status = "done"
-            row.result = done.result
-            row.last_error = None
-            row.sent_at = row.updated_at = ctx.now()
-            repo.record_audit(
-                session,
-                connection=action.target,
-                ticket_key=action.ticket_key,
-                action_type=action.type,
-                idempotency_key=key,
-                origin=action.origin,
-                request=action.model_dump(mode="json"),
-                before=done.before,
-                after=done.after if done.after is not None else done.result,
-                outcome=done.outcome,
-            )
+            outbox.mark_done(session, outbox_id, done.result, ctx.now())
+            after = done.after if done.after is not None else done.result
+            _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
             if done.written:
-                repo.add_written(session, action.ticket_key, done.written)
+                tickets.add_written(session, action.ticket_key, done.written)
             if done.then is not None:
-                keys = repo.enqueue_actions(session, done.then(session), now=ctx.now())
-                follow_ups = repo.outbox_ids(session, keys)
+                keys = outbox.enqueue_actions(session, done.then(session), now=ctx.now())
+                follow_ups = outbox.outbox_ids(session, keys)
     for follow_up in follow_ups:
         ctx.queue.dispatch(follow_up)
     for connection, external_id in done.ingest:
@@ -159,118 +171,145 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
     return DispatchResult(outbox_id, done.outcome)
 
 
-def _not_sendable(outbox_id: int, status: str) -> DispatchResult:
-    """A stale message: the row is done, or failed and not reopened (replay and reconcile reopen it)."""
-    return DispatchResult(outbox_id, "already_done" if status == "done" else "skipped", f"status {status}")
+def _sendable(ctx: SyncContext, entry: OutboxEntry | None, outbox_id: int) -> OutboxEntry | DispatchResult:
+    """The entry when it may be sent now; else the result of a stale message.
+
+    Raises:
+        BugError: there is no such row.
+        NotDueError: it is backing off.
+    """
+    if entry is None:
+        raise BugError(f"outbox action {outbox_id} does not exist")
+    if entry.status not in SENDABLE:  # done, or failed and not reopened (replay and reconcile reopen it)
+        outcome = DispatchOutcome.ALREADY_DONE if entry.status == OutboxStatus.DONE else DispatchOutcome.SKIPPED
+        return DispatchResult(outbox_id, outcome, f"status {entry.status}")
+    now = ctx.now()
+    if not entry.due(now):
+        assert entry.next_attempt_at is not None
+        wait = (entry.next_attempt_at - now).total_seconds()
+        why = f" (attempt {entry.attempts} failed: {entry.last_error})" if entry.last_error else ""
+        raise NotDueError(
+            f"outbox action {outbox_id} is not due until {entry.next_attempt_at.isoformat()}{why}",
+            retry_after=wait,
+            details={"outbox_id": outbox_id},
+        )
+    return entry
 
 
-def _failed(ctx: SyncContext, outbox_id: int, action: Action, key: str, exc: Exception) -> None:
-    """Record a failed attempt: final for permanent errors, pending again when the vendor surely did not take it.
+def _failed(ctx: SyncContext, entry: OutboxEntry, exc: Exception) -> float | None:
+    """Record a failed attempt; returns the seconds until the next one, or None when there will be none.
 
-    Anything else (a timeout, an unexpected error) leaves the row ``sending``: the write may have landed, so the next
-    attempt looks for it first.
+    Permanent errors are final (``failed``). A rate limit was refused before anything was written: pending again,
+    due after the vendor's delay. Anything else (a timeout, an unexpected error) leaves the row ``sending``, due after
+    the back-off: the write may have landed, so the next attempt looks for it first.
     """
     final = isinstance(exc, ConfigError | PermanentError | BugError)
-    with ctx.unit() as session:
-        row = session.get(OutboxAction, outbox_id)
-        if row is None:
-            return
-        row.last_error = str(exc)[:2000]
-        row.updated_at = ctx.now()
-        if final:
-            row.status = "failed"
-        elif isinstance(exc, RateLimitedError):
-            row.status = "pending"  # refused before anything was written
-        repo.record_audit(
-            session,
-            connection=action.target,
-            ticket_key=action.ticket_key,
-            action_type=action.type,
-            idempotency_key=key,
-            origin=action.origin,
-            request=action.model_dump(mode="json"),
-            outcome="failed" if final else "retry",
-            error=str(exc)[:2000],
+    now = ctx.now()
+    delay: float | None = None
+    status: OutboxStatus | None = OutboxStatus.FAILED if final else None
+    if not final:
+        delay = backoff_seconds(
+            entry.attempts + 1,
+            min_backoff_ms=ctx.options.min_backoff_ms,
+            max_backoff_ms=ctx.options.max_backoff_ms,
+            retry_after=exc.retry_after if isinstance(exc, RateLimitedError) else None,
         )
+        if isinstance(exc, RateLimitedError):
+            status = OutboxStatus.PENDING
+    next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
+    with ctx.unit() as session:
+        outbox.record_failure(session, entry.id, str(exc), now=now, status=status, next_attempt_at=next_attempt_at)
+        _audit(session, entry.action, entry.idempotency_key, "failed" if final else "retry", error=str(exc)[:2000])
+    return delay
+
+
+def _audit(
+    session: Session,
+    action: Action,
+    key: str,
+    outcome: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    audit.record_audit(
+        session,
+        connection=action.target,
+        ticket_key=action.ticket_key,
+        action_type=action.type,
+        idempotency_key=key,
+        origin=action.origin,
+        request=action.model_dump(mode="json"),
+        before=before,
+        after=after,
+        outcome=outcome,
+        error=error,
+    )
 
 
 def _external_id(action: Action) -> str:
-    prefix = f"{action.target}:"
-    if not action.ticket_key.startswith(prefix):
+    """The vendor id of the ticket an action writes to (its ticket lives in the action's target connection)."""
+    connection, external_id = split_ticket_key(action.ticket_key)
+    if connection != action.target:
         raise BugError(f"action for {action.ticket_key} targets connection {action.target}")
-    return action.ticket_key[len(prefix) :]
+    return external_id
 
 
-def _carry_out(ctx: SyncContext, action: Action, key: str, *, maybe_landed: bool) -> _Done:
-    if isinstance(action, AddNote):
-        return _add_note(ctx, action, key, maybe_landed=maybe_landed)
-    if isinstance(action, AddTimeEntry):
-        return _add_time_entry(ctx, action, key, maybe_landed=maybe_landed)
-    if isinstance(action, SetFields):
-        return _set_fields(ctx, action, dict(action.fields))
-    if isinstance(action, RouteToQueue):
-        changes: dict[str, JsonValue] = {"queue": action.queue}
-        if action.tier is not None:
-            changes["tier"] = action.tier
-        if action.assignee is not None:
-            changes["assignee"] = {"name": action.assignee}
-        return _set_fields(ctx, action, changes)
-    if isinstance(action, CreateMirror):
-        return _create_mirror(ctx, action)
-    if isinstance(action, PageOnCall):
-        event = PageEvent(
-            event=action.event,
-            dedup_key=action.dedup_key,
-            summary=action.summary,
-            severity=action.severity,
-            source=action.ticket_key,
-            details={"reason": action.reason, "origin": action.origin},
-        )
-        return _Done("written", result=ctx.notifier(action.target).page(event))
-    if isinstance(action, PostToChannel):
-        return _Done("written", result=ctx.notifier(action.target).post(with_marker(action.text, key)))
-    raise BugError(f"no dispatcher for action type {action.type!r}")  # pragma: no cover - the union is exhaustive
-
-
-def _add_note(ctx: SyncContext, action: AddNote, key: str, *, maybe_landed: bool) -> _Done:
+def _add_note(ctx: SyncContext, action: AddNote, attempt: Attempt) -> _Done:
     connector = ctx.connector(action.target)
     external_id = _external_id(action)
-    marker = marker_for(key)
-    if maybe_landed and any(marker in json.dumps(note, default=str) for note in connector.list_notes(external_id)):
-        return _Done("found", result={"marker": marker})
+    marker = marker_for(attempt.key)
+    if attempt.maybe_landed and any(
+        marker in json.dumps(note, default=str) for note in connector.list_notes(external_id)
+    ):
+        return _Done(DispatchOutcome.FOUND, result={"marker": marker})
     note = connector.add_note(external_id, action.text, kind=action.kind, marker=marker)
-    return _Done("written", result={"marker": marker, "note": _brief(note)})
+    return _Done(DispatchOutcome.WRITTEN, result={"marker": marker, "note": _brief(note)})
 
 
-def _add_time_entry(ctx: SyncContext, action: AddTimeEntry, key: str, *, maybe_landed: bool) -> _Done:
+def _add_time_entry(ctx: SyncContext, action: AddTimeEntry, attempt: Attempt) -> _Done:
     connector = ctx.connector(action.target)
     external_id = _external_id(action)
-    marker = marker_for(key)
-    if maybe_landed and marker in json.dumps(connector.get_ticket(external_id), default=str):
-        return _Done("found", result={"marker": marker})
+    marker = marker_for(attempt.key)
+    if attempt.maybe_landed and marker in json.dumps(connector.get_ticket(external_id), default=str):
+        return _Done(DispatchOutcome.FOUND, result={"marker": marker})
     entry = NewTimeEntry(
         minutes=action.minutes, note=action.note, started_at=action.started_at or ctx.now(), who=action.who
     )
     created = connector.add_time_entry(external_id, entry, marker=marker)
-    return _Done("written", result={"marker": marker, "time_entry": _brief(created)})
+    return _Done(DispatchOutcome.WRITTEN, result={"marker": marker, "time_entry": _brief(created)})
 
 
-def _set_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue]) -> _Done:
+def _set_fields(ctx: SyncContext, action: SetFields, attempt: Attempt) -> _Done:
+    return _write_fields(ctx, action, dict(action.fields))
+
+
+def _route_to_queue(ctx: SyncContext, action: RouteToQueue, attempt: Attempt) -> _Done:
+    changes: dict[str, JsonValue] = {"queue": action.queue}
+    if action.tier is not None:
+        changes["tier"] = action.tier
+    if action.assignee is not None:
+        changes["assignee"] = {"name": action.assignee}
+    return _write_fields(ctx, action, changes)
+
+
+def _write_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue]) -> _Done:
     connection = action.target
     connector = ctx.connector(connection)
     external_id = _external_id(action)
     mapper = ctx.mappings.mapper(connection)
     context = ctx.mappings.context(connection)
     with ctx.db.session() as session:
-        current = repo.load_raw(session, action.ticket_key)
-        stored = repo.load_ticket(session, action.ticket_key)
+        current = tickets.load_raw(session, action.ticket_key)
+        stored = tickets.load_ticket(session, action.ticket_key)
     if current is None:
         current = connector.get_ticket(external_id)
     out = mapper.outbound(changes, context, connector.metadata(), current=current)
     problems = {p.field for p in out.problems if p.severity == "error"}
     if problems:
         with ctx.unit() as session:
-            repo.upsert_findings(
+            findings.upsert_findings(
                 session, action.ticket_key, "writeback", [p.as_row() for p in out.problems], now=ctx.now()
             )
     if not out.patch:
@@ -286,35 +325,56 @@ def _set_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue])
         after = mapper.inbound({**current, **answer}, context, connector.metadata()).ticket.model_dump(mode="json")
     except PsaBridgeError:
         after = {}
-    # Fields the vendor derives from the ones we wrote (ServiceNow's priority from impact and urgency) change too;
-    # only those, so a person's change to anything else that reached the vendor meanwhile is not taken for ours.
-    for name in {d for written_name in written for d in DERIVED.get(written_name, ())}:
+    # Fields the vendor derives from the ones we wrote (the mapping's ``derived:``, e.g. ServiceNow's priority from
+    # impact and urgency) change too; only those, so a person's change to anything else that reached the vendor
+    # meanwhile is not taken for ours.
+    for name in moved_with(written, mapper.derived):
         if name in after and after[name] != stored_data.get(name):
             written.setdefault(name, value_hash(after[name]))
     before = {name: stored_data.get(name) for name in changes}
     return _Done(
-        "written", result={"patch": out.patch}, written=written, before=before, after={"fields": dict(changes)}
+        DispatchOutcome.WRITTEN,
+        result={"patch": out.patch},
+        written=written,
+        before=before,
+        after={"fields": dict(changes)},
     )
 
 
-def _create_mirror(ctx: SyncContext, action: CreateMirror) -> _Done:
+def moved_with(written: Iterable[str], derived: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """Fields that may change when the fields ``written`` are written, by the mapping's ``derived`` declaration.
+
+    A derived field changes when one it derives from is written; the fields it derives from change when it is
+    written (the vendor takes those instead).
+    """
+    names = set(written)
+    moved: set[str] = set()
+    for name, sources in derived.items():
+        if name in names:
+            moved.update(sources)
+        if names & set(sources):
+            moved.add(name)
+    return moved - names
+
+
+def _create_mirror(ctx: SyncContext, action: CreateMirror, attempt: Attempt) -> _Done:
     link_settings = ctx.link(action.link)
     if link_settings is None:
         raise ConfigError(f"link {action.link!r} is not configured (or disabled)")
     target = action.target
     connector = ctx.connector(target)
     with ctx.db.session() as session:
-        link = _link(session, action)
-        source = repo.load_ticket(session, action.ticket_key)
-        if link.state == "created" and link.target_external_id:
-            return _Done("skipped", result={"target": link.target_key})
-        marker = marker_for(link.marker)
+        link = mirror_link(session, action.ticket_key, target)
+        source = tickets.load_ticket(session, action.ticket_key)
+    if link.state == LinkState.CREATED and link.target_external_id:
+        return _Done(DispatchOutcome.SKIPPED, result={"target": link.target_key})
+    marker = marker_for(link.marker)
     if source is None:
         raise BugError(f"mirror source {action.ticket_key} is not stored")
     # Always look first: the marker is derived from the source and the target connection, so a mirror made by an
     # earlier attempt (a lost answer, a crash, even a store restored from an old backup) is linked, not duplicated.
     external_id = connector.find_by_marker(marker)
-    outcome: Outcome = "found"
+    outcome = DispatchOutcome.FOUND
     fields = create_fields(link_settings, source)
     created: dict[str, Any] = {}
     if external_id is None:
@@ -322,12 +382,12 @@ def _create_mirror(ctx: SyncContext, action: CreateMirror) -> _Done:
         out = mapper.outbound(fields, ctx.mappings.context(target), connector.metadata(), create=True)
         if out.problems:
             with ctx.unit() as session:
-                repo.upsert_findings(session, action.ticket_key, "mirror", [p.as_row() for p in out.problems])
+                findings.upsert_findings(session, action.ticket_key, "mirror", [p.as_row() for p in out.problems])
         with ctx.unit() as session:
-            _link(session, action).state = "creating"
+            mark_creating(session, link)
         created = connector.create_ticket(out.patch, marker=marker)
         external_id = connector.external_id_of(created)
-        outcome = "written"
+        outcome = DispatchOutcome.WRITTEN
     target_key = ticket_key(target, external_id)
     seen_to: dict[str, Any] = {k: v for k, v in fields.items() if k in MIRROR_FIELDS}
     if created:
@@ -337,18 +397,10 @@ def _create_mirror(ctx: SyncContext, action: CreateMirror) -> _Done:
             seen_to = {name: data.get(name) for name in MIRROR_FIELDS}
         except PsaBridgeError:
             pass  # the answer was partial: the fields we sent stand in for it
-    source_data = source.model_dump(mode="json")
 
     def then(session: Session) -> list[Action]:
-        link = _link(session, action)
-        link.target_external_id = external_id
-        link.target_key = target_key
-        link.state = "created"
-        link.sync = {"from": {name: source_data.get(name) for name in MIRROR_FIELDS}, "to": seen_to}
-        # Notes (and time entries) the source already had are carried across now that the mirror exists.
-        current = repo.load_ticket(session, action.ticket_key) or source
-        return plan_links(
-            ctx, session, current, [link], integration_user=ctx.connector(source.connection).integration_user()
+        return record_mirror(
+            ctx, session, source, target, target_external_id=external_id, target_key=target_key, seen_to=seen_to
         )
 
     return _Done(
@@ -360,15 +412,36 @@ def _create_mirror(ctx: SyncContext, action: CreateMirror) -> _Done:
     )
 
 
-def _link(session: Session, action: CreateMirror) -> Link:
-    link = session.scalars(
-        sa.select(Link).where(Link.source_key == action.ticket_key, Link.target_connection == action.target)
-    ).one_or_none()
-    if link is None:
-        raise BugError(f"no link row for {action.ticket_key} -> {action.target}")
-    return link
+def _page_on_call(ctx: SyncContext, action: PageOnCall, attempt: Attempt) -> _Done:
+    event = PageEvent(
+        event=action.event,
+        dedup_key=action.dedup_key,
+        summary=action.summary,
+        severity=action.severity,
+        source=action.ticket_key,
+        details={"reason": action.reason, "origin": action.origin},
+    )
+    return _Done(DispatchOutcome.WRITTEN, result=ctx.notifier(action.target).page(event))
+
+
+def _post_to_channel(ctx: SyncContext, action: PostToChannel, attempt: Attempt) -> _Done:
+    return _Done(
+        DispatchOutcome.WRITTEN, result=ctx.notifier(action.target).post(with_marker(action.text, attempt.key))
+    )
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
     """A small, JSON-safe extract of a vendor answer for the outbox result."""
     return {k: v for k, v in record.items() if isinstance(v, str | int | float | bool) and len(str(v)) < 200}
+
+
+HANDLERS: dict[type[Any], Handler] = {
+    AddNote: _add_note,
+    AddTimeEntry: _add_time_entry,
+    SetFields: _set_fields,
+    RouteToQueue: _route_to_queue,
+    CreateMirror: _create_mirror,
+    PageOnCall: _page_on_call,
+    PostToChannel: _post_to_channel,
+}
+"""The handler of every action type (a test checks that each member of the Action union has one)."""

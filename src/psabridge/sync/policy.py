@@ -8,6 +8,9 @@ MappingError)
 PermanentError          not retried: the vendor refused this for good
 BugError                not retried: a developer must look
 RateLimitedError        retried after the delay the vendor asked for (``dramatiq.Retry``)
+BackingOffError         retried when the back-off the outbox stored ends (``dramatiq.Retry``), up to
+                        ``max_retries``
+NotDueError             sent again when due (``dramatiq.Retry``): not a failure, more attempts like rate limits
 RetryLaterError, other  retried with exponential backoff, up to ``max_retries``
 ======================  ===================================================================
 
@@ -18,6 +21,7 @@ A message that is not retried or has used up its retries is recorded in the ``de
 from __future__ import annotations
 
 import math
+import random
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,28 +31,64 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from psabridge.errors import BugError, ConfigError, PermanentError, PsaBridgeError, RateLimitedError
+from psabridge.errors import (
+    BackingOffError,
+    BugError,
+    ConfigError,
+    NotDueError,
+    PermanentError,
+    PsaBridgeError,
+    RateLimitedError,
+)
 from psabridge.log import get_logger
 
-__all__ = ["NOT_RETRIED", "DeadJob", "DeadLetters", "error_record", "rate_limits_as_retry", "retry_when"]
+__all__ = ["NOT_RETRIED", "DeadJob", "DeadLetters", "backoff_seconds", "delays_as_retry", "error_record", "retry_when"]
 
 _log = get_logger("psabridge.sync")
 
 NOT_RETRIED: tuple[type[BaseException], ...] = (ConfigError, PermanentError, BugError)
 """Errors an actor ``throws``: retrying cannot help, so the message fails at once (and is dead-lettered)."""
 
-#: A rate limit may be hit many times in a row (an hourly budget); it gets more attempts than other errors.
+#: A rate limit may be hit many times in a row (an hourly budget), and a message for an outbox action that is not due
+#: yet waits for its time: both get more attempts than other errors.
 RATE_LIMIT_RETRIES = 50
+
+_WAITS = (RateLimitedError, NotDueError)
+"""Errors that say how long to wait though the job itself did not fail: they get ``RATE_LIMIT_RETRIES``."""
 
 
 @contextmanager
-def rate_limits_as_retry() -> Iterator[None]:
-    """Turn RateLimitedError into ``dramatiq.Retry`` with the vendor's delay (at least one second)."""
+def delays_as_retry() -> Iterator[None]:
+    """Turn errors that say how long to wait into ``dramatiq.Retry`` with that delay.
+
+    RateLimitedError waits at least a second; BackingOffError and NotDueError exactly their ``retry_after``.
+    """
     try:
         yield
     except RateLimitedError as exc:
         delay_ms = max(1000, math.ceil(exc.retry_after * 1000))
         raise dramatiq.Retry(str(exc), delay=delay_ms) from exc
+    except (BackingOffError, NotDueError) as exc:
+        raise dramatiq.Retry(str(exc), delay=max(1, math.ceil(exc.retry_after * 1000))) from exc
+
+
+def backoff_seconds(
+    attempts: int,
+    *,
+    min_backoff_ms: int,
+    max_backoff_ms: int,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after ``attempts`` failed attempts: the vendor's ``retry_after`` when it gave one, else back-off.
+
+    The back-off is exponential (``min_backoff_ms`` doubled per attempt, at most ``max_backoff_ms``) with equal
+    jitter (a random point in its upper half), so retries of many actions failing together do not arrive together.
+    """
+    if retry_after is not None and retry_after > 0:
+        return float(retry_after)
+    ceiling = float(min(max_backoff_ms, min_backoff_ms * 2 ** min(max(attempts, 0), 32)))
+    return (ceiling / 2 + rand() * ceiling / 2) / 1000
 
 
 def retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
@@ -60,7 +100,7 @@ def retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
     def decide(retries: int, exc: BaseException) -> bool:
         if isinstance(exc, NOT_RETRIED):
             return False
-        if isinstance(exc, dramatiq.Retry) and isinstance(exc.__cause__, RateLimitedError):
+        if isinstance(exc, dramatiq.Retry) and isinstance(exc.__cause__, _WAITS):
             return retries < RATE_LIMIT_RETRIES
         return retries < max_retries
 
@@ -73,6 +113,8 @@ def error_record(exc: BaseException | None, trace: str | None = None) -> dict[st
         record: dict[str, Any] = {"type": "Skipped", "message": "the message was skipped (too old)"}
     else:
         cause = exc.__cause__ if isinstance(exc, dramatiq.Retry) and exc.__cause__ is not None else exc
+        if isinstance(cause, BackingOffError) and cause.__cause__ is not None:
+            cause = cause.__cause__  # the failure behind the back-off
         if isinstance(cause, PsaBridgeError):
             record = cause.to_dict()
         else:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psabridge.holders import holder_id
-from psabridge.store import repo
+from psabridge.store import inbox, leases, runs, sync_state, tickets
+from psabridge.store.runs import RunKind
 from psabridge.sync.context import SyncContext
 
 __all__ = ["PollResult", "poll_connection"]
@@ -47,21 +48,21 @@ def poll_connection(ctx: SyncContext, connection: str) -> PollResult:
     holder = holder_id()
     name = f"poll:{connection}"
     with ctx.unit() as session:
-        if not repo.acquire_lock(session, name, holder, LEASE):
+        if not leases.take_lease(session, name, holder, LEASE):
             return PollResult(connection, skipped=True)
     try:
         return _poll(ctx, connection, holder)
     finally:
         with ctx.unit() as session:
-            repo.release_lock(session, name, holder)
+            leases.release_lease(session, name, holder)
 
 
 def _poll(ctx: SyncContext, connection: str, holder: str) -> PollResult:
     connector = ctx.connector(connection)
     with ctx.unit() as session:
-        since = repo.get_watermark(session, connection)
-        run_id = repo.start_run(session, "poll", connection, {"since": since.isoformat() if since else None})
-        repo.mark_poll(session, connection, started=ctx.now())
+        since = sync_state.get_watermark(session, connection)
+        run_id = runs.start_run(session, RunKind.POLL, connection, {"since": since.isoformat() if since else None})
+        sync_state.mark_poll(session, connection, started=ctx.now())
     pages = seen = queued = 0
     watermark = since
     error: str | None = None
@@ -69,17 +70,19 @@ def _poll(ctx: SyncContext, connection: str, holder: str) -> PollResult:
         for page in connector.iter_changes(since):
             pages += 1
             seen += len(page.records)
-            found = [(connector.external_id_of(r), connector.updated_at_of(r), repo.raw_hash(r)) for r in page.records]
+            found = [
+                (connector.external_id_of(r), connector.updated_at_of(r), tickets.raw_hash(r)) for r in page.records
+            ]
             with ctx.unit() as session:
-                stored = repo.stored_versions(session, connection, [external_id for external_id, _, _ in found])
+                stored = tickets.stored_versions(session, connection, [external_id for external_id, _, _ in found])
                 changes = [
                     (external_id, f"poll:{external_id}:{digest[:24]}")
                     for external_id, updated, digest in found
                     if not _older(updated, stored.get(external_id, (None, None))[0])
                 ]
-                new = repo.record_changes(session, connection, changes)
-                repo.set_watermark(session, connection, page.watermark, run_id=run_id)
-                repo.acquire_lock(session, f"poll:{connection}", holder, LEASE)
+                new = inbox.record_changes(session, connection, changes)
+                sync_state.set_watermark(session, connection, page.watermark, run_id=run_id)
+                leases.take_lease(session, f"poll:{connection}", holder, LEASE)
             if page.watermark is not None and (watermark is None or page.watermark > watermark):
                 watermark = page.watermark
             for external_id in new:
@@ -90,8 +93,8 @@ def _poll(ctx: SyncContext, connection: str, holder: str) -> PollResult:
         raise
     finally:
         with ctx.unit() as session:
-            repo.finish_run(session, run_id, counts={"pages": pages, "seen": seen, "queued": queued}, error=error)
-            repo.mark_poll(session, connection, finished=ctx.now())
+            runs.finish_run(session, run_id, counts={"pages": pages, "seen": seen, "queued": queued}, error=error)
+            sync_state.mark_poll(session, connection, finished=ctx.now())
     return PollResult(connection, pages=pages, seen=seen, queued=queued, watermark=watermark)
 
 

@@ -14,21 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-
-import sqlalchemy as sa
 
 from psabridge.errors import PsaBridgeError
 from psabridge.holders import holder_id
 from psabridge.log import get_logger
-from psabridge.model import Action, SetFields, Ticket
+from psabridge.model import Action, SetFields, Ticket, split_ticket_key, ticket_key
 from psabridge.settings import LinkSettings
-from psabridge.store import repo
-from psabridge.store.models import Link, Lock, OutboxAction, TicketRow
+from psabridge.store import Session, leases, links, outbox, runs, tickets
+from psabridge.store.links import MirrorLink
+from psabridge.store.outbox import GAVE_UP
+from psabridge.store.runs import RunKind
 from psabridge.sync.context import SyncContext
-from psabridge.sync.ingest import IngestResult, ingest_ticket, plan_links
+from psabridge.sync.ingest import IngestOutcome, IngestResult, ingest_ticket
+from psabridge.sync.linking import plan_link
 from psabridge.sync.mirror import MIRROR_FIELDS, mirror_origin, new_mirror
 from psabridge.sync.recovery import recover
 
@@ -111,8 +112,8 @@ def reconcile(
         ctx.settings.connection(name)
     holder = holder_id()
     with ctx.unit() as session:
-        if not repo.acquire_lock(session, LOCK, holder, LEASE):
-            current = session.get(Lock, LOCK)
+        if not leases.take_lease(session, LOCK, holder, LEASE):
+            current = leases.lease_of(session, LOCK)
             since_text = current.acquired_at.isoformat() if current else "?"
             raise ReconcileLockedError(
                 f"another reconcile is running (held by {current.holder if current else '?'} since {since_text})"
@@ -124,7 +125,7 @@ def reconcile(
             report.connections[name] = Counts()
             with ctx.unit() as session:
                 options = {"since": since.isoformat() if since else None, "full": full, "dry_run": dry_run}
-                report.run_ids[name] = repo.start_run(session, "reconcile", name, options)
+                report.run_ids[name] = runs.start_run(session, RunKind.RECONCILE, name, options)
         for name in names:  # first every vendor against the store, so mirrors are compared on fresh copies
             try:
                 _compare(
@@ -135,36 +136,32 @@ def reconcile(
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 _log.error("reconcile failed", connection=name, error=errors[name])
             with ctx.unit() as session:
-                repo.acquire_lock(session, LOCK, holder, LEASE)
+                leases.take_lease(session, LOCK, holder, LEASE)
         _repair_links(ctx, names, report, dry_run=dry_run)
         for name in names:
             counts = report.connections[name]
             with ctx.unit() as session:
-                repo.record_run_items(session, report.run_ids[name], counts.items)
-                repo.finish_run(session, report.run_ids[name], counts=counts.as_dict(), error=errors.get(name))
+                runs.record_run_items(session, report.run_ids[name], counts.items)
+                runs.finish_run(session, report.run_ids[name], counts=counts.as_dict(), error=errors.get(name))
         if not dry_run:
             recover(ctx, polls=False)
     finally:
         with ctx.unit() as session:
-            repo.release_lock(session, LOCK, holder)
+            leases.release_lease(session, LOCK, holder)
     return report
 
 
 def add_write_back_failures(ctx: SyncContext, report: ReconcileReport) -> None:
     """Count write-backs that failed since the reconcile started, per target connection, into the report's runs."""
     with ctx.db.session() as session:
-        rows = session.execute(
-            sa.select(OutboxAction.target, sa.func.count())
-            .where(OutboxAction.updated_at >= report.started_at, OutboxAction.status.in_(("failed", "dead")))
-            .group_by(OutboxAction.target)
-        ).all()
-    for target, count in rows:
+        failed = outbox.failed_since(session, report.started_at)
+    for target, count in failed.items():
         counts = report.connections.get(target)
         if counts is None or not count:
             continue
-        counts.failed += int(count)
+        counts.failed += count
         with ctx.unit() as session:
-            repo.finish_run(session, report.run_ids[target], counts=counts.as_dict())
+            runs.finish_run(session, report.run_ids[target], counts=counts.as_dict())
 
 
 def _compare(
@@ -182,7 +179,7 @@ def _compare(
     for page in connector.iter_changes(None if full else since):
         found = [(connector.external_id_of(r), connector.updated_at_of(r)) for r in page.records]
         with ctx.db.session() as session:
-            stored = repo.stored_versions(session, name, [external_id for external_id, _ in found])
+            stored = tickets.stored_versions(session, name, [external_id for external_id, _ in found])
         for external_id, updated in found:
             if external_id in seen_ids:
                 continue
@@ -196,17 +193,13 @@ def _compare(
             progress(name, counts.seen)
     if full:
         with ctx.db.session() as session:
-            stored_ids = set(
-                session.scalars(
-                    sa.select(TicketRow.external_id).where(TicketRow.connection == name, TicketRow.deleted_at.is_(None))
-                )
-            )
+            stored_ids = tickets.stored_external_ids(session, name)
         for external_id in sorted(stored_ids - seen_ids):  # gone from the vendor's list: ask for it by id
             _ingest(ctx, name, external_id, counts, dry_run=dry_run)
 
 
 def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dry_run: bool) -> IngestResult | None:
-    key = f"{name}:{external_id}"
+    key = ticket_key(name, external_id)
     try:
         result = ingest_ticket(ctx, name, external_id, dry_run=dry_run)
     except PsaBridgeError as exc:
@@ -214,86 +207,80 @@ def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dr
         counts.items.append((key, "failed", str(exc)[:1000]))
         return None
     outcome = result.outcome
-    if outcome == "created":
+    if outcome == IngestOutcome.CREATED:
         counts.created += 1
-    elif outcome in ("updated", "deleted"):
+    elif outcome in (IngestOutcome.UPDATED, IngestOutcome.DELETED):
         counts.updated += 1
     if result.closed:
         counts.closed += 1
-    if outcome not in ("unchanged", "stale", "echo"):  # an echo is our own write coming back: nothing to report
+    quiet = (IngestOutcome.UNCHANGED, IngestOutcome.STALE, IngestOutcome.ECHO)
+    if outcome not in quiet:  # an echo is our own write coming back: nothing to report
         detail = ", ".join(result.changed) or None
-        counts.items.append((key, "closed" if result.closed else outcome, detail))
+        counts.items.append((key, "closed" if result.closed else outcome.value, detail))
     return result
 
 
 def _repair_links(ctx: SyncContext, names: list[str], report: ReconcileReport, *, dry_run: bool) -> None:
     """Repair the mirrors with a side in the reconciled connections (counted on the source's connection)."""
     with ctx.db.session() as session:
-        rows = session.execute(
-            sa.select(Link.id, Link.source_key, Link.target_key, Link.source_connection).where(
-                sa.or_(Link.source_connection.in_(names), Link.target_connection.in_(names))
-            )
-        ).all()
-    for link_id, source_key, target_key, source_connection in rows:
-        counts = report.connections.get(source_connection) or report.connections[names[0]]
-        for key in (source_key, target_key):  # a side whose connection was not compared: fetch it fresh
-            if key is not None and key.split(":", 1)[0] not in names:
-                _ingest(ctx, key.split(":", 1)[0], key.split(":", 1)[1], Counts(), dry_run=dry_run)
+        touching = links.links_touching(session, names)
+    for link in touching:
+        counts = report.connections.get(link.source_connection) or report.connections[names[0]]
+        for key in (link.source_key, link.target_key):  # a side whose connection was not compared: fetch it fresh
+            if key is not None and split_ticket_key(key)[0] not in names:
+                _ingest(ctx, *split_ticket_key(key), Counts(), dry_run=dry_run)
         try:
-            _repair_link(ctx, link_id, counts, dry_run=dry_run)
+            _repair_link(ctx, link.id, counts, dry_run=dry_run)
         except PsaBridgeError as exc:
             counts.failed += 1
-            counts.items.append((source_key, "failed", str(exc)[:1000]))
+            counts.items.append((link.source_key, "failed", str(exc)[:1000]))
 
 
 def _repair_link(ctx: SyncContext, link_id: int, counts: Counts, *, dry_run: bool) -> None:
     dispatch: list[int] = []
     with ctx.unit(dry_run=dry_run) as session:
-        row = session.get(Link, link_id)
-        assert row is not None
-        link = ctx.link(row.name)
-        source = repo.load_ticket(session, row.source_key)
-        if link is None or source is None:
+        link = links.get_link(session, link_id)
+        assert link is not None
+        settings = ctx.link(link.name)
+        source = tickets.load_ticket(session, link.source_key)
+        if settings is None or source is None:
             return
-        actions = _link_drift(ctx, session, row, link, source)
+        actions = _link_drift(ctx, session, link, settings, source)
         if actions:
             keys = [a.idempotency_key() for a in actions]
-            fresh = len(repo.enqueue_actions(session, actions, now=ctx.now())) + _reopen(session, keys)
-            dispatch = repo.outbox_ids(session, keys)
+            fresh = len(outbox.enqueue_actions(session, actions, now=ctx.now())) + outbox.reopen(
+                session, keys, ctx.now()
+            )
+            dispatch = outbox.outbox_ids(session, keys)
             if fresh:  # the same repair done before (a value the other side cannot hold) is not counted again
                 counts.repaired += fresh
-                counts.items.append((row.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
+                counts.items.append((link.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
     if not dry_run:
         for outbox_id in dispatch:
             ctx.queue.dispatch(outbox_id)
 
 
-def _link_drift(ctx: SyncContext, session: Any, row: Link, link: LinkSettings, source: Ticket) -> list[Action]:
-    if row.state != "created" or row.target_key is None:
-        action = new_mirror(link, source)
+def _link_drift(
+    ctx: SyncContext, session: Session, link: MirrorLink, settings: LinkSettings, source: Ticket
+) -> list[Action]:
+    if not link.is_created:
+        action = new_mirror(settings, source)
         if action is None:
             return []
-        status = session.scalar(
-            sa.select(OutboxAction.status).where(OutboxAction.idempotency_key == action.idempotency_key())
-        )
-        return [action] if status in (None, "failed", "dead") else []  # else it is on its way
-    target = repo.load_ticket(session, row.target_key)
-    in_flight = session.scalar(
-        sa.select(sa.func.count()).where(
-            OutboxAction.ticket_key.in_((row.source_key, row.target_key)),
-            OutboxAction.status.in_(("pending", "sending")),
-        )
-    )
-    if target is None or in_flight:
+        status = outbox.status_of(session, action.idempotency_key())
+        return [action] if status is None or status in GAVE_UP else []  # else it is on its way
+    assert link.target_key is not None
+    target = tickets.load_ticket(session, link.target_key)
+    if target is None or outbox.count_unfinished(session, [link.source_key, link.target_key]):
         return []  # not stored yet, or writes on their way: compare once they landed
     actions: list[Action] = []
     data = {"from": source.model_dump(mode="json"), "to": target.model_dump(mode="json")}
-    sync: dict[str, Any] = {**(row.sync or {})}
+    sync: dict[str, Any] = {**link.sync}
     for owner, other, ticket in (("from", "to", target), ("to", "from", source)):
         fields = {
             name: data[owner].get(name)
             for name in MIRROR_FIELDS
-            if link.own.get(name) == owner
+            if settings.own.get(name) == owner
             and data[owner].get(name) is not None
             and data[owner].get(name) != data[other].get(name)
         }
@@ -303,28 +290,17 @@ def _link_drift(ctx: SyncContext, session: Any, row: Link, link: LinkSettings, s
                 SetFields(
                     ticket_key=ticket.key,
                     target=ticket.connection,
-                    origin=f"{mirror_origin(link)}:repair@{digest}",
+                    origin=f"{mirror_origin(settings)}:repair@{digest}",
                     fields=fields,
                     reason=f"reconcile: {', '.join(sorted(fields))} differ from {owner} side",
                 )
             )
             sync[other] = {**sync.get(other, {}), **fields}
-    row.sync = sync
+    links.set_sync(session, link.id, sync)
+    link = replace(link, sync=sync)
     # Notes and time entries not carried yet (fields were compared by value above).
     for ticket in (source, target):
         user = ctx.connector(ticket.connection).integration_user()
-        carried = plan_links(ctx, session, ticket, [row], integration_user=user)
+        carried, link = plan_link(ctx, session, ticket, link, integration_user=user)
         actions.extend(a for a in carried if not isinstance(a, SetFields))
     return actions
-
-
-def _reopen(session: Any, keys: list[str]) -> int:
-    """Send failed or dead write-backs of a repair again; returns how many."""
-    if not keys:
-        return 0
-    result = session.execute(
-        sa.update(OutboxAction)
-        .where(OutboxAction.idempotency_key.in_(keys), OutboxAction.status.in_(("failed", "dead")))
-        .values(status="pending", last_error=None)
-    )
-    return int(getattr(result, "rowcount", 0))

@@ -1,8 +1,10 @@
 """Crash safety: find the work a crash (or a lost queue) may have dropped and queue it again.
 
 The embedded broker keeps messages in memory and Redis may lose them when it restarts; the store does not. Open inbox
-deliveries mean an ingest that never finished, pending (or sending) outbox rows a write-back that never finished,
-and every connection is polled again from its watermark. All of it is idempotent, so queueing twice is harmless.
+deliveries mean an ingest that never finished, pending (or sending) outbox rows a write-back that never finished
+(one backing off after a failed attempt waits for its ``next_attempt_at``: its message re-schedules itself, see
+sync/outbox.py), and every connection is polled again from its watermark. All of it is idempotent, so queueing
+twice is harmless.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from psabridge.store import repo
+from psabridge.store import inbox, outbox
 from psabridge.sync.context import SyncContext
 
 __all__ = ["Recovered", "recover"]
@@ -37,13 +39,13 @@ def recover(ctx: SyncContext, *, older_than: timedelta | None = None, polls: boo
         ctx.locks.clear_abandoned()
     cutoff = ctx.now() - older_than if older_than is not None else None
     with ctx.db.session() as session:
-        deliveries = repo.open_deliveries(session, older_than=cutoff)
-        outbox = repo.pending_outbox(session, older_than=cutoff)
+        deliveries = inbox.open_deliveries(session, older_than=cutoff)
+        write_backs = outbox.pending_ids(session, older_than=cutoff)
     for connection, external_id in deliveries:
         ctx.queue.ingest(connection, external_id)
-    for outbox_id in outbox:
+    for outbox_id in write_backs:
         ctx.queue.dispatch(outbox_id)
     connections = [c.name for c in ctx.settings.connections if c.enabled] if polls else []
     for name in connections:
         ctx.queue.poll(name)
-    return Recovered(len(deliveries), len(outbox), len(connections))
+    return Recovered(len(deliveries), len(write_backs), len(connections))

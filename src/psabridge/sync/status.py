@@ -9,16 +9,14 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from psabridge.connectors import connector_class
 from psabridge.connectors.budget import BudgetLimits, budget_for
 from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
 from psabridge.settings import ConnectionSettings, Settings
-from psabridge.store import Database
-from psabridge.store.models import DeadLetter, InboxDelivery, OutboxAction, Run, SyncState
-from psabridge.store.repo import OPEN_DELIVERY
+from psabridge.store import Database, Session, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store.inbox import InboxStatus
+from psabridge.store.outbox import GAVE_UP, SENDABLE
 
 __all__ = ["connection_status"]
 
@@ -30,50 +28,15 @@ def _iso(value: datetime | None) -> str | None:
 def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
     """Per connection (in config order): state, last run, backlog, dead letters, budget."""
     with db.session() as session:
-        states = {s.connection: s for s in session.scalars(sa.select(SyncState))}
-        open_deliveries = Counter(
-            dict(
-                session.execute(
-                    sa.select(InboxDelivery.connection, sa.func.count())
-                    .where(InboxDelivery.status.in_(OPEN_DELIVERY))
-                    .group_by(InboxDelivery.connection)
-                ).all()
-            )
-        )
-        failed_deliveries = Counter(
-            dict(
-                session.execute(
-                    sa.select(InboxDelivery.connection, sa.func.count())
-                    .where(InboxDelivery.status == "failed")
-                    .group_by(InboxDelivery.connection)
-                ).all()
-            )
-        )
-        outbox = Counter(
-            {
-                (target, status): count
-                for target, status, count in session.execute(
-                    sa.select(OutboxAction.target, OutboxAction.status, sa.func.count()).group_by(
-                        OutboxAction.target, OutboxAction.status
-                    )
-                )
-            }
-        )
-        dead: Counter[str] = Counter()
-        dispatch_targets = dict(session.execute(sa.select(OutboxAction.id, OutboxAction.target)).all())
-        for actor, args in session.execute(
-            sa.select(DeadLetter.actor, DeadLetter.args).where(DeadLetter.replayed_at.is_(None))
-        ):
-            if actor == "dispatch" and args:
-                dead[str(dispatch_targets.get(int(args[0]), "?"))] += 1
-            elif args:
-                dead[str(args[0])] += 1
+        states = sync_state.poll_states(session)
+        open_deliveries = inbox.count_by_connection(session, inbox.OPEN)
+        failed_deliveries = inbox.count_by_connection(session, [InboxStatus.FAILED])
+        write_backs = outbox.count_by_target(session)
+        dead = _dead_letters_by_connection(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
             state = states.get(conn.name)
-            last = session.scalars(
-                sa.select(Run).where(Run.connection == conn.name).order_by(Run.started_at.desc(), Run.id.desc())
-            ).first()
+            last = runs.last_run(session, conn.name)
             out[conn.name] = {
                 "system": conn.system.value,
                 "enabled": conn.enabled,
@@ -83,7 +46,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                 if last is None
                 else {
                     "kind": last.kind,
-                    "status": last.status,
+                    "status": last.status.value,
                     "started_at": _iso(last.started_at),
                     "finished_at": _iso(last.finished_at),
                     "counts": dict(last.counts),
@@ -91,16 +54,30 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                 },
                 "backlog": {
                     "deliveries": int(open_deliveries.get(conn.name, 0)),
-                    "write_backs": int(outbox.get((conn.name, "pending"), 0) + outbox.get((conn.name, "sending"), 0)),
+                    "write_backs": sum(write_backs.get((conn.name, status), 0) for status in SENDABLE),
                 },
                 "failed": {
                     "deliveries": int(failed_deliveries.get(conn.name, 0)),
-                    "write_backs": int(outbox.get((conn.name, "failed"), 0) + outbox.get((conn.name, "dead"), 0)),
+                    "write_backs": sum(write_backs.get((conn.name, status), 0) for status in GAVE_UP),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out
+
+
+def _dead_letters_by_connection(session: Session) -> Counter[str]:
+    """Dead letters not replayed, per connection: a write-back's on its target, any other job's on its connection."""
+    letters = deadletters.list_dead_letters(session, limit=None)
+    dispatch_ids = [int(d.args[0]) for d in letters if d.actor == "dispatch" and d.args]
+    targets = outbox.targets_of(session, dispatch_ids)
+    dead: Counter[str] = Counter()
+    for letter in letters:
+        if letter.actor == "dispatch" and letter.args:
+            dead[targets.get(int(letter.args[0]), "?")] += 1
+        elif letter.args:
+            dead[str(letter.args[0])] += 1
+    return dead
 
 
 def _budget(conn: ConnectionSettings, broker_url: str, namespace: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.log import get_logger, mask_secrets
-from psabridge.store import repo
+from psabridge.store import inbox
 from psabridge.sync.context import SyncContext
 
 __all__ = ["create_app", "receive"]
@@ -82,7 +82,7 @@ def receive(ctx: SyncContext, connection: str, headers: dict[str, str], body: by
         return 503, {"error": "the receiver is not configured for this connection", "reason": exc.message}
     try:
         with ctx.unit() as session:
-            new = repo.record_delivery(
+            new = inbox.record_delivery(
                 session,
                 connection,
                 event.delivery_id,
@@ -108,7 +108,7 @@ def _record_unreadable(ctx: SyncContext, connection: str, headers: dict[str, str
     text = body.decode("utf-8", "replace")[:KEPT_BODY]
     try:
         with ctx.unit() as session:
-            repo.record_delivery(
+            inbox.record_delivery(
                 session,
                 connection,
                 f"unreadable:{digest}",
@@ -117,7 +117,7 @@ def _record_unreadable(ctx: SyncContext, connection: str, headers: dict[str, str
                 headers=mask_secrets(headers),
                 body=text,
             )
-            repo.fail_delivery(session, connection, f"unreadable:{digest}", error)
+            inbox.fail_delivery(session, connection, f"unreadable:{digest}", error)
     except Exception as exc:  # noqa: BLE001 - the log line then keeps what the table could not
         _log.error(
             "unreadable webhook not recorded", connection=connection, error=error, body=text[:2000], cause=str(exc)

@@ -1,0 +1,42 @@
+"""The audit repository: every write psabridge made (or tried) at a vendor, with what, when, before and after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from psabridge.store.models import AuditEntry
+
+__all__ = ["record_audit"]
+
+
+def record_audit(
+    session: Session,
+    *,
+    connection: str,
+    action_type: str,
+    outcome: str,
+    ticket_key: str | None = None,
+    idempotency_key: str | None = None,
+    origin: str | None = None,
+    request: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Append one row to the audit trail of vendor writes (``outcome``: what the dispatcher did, or failed, retry)."""
+    session.add(
+        AuditEntry(
+            connection=connection,
+            ticket_key=ticket_key,
+            action_type=action_type,
+            idempotency_key=idempotency_key,
+            origin=origin,
+            request=request or {},
+            before=before,
+            after=after,
+            outcome=outcome,
+            error=error,
+        )
+    )

@@ -1,0 +1,157 @@
+"""The inbox repository: change notifications (webhook deliveries, changes a poll found) waiting for their ingest.
+
+A delivery goes ``received -> done`` (its ticket's ingest finished) or ``failed`` (unreadable, or its ingest
+was dead-lettered); it is unique per (connection, delivery id), so a vendor's duplicate is recognised.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from psabridge.store.models import InboxDelivery, utcnow
+from psabridge.store.statements import insert_ignore
+
+__all__ = [
+    "OPEN",
+    "InboxStatus",
+    "close_deliveries",
+    "count_by_connection",
+    "fail_delivery",
+    "open_deliveries",
+    "record_changes",
+    "record_delivery",
+]
+
+
+class InboxStatus(StrEnum):
+    """Where a delivery stands."""
+
+    RECEIVED = "received"
+    """Recorded; its ingest is queued (or will be, by recovery)."""
+    DONE = "done"
+    """An ingest covering it finished."""
+    FAILED = "failed"
+    """Unreadable, or its ingest failed for good (dead-lettered)."""
+
+
+OPEN = (InboxStatus.RECEIVED,)
+"""States of a delivery whose ingest has not finished yet."""
+
+
+def record_delivery(
+    session: Session,
+    connection: str,
+    delivery_id: str,
+    *,
+    external_id: str | None,
+    event: str | None,
+    headers: dict[str, Any] | None = None,
+    body: str | None = None,
+) -> bool:
+    """Record a webhook delivery; False when this delivery was already received (a vendor duplicate)."""
+    inserted = insert_ignore(
+        session,
+        InboxDelivery.__table__,
+        [
+            {
+                "connection": connection,
+                "delivery_id": delivery_id,
+                "external_id": external_id,
+                "event": event,
+                "status": InboxStatus.RECEIVED.value,
+                "headers": headers or {},
+                "body": body,
+                "received_at": utcnow(),
+            }
+        ],
+        "id",
+    )
+    return bool(inserted)
+
+
+def record_changes(
+    session: Session, connection: str, changes: Sequence[tuple[str, str]], *, event: str = "poll"
+) -> list[str]:
+    """Record changed tickets a poll found, (external id, delivery id) each, as deliveries to ingest.
+
+    A change already recorded (same delivery id, e.g. re-read in the overlap window) is skipped; returns the external
+    ids newly recorded, which the caller queues for ingest after committing.
+    """
+    now = utcnow()
+    rows = [
+        {
+            "connection": connection,
+            "delivery_id": delivery_id,
+            "external_id": external_id,
+            "event": event,
+            "status": InboxStatus.RECEIVED.value,
+            "headers": {},
+            "received_at": now,
+        }
+        for delivery_id, external_id in {d: e for e, d in changes}.items()
+    ]
+    return [str(e) for e in insert_ignore(session, InboxDelivery.__table__, rows, "external_id")]
+
+
+def fail_delivery(session: Session, connection: str, delivery_id: str, error: str) -> None:
+    """Mark one delivery failed with the reason (e.g. a body the connector could not read)."""
+    session.execute(
+        sa.update(InboxDelivery)
+        .where(InboxDelivery.connection == connection, InboxDelivery.delivery_id == delivery_id)
+        .values(status=InboxStatus.FAILED.value, error=error[:2000], processed_at=utcnow())
+    )
+
+
+def open_deliveries(
+    session: Session, *, older_than: datetime | None = None, limit: int = 10_000
+) -> list[tuple[str, str]]:
+    """(connection, external id) of tickets with deliveries whose ingest has not finished, oldest first."""
+    query = sa.select(
+        InboxDelivery.connection, InboxDelivery.external_id, sa.func.min(InboxDelivery.received_at)
+    ).where(InboxDelivery.status.in_(OPEN), InboxDelivery.external_id.is_not(None))
+    if older_than is not None:
+        query = query.where(InboxDelivery.received_at <= older_than)
+    query = (
+        query.group_by(InboxDelivery.connection, InboxDelivery.external_id)
+        .order_by(sa.func.min(InboxDelivery.received_at))
+        .limit(limit)
+    )
+    return [(connection, external_id) for connection, external_id, _ in session.execute(query) if external_id]
+
+
+def close_deliveries(
+    session: Session,
+    connection: str,
+    external_id: str,
+    *,
+    status: InboxStatus = InboxStatus.DONE,
+    upto: datetime | None = None,
+    error: str | None = None,
+) -> int:
+    """Finish a ticket's open deliveries received up to ``upto`` (those after it still need their own ingest)."""
+    query = sa.update(InboxDelivery).where(
+        InboxDelivery.connection == connection,
+        InboxDelivery.external_id == external_id,
+        InboxDelivery.status.in_(OPEN),
+    )
+    if upto is not None:
+        query = query.where(InboxDelivery.received_at <= upto)
+    result = session.execute(query.values(status=status.value, error=error, processed_at=utcnow()))
+    return int(getattr(result, "rowcount", 0))
+
+
+def count_by_connection(session: Session, statuses: Sequence[InboxStatus]) -> Counter[str]:
+    """Deliveries in any of ``statuses``, per connection."""
+    query = (
+        sa.select(InboxDelivery.connection, sa.func.count())
+        .where(InboxDelivery.status.in_(statuses))
+        .group_by(InboxDelivery.connection)
+    )
+    return Counter({str(connection): int(count) for connection, count in session.execute(query)})

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from psabridge.model import AddNote, Status, System, Ticket
 from psabridge.store import Database, deadletters, findings, inbox, leases, outbox, runs, sync_state, tickets
-from psabridge.store.models import DeadLetter, Finding, OutboxAction, Run, RunItem, TicketRow
+from psabridge.store.models import DeadLetter, FindingRow, OutboxAction, Run, RunItem, TicketRow
 from psabridge.store.runs import RunKind
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_findings_are_replaced_and_resolved(db: Database) -> None:
     with db.transaction() as s:
         findings.upsert_findings(s, "t:1", "mapping", [("status", "warning", "still no map", {})])
     with db.session() as s:
-        rows = {f.code: f for f in s.scalars(sa.select(Finding))}
+        rows = {f.code: f for f in s.scalars(sa.select(FindingRow))}
         assert rows["status"].message == "still no map" and rows["status"].resolved_at is None
         assert rows["prio"].resolved_at is not None
 

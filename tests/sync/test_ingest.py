@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from psabridge.model import Action, AddNote, SetFields, Ticket
 from psabridge.store import inbox
-from psabridge.store.models import Finding, InboxDelivery, OutboxAction, TicketRow
+from psabridge.store.models import FindingRow, InboxDelivery, OutboxAction, TicketRow
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
 
@@ -137,7 +137,7 @@ def test_mapping_findings_are_stored_with_the_ticket(plain: World) -> None:
     ticket_id = plain.snow.create(state="waiting on vendor")
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
     with plain.db.session() as s:
-        finding = s.scalars(sa.select(Finding)).one()
+        finding = s.scalars(sa.select(FindingRow)).one()
     assert finding.rule == "mapping" and finding.ticket_key == f"acme-snow:{ticket_id}"
     assert "waiting on vendor" in str(finding.data)
 

@@ -24,7 +24,7 @@ from psabridge.errors import (
 from psabridge.model import Action, AddNote, AddTimeEntry, PageOnCall, PostToChannel, SetFields
 from psabridge.settings import Credentials, NotifierSettings
 from psabridge.store import outbox, utcnow
-from psabridge.store.models import Finding, OutboxAction
+from psabridge.store.models import FindingRow, OutboxAction
 from psabridge.sync.context import set_context
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import HANDLERS, dispatch_action, moved_with
@@ -140,7 +140,7 @@ def test_fields_the_mapping_cannot_write_are_refused_with_a_finding(plain: World
     with pytest.raises(MappingError, match="category"):
         dispatch_action(plain.ctx, outbox_id)
     with plain.db.session() as s:
-        finding = s.scalars(sa.select(Finding).where(Finding.rule == "writeback")).one()
+        finding = s.scalars(sa.select(FindingRow).where(FindingRow.rule == "writeback")).one()
     assert "category" in finding.code
     assert row(plain, outbox_id).status == "failed"
 

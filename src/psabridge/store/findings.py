@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from psabridge.store.models import Finding, utcnow
+from psabridge.store.models import FindingRow, utcnow
 
 __all__ = ["FindingValues", "open_counts_by_code", "upsert_findings"]
 
@@ -29,14 +29,14 @@ def upsert_findings(
     now = now or utcnow()
     current = {
         f.code: f
-        for f in session.scalars(sa.select(Finding).where(Finding.ticket_key == ticket_key, Finding.rule == rule))
+        for f in session.scalars(sa.select(FindingRow).where(FindingRow.ticket_key == ticket_key, FindingRow.rule == rule))
     }
     wanted = {code for code, *_ in findings}
     for code, severity, message, data in findings:
         row = current.get(code)
         if row is None:
             session.add(
-                Finding(ticket_key=ticket_key, rule=rule, code=code, severity=severity, message=message, data=data)
+                FindingRow(ticket_key=ticket_key, rule=rule, code=code, severity=severity, message=message, data=data)
             )
         else:
             row.severity, row.message, row.data, row.resolved_at = severity, message, data, None
@@ -48,9 +48,9 @@ def upsert_findings(
 def open_counts_by_code(session: Session) -> list[tuple[str, int]]:
     """Open (unresolved) findings per code, most frequent first."""
     query = (
-        sa.select(Finding.code, sa.func.count())
-        .where(Finding.resolved_at.is_(None))
-        .group_by(Finding.code)
-        .order_by(sa.func.count().desc(), Finding.code)
+        sa.select(FindingRow.code, sa.func.count())
+        .where(FindingRow.resolved_at.is_(None))
+        .group_by(FindingRow.code)
+        .order_by(sa.func.count().desc(), FindingRow.code)
     )
     return [(str(code), int(count)) for code, count in session.execute(query)]

@@ -14,7 +14,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DeadLetter",
-    "Finding",
+    "FindingRow",
     "InboxDelivery",
     "Link",
     "Lock",
@@ -184,7 +184,7 @@ class OutboxAction(Base):
     sent_at: Mapped[datetime | None]
 
 
-class Finding(Base):
+class FindingRow(Base):
     """A rule result on a ticket (also: vendor values no mapping covers)."""
 
     __tablename__ = "findings"

@@ -29,7 +29,9 @@ def upsert_findings(
     now = now or utcnow()
     current = {
         f.code: f
-        for f in session.scalars(sa.select(FindingRow).where(FindingRow.ticket_key == ticket_key, FindingRow.rule == rule))
+        for f in session.scalars(
+            sa.select(FindingRow).where(FindingRow.ticket_key == ticket_key, FindingRow.rule == rule)
+        )
     }
     wanted = {code for code, *_ in findings}
     for code, severity, message, data in findings:

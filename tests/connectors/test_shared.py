@@ -15,9 +15,9 @@ import respx
 
 from psabridge.connectors import connector_class, get_connector
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth
-from psabridge.connectors.base import Page
+from psabridge.connectors.base import Page, PageCompletion
 from psabridge.connectors.rest import ChangeRun, HttpConnector
-from psabridge.errors import BugError, ConfigError
+from psabridge.errors import BugError, ConfigError, NotFoundError
 from psabridge.model import System
 from psabridge.vendordata import RawRecord, VendorMetadata
 
@@ -230,3 +230,25 @@ def test_an_unordered_change_run_drops_repeats_from_neighbouring_pages_within_a_
     run.page([record(5, 1)], last=False)
     assert run.remembered == 2  # two pages' ids, however many pages came before
     assert [r["id"] for r in run.page([record(1, 1)], last=True).records] == [1]  # beyond the window
+
+
+
+def test_complete_page_default_reads_changed_records_and_skips_unchanged(fake_module: types.ModuleType) -> None:
+    read: list[str] = []
+
+    class Reading(FakeVendor):
+        def get_ticket(self, external_id: str) -> RawRecord:
+            read.append(external_id)
+            if external_id == "9":
+                raise NotFoundError("gone")
+            return {"id": external_id, "full": True}
+
+    fake_module.CONNECTOR = Reading  # type: ignore[attr-defined]
+    page = [{"id": "1", "v": 1}, {"id": "2", "v": 2}, {"id": "3", "v": 1}, {"id": "9", "v": 1}]
+    stored = {"1": {"id": "1", "v": 1, "_psa_notes": []}, "2": {"id": "2", "v": 1}}
+    with get_connector(make_settings(system="autotask", secrets={"secret": "s"})) as connector:
+        completion = connector.complete_page(page, stored)
+    assert completion == PageCompletion(
+        full=[{"id": "2", "full": True}, {"id": "3", "full": True}], unchanged=("1", "9"), request_count=2
+    )
+    assert read == ["2", "3", "9"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from psabridge.errors import NotFoundError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import RawRecord, VendorMetadata
@@ -30,6 +31,7 @@ __all__ = [
     "Connector",
     "NewTimeEntry",
     "Page",
+    "PageCompletion",
     "WebhookEvent",
 ]
 
@@ -53,6 +55,24 @@ class Page:
     records: list[RawRecord]
     watermark: datetime | None
     request_count: int = 1
+
+
+@dataclass(frozen=True)
+class PageCompletion:
+    """What ``Connector.complete_page`` made of one list page.
+
+    Attributes:
+        full: full raw tickets (as ``get_ticket`` returns them) of the records that changed, in page order.
+        unchanged: external ids whose list record equals the stored one (nothing to map or store).
+        request_count: vendor requests the completion cost (bulk pages plus per-ticket reads).
+    """
+
+    full: list[RawRecord]
+    unchanged: tuple[str, ...] = ()
+    request_count: int = 0
+
+
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,29 @@ class Connector(abc.ABC):
         Raises:
             NotFoundError: the vendor has no such ticket (or hides it from us).
         """
+
+    def complete_page(self, records: list[RawRecord], stored: Mapping[str, RawRecord]) -> PageCompletion:
+        """Full raw tickets (the shape ``get_ticket`` returns) for the records of one list page that changed.
+
+        ``stored`` holds the raw record last stored for each external id of the page that the store knows (an
+        absent id is new). A record whose list fields equal the stored ones is reported unchanged and costs nothing.
+        This default reads each changed ticket by id; vendors override it to build full records from the list
+        record itself (list fields asked for up front) plus sub-resources read in bulk for the whole page, and read
+        per ticket only what the vendor has no bulk read for, and only for tickets whose change markers moved.
+        """
+        full: list[RawRecord] = []
+        unchanged: list[str] = []
+        for record in records:
+            external_id = self.external_id_of(record)
+            previous = stored.get(external_id)
+            if previous is not None and all(previous.get(k, _MISSING) == v for k, v in record.items()):
+                unchanged.append(external_id)
+                continue
+            try:
+                full.append(self.get_ticket(external_id))
+            except NotFoundError:
+                unchanged.append(external_id)  # deleted since the page was listed: the next page or reconcile sees it
+        return PageCompletion(full=full, unchanged=tuple(unchanged), request_count=len(full))
 
     @abc.abstractmethod
     def list_notes(self, external_id: str) -> list[RawRecord]:

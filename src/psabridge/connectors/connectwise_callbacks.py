@@ -128,7 +128,7 @@ class KeyOrigin:
         try:
             given = urlsplit(f"//{webhook_host.strip()}") if webhook_host else api
             host, port = (given.hostname or "").lower(), given.port
-            if not host or given.username is not None or given.path or given.query:
+            if not host or (webhook_host and (given.username is not None or given.path or given.query)):
                 raise ValueError(webhook_host)
         except ValueError as exc:
             raise ConfigError(f"credentials.webhook_host {webhook_host!r} is not host[:port]") from exc

@@ -16,11 +16,12 @@ import respx
 
 from psabridge.connectors.base import NewTimeEntry
 from psabridge.connectors.connectwise import ConnectWiseConnector, SeekPaginator
+from psabridge.connectors.connectwise_callbacks import KEY_CACHE, REFRESH_AFTER, KeyOrigin
 from psabridge.connectors.http import HttpRuntime
-from psabridge.errors import ConfigError, PermanentError, RateLimitedError, WebhookVerificationError
+from psabridge.errors import ConfigError, PermanentError, RateLimitedError, RetryLaterError, WebhookVerificationError
 from psabridge.model import NoteKind
 
-from .conftest import make_settings
+from .conftest import FakeTime, make_settings
 
 BASE = "https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
 KEY_URL = "https://api-na.myconnectwise.net/v4_6_release/system/callbackkey/index.rails?id=42"
@@ -393,13 +394,164 @@ def test_a_callback_is_verified_with_the_key_fetched_once_without_credentials(
     assert "clientid" not in key.calls[0].request.headers
 
 
-def test_a_wrong_signature_is_refused_after_one_fresh_key_fetch(router: respx.MockRouter, namespace: str) -> None:
+def timed_connector(namespace: str, time: FakeTime, **fields: Any) -> ConnectWiseConnector:
+    settings = make_settings(name="msp-cw", system="connectwise", base_url=BASE, secrets=SECRETS, **fields)
+    return ConnectWiseConnector(settings, runtime=HttpRuntime(namespace=namespace, sleep=time.sleep, clock=time.clock))
+
+
+def test_a_wrong_signature_over_a_fresh_key_fetches_nothing_more(router: respx.MockRouter, namespace: str) -> None:
     key = router.get(KEY_URL).mock(return_value=httpx.Response(200, json={"signing_key": "sekret"}))
+    cw = connector(namespace)
     body = callback()
 
-    with pytest.raises(WebhookVerificationError):
-        connector(namespace).parse_webhook(signed(body, "other"), body)
-    assert key.call_count == 2
+    for _ in range(20):
+        with pytest.raises(WebhookVerificationError, match="signature is wrong"):
+            cw.parse_webhook(signed(body, "other"), body)
+    assert key.call_count == 1
+
+
+def test_a_key_that_stopped_matching_is_fetched_again_once_it_is_old_enough(
+    router: respx.MockRouter, namespace: str, fake_time: FakeTime
+) -> None:
+    key = router.get(KEY_URL).mock(
+        side_effect=[httpx.Response(200, json={"signing_key": "old"}), httpx.Response(200, json={"signing_key": "new"})]
+    )
+    cw = timed_connector(namespace, fake_time)
+    body = callback()
+    cw.parse_webhook(signed(body, "old"), body)
+
+    with pytest.raises(WebhookVerificationError):  # rotated a minute ago: too soon to ask again
+        cw.parse_webhook(signed(body, "new"), body)
+    fake_time.advance(REFRESH_AFTER)
+    event = cw.parse_webhook(signed(body, "new"), body)
+
+    assert event.external_id == "42" and key.call_count == 2
+
+
+def test_keys_are_cached_by_key_id_whatever_url_names_them(router: respx.MockRouter, namespace: str) -> None:
+    key = router.get(KEY_URL).mock(return_value=httpx.Response(200, json={"signing_key": "sekret"}))
+    cw = connector(namespace)
+    doubled = callback("https://api-na.myconnectwise.net/v4_6_release//system/callbackkey/index.rails?id=42")
+    plain = callback()
+
+    cw.parse_webhook(signed(doubled), doubled)
+    cw.parse_webhook(signed(plain), plain)
+
+    assert key.call_count == 1
+
+
+def test_the_key_cache_is_bounded(namespace: str) -> None:
+    keys_url = "https://api-na.myconnectwise.net/v4_6_release/system/callbackkey/index.rails"
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(keys_url).mock(side_effect=lambda r: httpx.Response(200, json={"signing_key": r.url.params["id"]}))
+        cw = connector(namespace, options={"callback_key_fetches_per_minute": 1000})
+        for n in range(KEY_CACHE + 5):
+            body = callback(f"{keys_url}?id=k{n}")
+            cw.parse_webhook(signed(body, f"k{n}"), body)
+        first = callback(f"{keys_url}?id=k0")
+        cw.parse_webhook(signed(first, "k0"), first)  # evicted: fetched again
+        calls = mock.calls.call_count
+
+    assert cw._callback_keys().cached() == KEY_CACHE and calls == KEY_CACHE + 6
+
+
+def test_an_unknown_key_id_is_refused_and_not_asked_for_again(router: respx.MockRouter, namespace: str) -> None:
+    key = router.get(KEY_URL).mock(return_value=httpx.Response(404, json={"code": "NotFound", "message": "no key"}))
+    cw = connector(namespace)
+    body = callback()
+
+    for _ in range(5):
+        with pytest.raises(WebhookVerificationError):
+            cw.parse_webhook(signed(body), body)  # never a PermanentError: that would record the forged body
+    assert key.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.Response(200, json={}), httpx.Response(200, json={"signing_key": 5}), httpx.Response(200, json=[1]),
+     httpx.Response(500, json={"code": "x", "message": "down"}), httpx.Response(200, text="<html>")],
+)  # fmt: skip
+def test_a_key_url_that_gives_no_key_makes_the_callback_unverifiable(
+    router: respx.MockRouter, namespace: str, answer: httpx.Response
+) -> None:
+    router.get(KEY_URL).mock(return_value=answer)
+    body = callback()
+    with pytest.raises(WebhookVerificationError, match="not available"):
+        connector(namespace).parse_webhook(signed(body), body)
+
+
+def test_key_fetches_have_a_budget_of_their_own_refilled_each_minute(namespace: str, fake_time: FakeTime) -> None:
+    keys_url = "https://api-na.myconnectwise.net/v4_6_release/system/callbackkey/index.rails"
+    cw = timed_connector(namespace, fake_time, options={"callback_key_fetches_per_minute": 3})
+
+    def forged(n: int) -> None:
+        body = callback(f"{keys_url}?id=forged{n}")
+        with pytest.raises(WebhookVerificationError):
+            cw.parse_webhook(signed(body, "guess"), body)
+
+    with respx.mock(assert_all_called=False) as mock:
+        keys = mock.get(keys_url).mock(return_value=httpx.Response(404, json={"code": "NotFound", "message": "-"}))
+        for n in range(10):
+            forged(n)
+        within_a_minute = keys.call_count
+        fake_time.advance(61)
+        for n in range(10, 20):
+            forged(n)
+
+    assert (within_a_minute, keys.call_count) == (3, 6)
+    assert cw.http.budget.snapshot().used == 0  # the ticket API's budget is untouched
+
+
+def test_an_unreachable_shared_budget_is_ours_to_fix_not_the_callers(namespace: str) -> None:
+    settings = make_settings(name="msp-cw", system="connectwise", base_url=BASE, secrets=SECRETS)
+    runtime = HttpRuntime(namespace=namespace, sleep=lambda _: None, broker_url="redis://127.0.0.1:1/0")
+    cw = ConnectWiseConnector(settings, runtime=runtime)
+    body = callback()
+
+    with respx.mock(assert_all_called=False) as mock:
+        keys = mock.get(KEY_URL).mock(return_value=httpx.Response(200, json={"signing_key": "sekret"}))
+        with pytest.raises(RetryLaterError) as caught:
+            cw.parse_webhook(signed(body), body)
+
+    assert not isinstance(caught.value, WebhookVerificationError) and keys.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["é" * 44, "not base64!", base64.b64encode(b"short").decode(), "x" * 5000, "\x00" * 44, ""],
+)
+def test_a_signature_that_is_not_base64_of_32_bytes_is_refused_before_any_fetch(namespace: str, value: str) -> None:
+    body = callback()
+    with respx.mock(assert_all_mocked=True) as mock:
+        with pytest.raises(WebhookVerificationError):
+            connector(namespace).parse_webhook({"x-content-signature": value}, body)
+        assert mock.calls.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "webhook_host", "origin"),
+    [
+        (BASE, None, KeyOrigin("https", "api-na.myconnectwise.net", 443)),
+        (BASE, "na.myconnectwise.net", KeyOrigin("https", "na.myconnectwise.net", 443)),
+        ("http://127.0.0.1:8701/v4_6_release/apis/3.0", "127.0.0.1", KeyOrigin("http", "127.0.0.1", 8701)),
+        (
+            "https://cw.msp.example:8443/v2025_1/apis/3.0",
+            "cw.msp.example:9443",
+            KeyOrigin("https", "cw.msp.example", 9443),
+        ),
+        ("https://cw.msp.example/v4_6_release/apis/3.0", "[::1]:8443", KeyOrigin("https", "::1", 8443)),
+    ],
+)
+def test_the_key_origin_is_the_configured_scheme_host_and_port(
+    base_url: str, webhook_host: str | None, origin: KeyOrigin
+) -> None:
+    assert KeyOrigin.of(base_url, webhook_host) == origin
+
+
+@pytest.mark.parametrize("webhook_host", ["https://cw.test", "cw.test/path", "user@cw.test", "cw.test:port"])
+def test_a_webhook_host_that_is_not_host_and_port_is_a_config_error(webhook_host: str) -> None:
+    with pytest.raises(ConfigError, match="webhook_host"):
+        KeyOrigin.of(BASE, webhook_host)
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from psabridge.connectors.base import WebhookEvent
 from psabridge.connectors.http import HttpClient
+from psabridge.connectors.webhook_input import delivery_token, header_value, integer_id, json_body, same_secret
 from psabridge.errors import PermanentError, WebhookVerificationError
 
 __all__ = ["NOTE_FIELDS", "TICKET_FIELDS", "read_delivery", "register", "signature"]
@@ -45,25 +45,27 @@ def read_delivery(
 
     Raises:
         WebhookVerificationError: the signature is missing or wrong, or the callout is older than ``max_age``.
-        PermanentError: the body is not a ticket or ticket-note callout.
+        PermanentError: the signed body is not a ticket or ticket-note callout (or its EventTime is not a time).
     """
-    given = next((v for k, v in headers.items() if k.lower() == "x-hook-signature"), None)
-    if not given:
+    given = header_value(headers, "x-hook-signature")
+    if not given or not given.strip():
         raise WebhookVerificationError("no X-Hook-Signature header", connection=connection)
-    if not hmac.compare_digest(signature(secret, body).encode(), given.strip().encode()):
+    if not same_secret(given, signature(secret, body)):
         raise WebhookVerificationError("X-Hook-Signature does not match the body", connection=connection)
     try:
-        payload = json.loads(body)
-        entity, action, record_id = str(payload["EntityType"]), str(payload["Action"]), payload["Id"]
+        payload = json_body(body)
+        entity, action, record_id = payload["EntityType"], payload["Action"], payload["Id"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PermanentError("not an Autotask webhook callout", connection=connection) from exc
-    occurred = _parse_time(payload.get("EventTime"))
+    if not isinstance(entity, str) or not isinstance(action, str):
+        raise PermanentError("EntityType and Action of the callout are not text", connection=connection)
+    occurred = _event_time(payload.get("EventTime"), connection)
     # Autotask retries a failed callout for two minutes (ATDOCS Webhooks_Error_Handling); much older is a replay.
     if occurred is not None and (now - occurred).total_seconds() > max_age:
-        raise WebhookVerificationError(f"stale callout: sent at {payload['EventTime']}", connection=connection)
+        raise WebhookVerificationError(f"stale callout: sent at {occurred.isoformat()}", connection=connection)
     event: Literal["created", "updated", "deleted", "note"]
     if entity == "Ticket":
-        external_id = str(record_id)
+        external_id = integer_id(record_id)
         event = "created" if action == "Create" else "deleted" if action == "Delete" else "updated"
     elif entity == "TicketNote":
         fields = payload.get("Fields")
@@ -72,10 +74,12 @@ def read_delivery(
             raise PermanentError(
                 "a TicketNote webhook must show TicketID (make it an always-displayed field)", connection=connection
             )
-        external_id, event = str(ticket), "note"
+        external_id, event = integer_id(ticket), "note"
     else:
-        raise PermanentError(f"not a ticket webhook (EntityType {entity})", connection=connection)
-    guid, sequence = payload.get("Guid"), payload.get("SequenceNumber")
+        raise PermanentError(f"not a ticket webhook (EntityType {entity[:40]!r})", connection=connection)
+    if external_id is None:
+        raise PermanentError(f"the {entity} callout names no ticket id", connection=connection)
+    guid, sequence = delivery_token(payload.get("Guid")), integer_id(payload.get("SequenceNumber"))
     delivery = f"{guid}:{sequence}" if guid and sequence is not None else hashlib.sha256(body).hexdigest()
     return WebhookEvent(external_id, event, delivery_id=delivery, occurred_at=occurred)
 
@@ -134,8 +138,19 @@ def register(
     return made
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
+def _event_time(value: Any, connection: str) -> datetime | None:
+    """The callout's ``EventTime`` (ISO 8601, UTC when it names no offset), None when absent.
+
+    Raises:
+        PermanentError: the signed callout carries an EventTime that is not a time.
+    """
+    if value is None or value == "":
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        if not isinstance(value, str):
+            raise TypeError(type(value).__name__)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (TypeError, ValueError) as exc:
+        shown = str(value)[:40]
+        raise PermanentError(f"the callout's EventTime {shown!r} is not a time", connection=connection) from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

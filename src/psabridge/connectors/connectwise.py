@@ -20,24 +20,20 @@ covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwis
 - Errors ``{code, message, errors[]}`` (pyCW); 500s whose text says "timeout" are transient (pyCW retries exactly
   those), other ConnectWise 500s repeat and fail; a 400 naming the clientId is configuration; Cloudflare's 429
   (pyconnectwise PR #41) waits as Retry-After says.
-- Callbacks: ``x-content-signature`` = base64(HMAC-SHA256(key = SHA256(signing key), raw body)); the key is fetched
-  from the payload's ``Metadata.key_url``, only from the configured ``webhook_host`` (Nango refuses any other host
-  before fetching: SSRF), without our credentials, and cached.
+- Callbacks: ``x-content-signature`` = base64(HMAC-SHA256(key = SHA256(signing key), raw body)), the key fetched
+  from the payload's ``Metadata.key_url`` only on the configured scheme, host and port and the documented key path,
+  without our credentials, cached by key id and under a fetch budget of its own (connectwise_callbacks.py).
 - Rate: ConnectWise publishes no limit (CW docs mirror, VENDOR-APIS.md 1.6): a polite default budget, configurable.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -52,9 +48,11 @@ from psabridge.connectors.base import (
     WebhookEvent,
 )
 from psabridge.connectors.budget import BudgetLimits
-from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client, json_or_none
+from psabridge.connectors.connectwise_callbacks import CallbackKeys, given_signature, key_target, signature
+from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, json_or_none
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
+from psabridge.connectors.webhook_input import delivery_token, integer_id, json_body
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
@@ -77,7 +75,6 @@ _ACTIONS: dict[str, Literal["created", "updated", "deleted"]] = {
 }
 # A write refused because a board, status, priority ... we sent no longer exists: our metadata is stale.
 _STALE = re.compile(r"\bnot found\b.*\((board|status|priority|source|owner|type|subType|item|team)(/\w+)?\)", re.I)
-_KEY_CACHE = 64
 
 
 def stamp(when: datetime) -> str:
@@ -91,12 +88,6 @@ def parse_time(value: Any) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def signature(body: bytes, signing_key: str) -> str:
-    """The ``x-content-signature`` of a callback body: base64(HMAC-SHA256(SHA256(signing key), body))."""
-    key = hashlib.sha256(signing_key.encode()).digest()
-    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
 
 def quoted(value: str) -> str:
@@ -168,9 +159,8 @@ class ConnectWiseConnector(HttpConnector):
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings, runtime=runtime)
-        self._keys: dict[str, str] = {}
-        self._key_clients: dict[str, HttpClient] = {}
-        self._key_lock = threading.Lock()
+        self._keys: CallbackKeys | None = None
+        self._keys_lock = threading.Lock()
 
     def auth(self) -> httpx.Auth:
         """Basic ``company+publicKey:privateKey`` and the ``clientId`` header."""
@@ -402,91 +392,45 @@ class ConnectWiseConnector(HttpConnector):
     # -- webhooks ----------------------------------------------------------------------------------------------------
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Verify ``x-content-signature`` with the key from ``Metadata.key_url`` (on ``webhook_host`` only)."""
-        given = next((v for k, v in headers.items() if k.lower() == "x-content-signature"), "").strip()
-        if not given:
-            raise WebhookVerificationError("the callback has no x-content-signature header", connection=self.name)
+        """Verify ``x-content-signature`` with the key ``Metadata.key_url`` names (connectwise_callbacks.py).
+
+        Nothing is fetched before the signature header is well formed and the key URL is the configured origin's key
+        path; a key ConnectWise has already given us is used from the cache.
+        """
+        given = given_signature(headers, self.name)
         try:
-            payload = json.loads(body)
-            key_url = payload["Metadata"]["key_url"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookVerificationError("the callback names no Metadata.key_url", connection=self.name) from exc
-        if not isinstance(key_url, str):
-            raise WebhookVerificationError("Metadata.key_url is not a URL", connection=self.name)
-        self._check_key_url(key_url)
-        key = self._signing_key(key_url, fresh=False)
-        # ConnectWise may have rotated the key since we cached it: fetch once more before refusing.
-        if not hmac.compare_digest(signature(body, key), given) and not hmac.compare_digest(
-            signature(body, self._signing_key(key_url, fresh=True)), given
-        ):
-            raise WebhookVerificationError("the callback's signature is wrong", connection=self.name)
-        kind = str(payload.get("Type", "")).lower()
-        if kind != "ticket" or not str(payload.get("ID", "")).isdigit():
-            raise PermanentError(f"not a ticket callback (Type {payload.get('Type')!r})", connection=self.name)
-        action = _ACTIONS.get(str(payload.get("Action", "")).lower(), "updated")
-        delivery = payload.get("MessageId")
+            payload = json_body(body)
+        except ValueError as exc:
+            raise WebhookVerificationError("the callback is not JSON", connection=self.name) from exc
+        meta = payload.get("Metadata") if isinstance(payload, dict) else None
+        if not isinstance(meta, dict) or "key_url" not in meta:
+            raise WebhookVerificationError("the callback names no Metadata.key_url", connection=self.name)
+        keys = self._callback_keys()
+        keys.verify(body, given, key_target(meta["key_url"], keys.origin, self.name))
+        kind, ticket = payload.get("Type"), integer_id(payload.get("ID"))
+        if not isinstance(kind, str) or kind.lower() != "ticket" or ticket is None:
+            raise PermanentError(f"not a ticket callback (Type {str(kind)[:40]!r})", connection=self.name)
+        action = payload.get("Action")
         return WebhookEvent(
-            external_id=str(payload["ID"]),
-            event=action,
-            delivery_id=str(delivery) if delivery else hashlib.sha256(body).hexdigest(),
+            external_id=ticket,
+            event=_ACTIONS.get(action.lower() if isinstance(action, str) else "", "updated"),
+            delivery_id=delivery_token(payload.get("MessageId")) or hashlib.sha256(body).hexdigest(),
         )
 
-    def _webhook_host(self) -> str:
-        configured = self.settings.secrets.get("webhook_host")
-        return (configured or urlsplit(self.settings.base_url).netloc).lower()
-
-    def _check_key_url(self, key_url: str) -> None:
-        """Refuse a key URL off the configured host (or with credentials, a fragment, or an odd path): SSRF."""
-        parts = urlsplit(key_url)
-        host = self._webhook_host()
-        allowed_schemes = ("https", "http") if urlsplit(self.settings.base_url).scheme == "http" else ("https",)
-        where = parts.netloc.lower() if ":" in host else (parts.hostname or "")
-        if (
-            parts.scheme not in allowed_schemes
-            or parts.username is not None
-            or parts.fragment
-            or where != host
-            or not parts.path.endswith("/callbackkey/index.rails")
-        ):
-            raise WebhookVerificationError(
-                f"refusing to fetch a callback signing key from {parts.scheme}://{parts.netloc}{parts.path}: "
-                f"not the configured webhook_host {host!r}",
-                connection=self.name,
-            )
-
-    def _signing_key(self, key_url: str, *, fresh: bool) -> str:
-        with self._key_lock:
-            cached = None if fresh else self._keys.get(key_url)
-        if cached is not None:
-            return cached
-        parts = urlsplit(key_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        with self._key_lock:
-            client = self._key_clients.get(origin)
-            if client is None:
-                # No credentials go to the key URL (ConnectWise serves it without them; Nango, CWREST).
-                client = self._key_clients[origin] = build_http_client(
-                    self.settings, auth=None, hooks=self, base_url=origin, runtime=self.runtime,
-                    budget_defaults=self.budget_defaults, retry=self.retry_policy,
-                )  # fmt: skip
-        data = client.request_json("GET", key_url).data
-        key = data.get("signing_key") if isinstance(data, dict) else None
-        if not isinstance(key, str) or not key:
-            raise WebhookVerificationError("the key URL answered without a signing_key", connection=self.name)
-        with self._key_lock:
-            if len(self._keys) >= _KEY_CACHE:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[key_url] = key
-        return key
+    def _callback_keys(self) -> CallbackKeys:
+        """The connection's callback keys, set up on the first callback (workers that only poll never need them)."""
+        with self._keys_lock:
+            if self._keys is None:
+                self._keys = CallbackKeys(self.settings, self.runtime)
+            return self._keys
 
     def close(self) -> None:
-        """Close the API client and any key-fetching clients."""
+        """Close the API client and the key-fetching client."""
         super().close()
-        with self._key_lock:
-            clients = list(self._key_clients.values())
-            self._key_clients.clear()
-        for client in clients:
-            client.close()
+        with self._keys_lock:
+            keys, self._keys = self._keys, None
+        if keys is not None:
+            keys.close()
 
 
 def _records(body: Any) -> list[Any]:

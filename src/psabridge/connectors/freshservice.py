@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import html
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -60,6 +58,7 @@ from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
+from psabridge.connectors.webhook_input import header_value, integer_id, json_body, same_secret
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
 from psabridge.markers import find_marker, marker_for, with_marker
 from psabridge.model import NoteKind, System
@@ -375,14 +374,13 @@ class FreshserviceConnector(HttpConnector):
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check the shared-secret header in constant time; read only the ticket id and the kind of event."""
         name = str(self.settings.options.get("webhook_header", WEBHOOK_HEADER)).lower()
-        given = next((v for k, v in headers.items() if k.lower() == name), None)
+        given = header_value(headers, name)
         if not given:
             raise WebhookVerificationError(f"the delivery has no {name} header", connection=self.name)
-        secret = require_secret(self.settings, "webhook_secret")
-        if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        if not same_secret(given, require_secret(self.settings, "webhook_secret")):
             raise WebhookVerificationError(f"the delivery's {name} header is wrong", connection=self.name)
         try:
-            payload = json.loads(body)
+            payload = json_body(body)
         except ValueError as exc:
             raise PermanentError("the delivery is not JSON", connection=self.name) from exc
         if isinstance(payload, dict):
@@ -392,15 +390,20 @@ class FreshserviceConnector(HttpConnector):
         if not isinstance(payload, dict):
             raise PermanentError("the delivery is not a JSON object", connection=self.name)
         # Placeholders render ids as 123, "123" or the display id "INC-123" / "#SR-123".
-        match = re.fullmatch(r"#?(?:[A-Za-z]+-)?(\d+)", str(payload.get("ticket_id", payload.get("id", ""))).strip())
-        if match is None:
+        given_id = payload.get("ticket_id", payload.get("id"))
+        if isinstance(given_id, str):
+            match = re.fullmatch(r"\s*#?(?:[A-Za-z]{1,10}-)?([0-9]+)\s*", given_id)
+            given_id = match.group(1) if match else None
+        ticket = integer_id(given_id)
+        if ticket is None:
             raise PermanentError("the delivery names no ticket_id", connection=self.name)
-        what = str(payload.get("event") or payload.get("triggered_event") or "").lower()
+        what = payload.get("event") or payload.get("triggered_event")
+        what = what.lower() if isinstance(what, str) else ""
         event: Literal["created", "updated", "deleted", "note"] = next(
             (kind for word, kind in _EVENTS if word in what), "updated"
         )
         return WebhookEvent(
-            external_id=match.group(1),
+            external_id=ticket,
             event=event,
             delivery_id=hashlib.sha256(body).hexdigest(),
             occurred_at=parse_time(payload.get("updated_at")),

@@ -37,8 +37,6 @@ Sources use VENDOR-APIS.md's shorthand (section 3): pysnow = rbw/pysnow, SNANS =
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -58,6 +56,7 @@ from psabridge.connectors.servicenow_paging import (
     format_duration,
     parse_datetime,
 )
+from psabridge.connectors.webhook_input import header_value, integer_id, json_body, same_secret
 from psabridge.errors import (
     ConfigError,
     MappingError,
@@ -278,27 +277,28 @@ class ServiceNowConnector(HttpConnector):
                 "no webhook_secret credential is configured for ServiceNow notifications", connection=self.name
             )
         header = str(self.settings.options.get("webhook_secret_header") or "X-Webhook-Secret").lower()
-        given = next((v for k, v in headers.items() if k.lower() == header), None)
+        given = header_value(headers, header)
         if not given:
             raise WebhookVerificationError(f"the {header} header is missing", connection=self.name)
-        if not hmac.compare_digest(given.encode(), secret.encode()):
+        if not same_secret(given, secret):
             raise WebhookVerificationError(
                 f"the {header} header does not match the shared secret", connection=self.name
             )
         try:
-            payload = json.loads(body)
+            payload = json_body(body)
         except ValueError:
             payload = None
-        sys_id = payload.get("sys_id") if isinstance(payload, dict) else None
-        operation = payload.get("operation", "update") if isinstance(payload, dict) else None
         if not isinstance(payload, dict) or payload.get("table", "incident") != "incident":
             raise PermanentError("the notification is not about an incident", connection=self.name)
-        if not isinstance(sys_id, str) or not SYS_ID.match(sys_id) or operation not in OPERATIONS:
+        sys_id, operation = payload.get("sys_id"), payload.get("operation", "update")
+        if not isinstance(sys_id, str) or not SYS_ID.fullmatch(sys_id) or not isinstance(operation, str):
             raise PermanentError("the notification names no incident sys_id and operation", connection=self.name)
+        if operation not in OPERATIONS:
+            raise PermanentError(f"unknown operation {operation[:20]!r} (insert, update, delete)", connection=self.name)
         occurred = parse_datetime(payload.get("sys_updated_on"))
         self._check_age(occurred)
-        count = payload.get("sys_mod_count")
-        if isinstance(count, str) and count.isdigit():
+        count = integer_id(payload.get("sys_mod_count"))
+        if count is not None:
             delivery = f"servicenow:{sys_id}:{count}:{operation}"
         else:
             delivery = "servicenow:" + hashlib.sha256(body).hexdigest()

@@ -1,13 +1,18 @@
-"""The webhook receiver: ``POST /webhooks/{connection}`` -> verify and parse (the connector) -> inbox -> ingest -> 202.
+"""The webhook receiver: ``POST /webhooks/{connection}`` -> bounded read -> verify and parse (the connector) -> inbox.
 
 A delivery is a hint, never the truth: the receiver records it (the inbox de-duplicates a vendor's repeats) and
-queues an ingest, which re-fetches the ticket. Answers, each with a JSON body that says what happened:
+queues an ingest, which re-fetches the ticket. Every answer is JSON and none is a 500:
 
-* 202 ``{"accepted": true, "duplicate": false}``: recorded and queued (``duplicate`` true: seen before, not queued);
-* 401: the connector refused the signature or secret (nothing recorded: anyone can send those);
-* 400: an authentic-looking body the connector cannot read: recorded as a failed delivery for an operator, never
-  dropped silently (the next poll still finds the change);
-* 404: no such connection; 503: the store or the configuration cannot take deliveries right now (the vendor retries).
+* 202 ``{"accepted": true, "duplicate": false, "ticket": ...}``: recorded and queued (``duplicate`` true: seen
+  before, not queued again);
+* 401 ``{"error": "webhook verification failed"}``: the signature or secret is missing, wrong or stale, or the
+  request cannot be verified (a ConnectWise key that cannot be fetched now), *or there is no such enabled
+  connection*: the caller cannot tell these apart, the log line can (nothing is stored, nothing queued);
+* 400: an authentic body the connector cannot read, with the connector's short reason: kept as one failed inbox row
+  per distinct body for an operator (at most ``unreadable_per_hour`` rows per connection), never dropped silently
+  (the next poll still finds the change); or a malformed request (a Content-Length that lies);
+* 413 body over ``max_body`` bytes (read in chunks, stopped at the limit); 415 not JSON; 431 headers too large;
+* 503 ``{"error": ..., "retry": true}``: only when our own store or shared budget store is down (the vendor retries).
 """
 
 from __future__ import annotations
@@ -17,32 +22,49 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
-from psabridge.log import get_logger, mask_secrets
+from psabridge.connectors.base import WebhookEvent
+from psabridge.errors import ConfigError, PermanentError, RetryLaterError, WebhookVerificationError
+from psabridge.log import get_logger
 from psabridge.store import inbox
 from psabridge.sync.context import SyncContext
+from psabridge.webhooks.intake import MAX_BODY, Refused, check_content_type, read_body, request_headers
+from psabridge.webhooks.stored import RecentCount, stored_headers, stored_text
 
-__all__ = ["create_app", "receive"]
+__all__ = ["REFUSED", "UNREADABLE_PER_HOUR", "Receiver", "create_app"]
 
 _log = get_logger("psabridge.webhooks")
 
-MAX_BODY = 1_000_000  # bytes: vendors send small JSON notifications
-KEPT_BODY = 64_000  # characters of a body kept in the inbox
+UNREADABLE_PER_HOUR = 100
+"""Failed inbox rows kept per connection and hour for authentic bodies nobody can read."""
+REFUSED: dict[str, Any] = {"error": "webhook verification failed"}
+"""The one answer to every request that is not verified, whatever the reason (logged server-side)."""
+_RETRY: dict[str, Any] = {"error": "the delivery could not be taken now; send it again", "retry": True}
+_MAX_ID = 190  # characters of an external id the inbox holds (inbox.external_id)
+_MAX_DELIVERY_ID = 200  # inbox.delivery_id
 
 
-def create_app(ctx: SyncContext) -> Starlette:
+def create_app(
+    ctx: SyncContext, *, max_body: int = MAX_BODY, unreadable_per_hour: int = UNREADABLE_PER_HOUR
+) -> Starlette:
     """The receiver as an ASGI app over a sync context (its store, connectors and work queue)."""
+    receiver = Receiver(ctx, unreadable_per_hour=unreadable_per_hour)
 
-    async def webhook(request: Request) -> JSONResponse:
+    async def webhook(request: Request) -> Response:
         connection = request.path_params["connection"]
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
-        status, answer = await run_in_threadpool(receive, ctx, connection, dict(request.headers), body)
+        try:
+            headers = request_headers(request.scope["headers"])
+            check_content_type(headers)
+            body = await read_body(request.stream(), headers.get("content-length"), max_body)
+        except Refused as refused:
+            _log.info("webhook refused", connection=connection[:100], status=refused.status, reason=refused.args[0])
+            return JSONResponse(refused.answer, status_code=refused.status)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening for the answer
+        status, answer = await run_in_threadpool(receiver.receive, connection, headers, body)
         return JSONResponse(answer, status_code=status)
 
     async def health(request: Request) -> JSONResponse:
@@ -56,70 +78,115 @@ def create_app(ctx: SyncContext) -> Starlette:
     )
 
 
-def receive(ctx: SyncContext, connection: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-    """Handle one delivery; returns the HTTP status and JSON answer (see the module docstring)."""
-    try:
-        conn = ctx.settings.connection(connection)
-    except ConfigError:
-        return 404, {"error": f"no connection named {connection!r}"}
-    if not conn.enabled:
-        return 404, {"error": f"connection {connection!r} is disabled"}
-    try:
-        event = ctx.connector(connection).parse_webhook(headers, body)
-    except WebhookVerificationError as exc:
-        _log.warning("webhook refused", connection=connection, reason=exc.message)
-        return 401, {"error": "webhook verification failed", "connection": connection, "reason": exc.message}
-    except PermanentError as exc:
-        _record_unreadable(ctx, connection, headers, body, str(exc))
-        return 400, {
-            "error": "webhook body not understood",
-            "connection": connection,
-            "reason": exc.message,
-            "recorded": True,
-        }
-    except ConfigError as exc:
-        _log.error("webhook cannot be verified", connection=connection, error=str(exc))
-        return 503, {"error": "the receiver is not configured for this connection", "reason": exc.message}
-    try:
-        with ctx.unit() as session:
-            new = inbox.record_delivery(
-                session,
-                connection,
-                event.delivery_id,
-                external_id=event.external_id,
-                event=event.event,
-                headers=mask_secrets(headers),
-                body=body.decode("utf-8", "replace")[:KEPT_BODY],
-            )
-    except Exception as exc:  # noqa: BLE001 - the vendor must retry: we could not record it
-        _log.error("webhook not recorded", connection=connection, error=str(exc))
-        return 503, {"error": "the delivery could not be recorded; send it again"}
-    if new:
+class Receiver:
+    """What happens to one delivery read within bounds: verify, record, queue (see the module docstring).
+
+    Args:
+        ctx: the sync context.
+        unreadable_per_hour: failed inbox rows per connection and hour for authentic unreadable bodies.
+    """
+
+    def __init__(self, ctx: SyncContext, *, unreadable_per_hour: int = UNREADABLE_PER_HOUR) -> None:
+        self.ctx = ctx
+        self._unreadable = RecentCount(unreadable_per_hour, 3600.0)
+
+    def receive(self, connection: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Handle one delivery; returns the HTTP status and JSON answer."""
+        shown = connection[:100]
+        event = self._verified(connection, headers, body)
+        if isinstance(event, tuple):
+            return event
         try:
-            ctx.queue.ingest(connection, event.external_id)
-        except Exception as exc:  # noqa: BLE001 - recorded: recovery queues it once the broker is back
-            _log.warning("ingest not queued; recovery will", connection=connection, error=str(exc))
-    return 202, {"accepted": True, "duplicate": not new, "ticket": event.external_id}
+            with self.ctx.unit() as session:
+                new = inbox.record_delivery(
+                    session,
+                    connection,
+                    event.delivery_id,
+                    external_id=event.external_id,
+                    event=event.event,
+                    headers=stored_headers(headers),
+                    body=stored_text(body.decode("utf-8", "replace")),
+                )
+        except Exception as exc:  # noqa: BLE001 - the vendor must retry: we could not record it
+            _log.error("webhook not recorded", connection=shown, error=str(exc))
+            return 503, _RETRY
+        if new:
+            try:
+                self.ctx.queue.ingest(connection, event.external_id)
+            except Exception as exc:  # noqa: BLE001 - recorded: recovery queues it once the broker is back
+                _log.warning("ingest not queued; recovery will", connection=shown, error=str(exc))
+        return 202, {"accepted": True, "duplicate": not new, "ticket": event.external_id}
 
+    def _verified(
+        self, connection: str, headers: dict[str, str], body: bytes
+    ) -> WebhookEvent | tuple[int, dict[str, Any]]:
+        """The connector's verified event, or the answer to give instead."""
+        shown = connection[:100]
+        try:
+            settings = self.ctx.settings.connection(connection)
+        except ConfigError:
+            _log.warning("webhook refused: no such connection", connection=shown)
+            return 401, REFUSED
+        if not settings.enabled:
+            _log.warning("webhook refused: the connection is disabled", connection=shown)
+            return 401, REFUSED
+        try:
+            event = self.ctx.connector(connection).parse_webhook(headers, body)
+        except WebhookVerificationError as exc:
+            _log.warning("webhook refused", connection=shown, reason=exc.message)
+            return 401, REFUSED
+        except PermanentError as exc:
+            return 400, self._unreadable_answer(connection, headers, body, exc.message)
+        except ConfigError as exc:
+            _log.error("webhook cannot be verified: the connection's configuration", connection=shown, error=str(exc))
+            return 401, REFUSED
+        except RetryLaterError as exc:
+            _log.error("webhook cannot be verified now", connection=shown, error=str(exc))
+            return 503, _RETRY
+        except Exception:  # noqa: BLE001 - a psabridge bug must not answer 500 (and reset the vendor's connection)
+            _log.exception("webhook could not be checked (a psabridge bug)", connection=shown)
+            return 401, REFUSED
+        if len(event.external_id) > _MAX_ID or not event.external_id.isprintable():
+            return 400, self._unreadable_answer(connection, headers, body, "the ticket id is not one")
+        if len(event.delivery_id) > _MAX_DELIVERY_ID:
+            event = WebhookEvent(
+                event.external_id, event.event, hashlib.sha256(event.delivery_id.encode()).hexdigest(),
+                event.occurred_at,
+            )  # fmt: skip
+        return event
 
-def _record_unreadable(ctx: SyncContext, connection: str, headers: dict[str, str], body: bytes, error: str) -> None:
-    """Keep an unreadable delivery as a failed inbox row (once per distinct body), for an operator to look at."""
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    text = body.decode("utf-8", "replace")[:KEPT_BODY]
-    try:
-        with ctx.unit() as session:
-            inbox.record_delivery(
-                session,
-                connection,
-                f"unreadable:{digest}",
-                external_id=None,
-                event=None,
-                headers=mask_secrets(headers),
-                body=text,
+    def _unreadable_answer(self, connection: str, headers: dict[str, str], body: bytes, error: str) -> dict[str, Any]:
+        """Keep an authentic but unreadable delivery as a failed inbox row (once per distinct body, bounded)."""
+        recorded = self._record(connection, headers, body, error)
+        return {"error": "webhook body not understood", "reason": error, "recorded": recorded}
+
+    def _record(self, connection: str, headers: dict[str, str], body: bytes, error: str) -> bool:
+        shown = connection[:100]
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        if self._unreadable.full(connection):
+            _log.warning(
+                "unreadable webhook not recorded: too many this hour", connection=shown, error=error, digest=digest
             )
-            inbox.fail_delivery(session, connection, f"unreadable:{digest}", error)
-    except Exception as exc:  # noqa: BLE001 - the log line then keeps what the table could not
-        _log.error(
-            "unreadable webhook not recorded", connection=connection, error=error, body=text[:2000], cause=str(exc)
-        )
-    _log.warning("unreadable webhook recorded", connection=connection, error=error)
+            return False
+        text = stored_text(body.decode("utf-8", "replace"))
+        try:
+            with self.ctx.unit() as session:
+                new = inbox.record_delivery(
+                    session,
+                    connection,
+                    f"unreadable:{digest}",
+                    external_id=None,
+                    event=None,
+                    headers=stored_headers(headers),
+                    body=text,
+                )
+                inbox.fail_delivery(session, connection, f"unreadable:{digest}", stored_text(error, 2000))
+        except Exception as exc:  # noqa: BLE001 - the log line then keeps what the table could not
+            _log.error(
+                "unreadable webhook not recorded", connection=shown, error=error, body=text[:2000], cause=str(exc)
+            )
+            return False
+        if new:
+            self._unreadable.add(connection)
+        _log.warning("unreadable webhook recorded", connection=shown, error=error, digest=digest)
+        return True

@@ -150,5 +150,7 @@ def test_occurrence_key_decides_the_idempotency_key() -> None:
     assert first.idempotency_key() != second.idempotency_key()
     unkeyed = AddNote(ticket_key="t:1", target="c", origin="r", text="worded once")
     assert unkeyed.idempotency_key() != first.idempotency_key()
-    other_type = SetFields(ticket_key="t:1", target="c", origin="r", fields={"priority": "P1"}, occurrence_key="note:abc")
+    other_type = SetFields(
+        ticket_key="t:1", target="c", origin="r", fields={"priority": "P1"}, occurrence_key="note:abc"
+    )
     assert other_type.idempotency_key() != first.idempotency_key()

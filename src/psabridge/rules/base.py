@@ -1,15 +1,16 @@
 """The rule contract: what a rule reads (``RuleInput``), what it returns (``RuleOutcome``), and the ``Rule`` base class.
 
-Everything here is a plain frozen record (slotted dataclasses, and a NamedTuple for the per-rule input, the one
-record built 14 times per ticket), not pydantic: the engine evaluates tens of thousands of tickets per second and
-these records are built on every evaluation. Only a rule's settings are a pydantic model (``RuleSettings``), because
+Everything here is a plain immutable record, not pydantic: the engine evaluates thousands of tickets per second per
+core and these records are built on every evaluation. Records built once per finding or per ticket are frozen slotted
+dataclasses; the two built by every rule on every evaluation (``RuleInput``, ``RuleOutcome``) are NamedTuples, which
+cost a third of a frozen dataclass to build. Only a rule's settings are a pydantic model (``RuleSettings``), because
 they come from config/rules.yaml and are built once per load.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Generic, Literal, NamedTuple, TypeVar
@@ -49,6 +50,7 @@ __all__ = [
     "Transition",
     "closures",
     "escalations",
+    "is_set",
     "reopens",
     "vip_reason",
 ]
@@ -263,9 +265,8 @@ class Proposal:
     key: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    """What one rule made of one ticket.
+class RuleOutcome(NamedTuple):
+    """What one rule made of one ticket (a NamedTuple: built by every rule on every evaluation).
 
     Attributes:
         findings: what it found (empty: nothing wrong).
@@ -293,10 +294,10 @@ class RuleInput(NamedTuple, Generic[S]):
         tenant: the client it belongs to.
         link: its mirror role.
         connection: the connection it lives in.
-        state: this rule's saved state from earlier evaluations, or None.
         ledger: values psabridge itself set on this ticket, oldest first.
         knowledge: prior fixes and repeats of its error signature.
         now: the evaluation time (aware UTC).
+        state: this rule's saved state from earlier evaluations, or None.
         settings: this rule's settings, with the tenant's overrides applied.
     """
 
@@ -307,10 +308,10 @@ class RuleInput(NamedTuple, Generic[S]):
     tenant: TenantView
     link: LinkView
     connection: ConnectionView
-    state: State | None
     ledger: tuple[LedgerEntry, ...]
     knowledge: Knowledge
     now: datetime
+    state: State | None
     settings: S
 
 
@@ -379,12 +380,9 @@ def reopens(transitions: tuple[Transition, ...]) -> int:
 
 
 def escalations(
-    transitions: tuple[Transition, ...], into_queues: frozenset[str] = frozenset()
+    transitions: tuple[Transition, ...], into_queue: Callable[[str], bool] = lambda queue: False
 ) -> tuple[Transition, ...]:
-    """The transitions that raised the ticket's tier (``1`` -> ``2``) or moved it into one of ``into_queues``.
-
-    Queue names are compared lower-cased.
-    """
+    """The transitions that raised the ticket's tier (``1`` -> ``2``) or moved it into a queue ``into_queue`` takes."""
     found = []
     for t in transitions:
         if t.field == "tier":
@@ -394,9 +392,16 @@ def escalations(
                 raised = False
             if raised:
                 found.append(t)
-        elif t.field == "queue" and t.after and t.before != t.after and t.after.lower() in into_queues:
+        elif t.field == "queue" and t.after and t.before != t.after and into_queue(t.after):
             found.append(t)
     return tuple(found)
+
+
+def is_set(value: JsonValue | None) -> bool:
+    """Whether a custom field's value says yes: anything but empty, null, false, "false", "no" and 0."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "n")
+    return value not in (None, False, 0) and value != [] and value != {}
 
 
 def vip_reason(ticket: Ticket, tenant: TenantView) -> str | None:

@@ -17,7 +17,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from psabridge.model import NoteKind
 from psabridge.rules.base import DONE_STATUSES, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Tokens, Words
 
@@ -95,7 +94,8 @@ class DocumentedFixRule(Rule[DocumentedFixSettings]):
         if not text.resolution and ticket.status not in DONE_STATUSES:
             return RuleOutcome(trace=("no resolution yet",))
         findings: list[Finding] = []
-        for note in text.human_notes:
+        notes = text.human_notes if settings.deviation_words.search(text.notes) is not None else ()
+        for note in notes:
             lowered = Tokens(note.text)
             deviation = settings.deviation_words.search(lowered)
             if deviation is not None and settings.reason_words.search(lowered) is None:
@@ -109,11 +109,7 @@ class DocumentedFixRule(Rule[DocumentedFixSettings]):
                     )
                 )
                 break
-        fix_text = (
-            text.resolution_words
-            if text.resolution
-            else Tokens("\n".join(n.text for n in text.human_notes if n.kind is NoteKind.INTERNAL))
-        )
+        fix_text = text.resolution_words if text.resolution else text.notes
         risky = settings.risky_words.find_all(fix_text)
         if risky and settings.review_words.search(text.words) is None:
             findings.append(

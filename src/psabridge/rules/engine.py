@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from psabridge.model import Action, AddNote, NoteKind, SetFields, Status, Ticket
 from psabridge.rules.base import (
@@ -43,6 +43,7 @@ from psabridge.rules.base import (
     Knowledge,
     LedgerEntry,
     LinkView,
+    Proposal,
     RuleInput,
     RuleOutcome,
     State,
@@ -50,7 +51,7 @@ from psabridge.rules.base import (
     Transition,
 )
 from psabridge.rules.note import NoteLine, ResolvedLine, compose_note
-from psabridge.rules.ruleset import CompiledRule, RuleSet
+from psabridge.rules.ruleset import RuleSet
 from psabridge.rules.text import TicketText
 
 __all__ = [
@@ -81,6 +82,8 @@ _STATUS_RANK = {
     Status.CANCELLED: 4,
 }
 _STATUS_BY_VALUE = {s.value: s for s in Status}
+_DISABLED = RuleOutcome(trace=("disabled",))
+_new_input = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +185,8 @@ class Withheld:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
-    """One rule's part of the evaluation (for ``rules explain``)."""
+class RuleResult(NamedTuple):
+    """One rule's part of the evaluation (for ``rules explain``; a NamedTuple, as one is built per rule)."""
 
     rule: str
     step: str
@@ -299,44 +301,39 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
     tenant_key = data.tenant.key
     results: list[RuleResult] = []
     current: dict[tuple[str, str], _Current] = {}
-    proposals: list[tuple[CompiledRule, Any]] = []
-    settled: set[str] = set()  # rules whose findings are known (ran, or disabled); a rule that failed keeps its own
-    stored = {(s.rule, s.code): s for s in data.findings}
+    proposals: list[tuple[str, Proposal]] = []
+    failed: set[str] = set()  # a rule that failed keeps its stored findings as they are
+    stored = {(s.rule, s.code): s for s in data.findings} if data.findings else {}
     wake_at: datetime | None = None
     states: dict[str, State] = {}
-    for index, compiled in enumerate(rules.rules):
-        rule = compiled.rule
-        tuned = compiled.tuned(tenant_key)
-        if not tuned.settings.enabled:
-            results.append(RuleResult(rule.id, rule.step, False, RuleOutcome(trace=("disabled",))))
-            settled.add(rule.id)
+    # The fields every rule shares, once; each rule's input adds its state and settings (tuple.__new__ skips the
+    # NamedTuple's Python-level constructor: this runs 14 times per ticket).
+    shared = (
+        ticket,
+        text,
+        data.before,
+        data.transitions,
+        data.tenant,
+        data.link,
+        connection,
+        data.ledger,
+        data.knowledge,
+        data.now,
+    )
+    for index, (rule, tuned) in enumerate(rules.lineup(tenant_key)):
+        if tuned is None:
+            results.append(RuleResult(rule.id, rule.step, False, _DISABLED))
             continue
-        saved = data.states.get(rule.id)
+        saved = data.states.get(rule.id) if data.states else None
         try:
-            outcome = rule.evaluate(
-                RuleInput(
-                    ticket,
-                    text,
-                    data.before,
-                    data.transitions,
-                    data.tenant,
-                    data.link,
-                    connection,
-                    saved,
-                    data.ledger,
-                    data.knowledge,
-                    data.now,
-                    tuned.settings,
-                )
-            )
+            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings)))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not stop the others; it is reported
             error = f"{type(exc).__name__}: {exc}"
             results.append(RuleResult(rule.id, rule.step, True, RuleOutcome(), error))
             trace.append(f"{rule.id}: failed ({error}); its stored findings are left as they are")
+            failed.add(rule.id)
             continue
         results.append(RuleResult(rule.id, rule.step, True, outcome))
-        settled.add(rule.id)
-        codes = list(rule.codes)
         for finding in outcome.findings:
             slot = (rule.id, finding.code)
             spec = rule.codes.get(finding.code)
@@ -363,13 +360,14 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
                 pending=effect != "report" and not noted_already,
                 noted=noted_already,
                 held=spec.holds_progress,
-                order=(index, codes.index(finding.code)),
+                order=(index, tuned.order[finding.code]),
             )
             trace.append(
                 f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
                 + (" (new)" if new else "")
             )
-        proposals.extend((compiled, p) for p in outcome.actions)
+        if outcome.actions:
+            proposals.extend((rule.id, p) for p in outcome.actions)
         if outcome.state is not None and outcome.state != saved:
             states[rule.id] = outcome.state
         if outcome.wake_at is not None:
@@ -403,8 +401,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
     actions: list[Action] = []
     withheld: list[Withheld] = []
     done: dict[tuple[str, str], list[str]] = {}
-    for compiled, proposal in proposals:
-        rule_id = compiled.rule.id
+    for rule_id, proposal in proposals:
         entry = current.get((rule_id, proposal.finding))
         action = proposal.action
         if entry is None:
@@ -453,12 +450,12 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
 
     # The combined note.
     pending = sorted((c for c in current.values() if c.pending), key=lambda c: c.order)
-    order = {compiled.rule.id: i for i, compiled in enumerate(rules.rules)}
+    order = rules.order
     resolving: list[tuple[StoredFinding, bool]] = []  # (stored finding, resolved by this evaluation)
     for s in data.findings:
         if s.rule not in order or (s.rule, s.code) in current:
             continue
-        if not s.resolved and s.rule in settled:
+        if not s.resolved and s.rule not in failed:
             resolving.append((s, True))
         elif s.resolved and s.noted and not s.resolution_noted:
             resolving.append((s, False))

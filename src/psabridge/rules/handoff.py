@@ -128,8 +128,7 @@ class HandoffRule(Rule[HandoffSettings]):
     def evaluate(self, data: RuleInput[HandoffSettings]) -> RuleOutcome:
         """Find the escalation and judge the notes written since."""
         settings, ticket, text = data.settings, data.ticket, data.text
-        queues = frozenset(settings.escalation_queues)
-        raised = escalations(data.transitions, queues)
+        raised = escalations(data.transitions, lambda queue: settings.escalation_queues.search(queue) is not None)
         since: datetime | None = None
         instance = ""
         if raised:
@@ -143,8 +142,8 @@ class HandoffRule(Rule[HandoffSettings]):
             how = f"at tier {ticket.tier} (no escalation recorded)"
         else:
             return RuleOutcome(trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",))
-        notes = [n for n in text.human_notes if since is None or n.created_at is None or n.created_at >= since]
-        handoff = Tokens("\n".join(n.text for n in notes))
+        notes = text.notes_since(since)
+        handoff = text.notes if since is None else Tokens("\n".join(n.text for n in notes))
         missing = []
         if settings.repro_words.search(handoff) is None:
             missing.append("repro")

@@ -18,7 +18,17 @@ from typing import ClassVar
 
 from pydantic import Field, JsonValue
 
-from psabridge.rules.base import Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings, Severity, vip_reason
+from psabridge.rules.base import (
+    Code,
+    Finding,
+    Rule,
+    RuleInput,
+    RuleOutcome,
+    RuleSettings,
+    Severity,
+    is_set,
+    vip_reason,
+)
 from psabridge.rules.text import Tokens, Words
 
 __all__ = ["IdentityRule", "IdentitySettings"]
@@ -199,8 +209,10 @@ class IdentityRule(Rule[IdentitySettings]):
         name = settings.verification_field
         if name is not None:
             value = ticket.custom.get(name)
-            if value not in (None, False, "", "false", "False", "no", "0", 0):
+            if is_set(value):
                 return f"custom field {name!r} = {value!r}"
+        if settings.verification_words.search(data.text.notes) is None:
+            return None
         for note in data.text.human_notes:
             lowered = Tokens(note.text)
             found = settings.verification_words.search(lowered)

@@ -22,7 +22,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from psabridge.rules.base import Code, Finding, PriorFix, Rule, RuleInput, RuleOutcome, RuleSettings
-from psabridge.rules.text import Words, extract_kb_ids
+from psabridge.rules.text import Words
 from psabridge.settings import parse_duration
 
 __all__ = ["KbArticle", "KnowledgeRule", "KnowledgeSettings"]
@@ -109,7 +109,7 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
                         evidence={"articles": [a.id for a in articles]},
                     )
                 )
-        cited = {kb for fix in knowledge.prior_fixes for kb in fix.kb_ids} | set(extract_kb_ids(data.text.resolution))
+        cited = {kb for fix in knowledge.prior_fixes for kb in fix.kb_ids} | set(data.text.kb_ids)
         if knowledge.signature and knowledge.repeats >= settings.repeat_threshold and not articles and not cited:
             findings.append(
                 self.finding(

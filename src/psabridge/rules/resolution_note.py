@@ -1,12 +1,13 @@
 r"""Checklist step "Document root cause and resolution": the resolution note is written for the next technician.
 
 A resolved or closed ticket needs a resolution note (``missing`` otherwise). The latest one is scored KCS-style on
-four parts: the issue's cause (``cause_words``), the environment, i.e. the system it names (``system_words``, the
-asset's name, a \\\\server path), the resolution, i.e. the setting or command (a `command`, a PowerShell
-Verb-Noun, a known command-line tool, a registry path, a menu path such as "Settings > Domains", or
-``action_words``), and the reference, i.e. the KB id ("KB 4567"). A note missing one of ``required`` (system,
-action and KB by default) gets ``incomplete`` with its score and exactly what is missing; a short "Rebooted and it
-worked" style note (``trivial_words``, at most ``trivial_max_chars`` long) gets ``trivial`` with guidance instead.
+four parts: the issue's cause (``cause_words``); the environment, i.e. the system it names (``system_words``, the
+asset's name, a \\server path); the resolution, i.e. the setting or command (``action_words``, a command-line
+tool in ``command_words``, a `command` in backticks, a PowerShell Verb-Noun, a registry path, a menu path such as
+"Settings > Domains", a switch such as /force); and the reference, i.e. the KB id ("KB 4567"). A note missing one
+of ``required`` (system, action and KB by default) gets ``incomplete`` with its score and exactly what is missing;
+a short "Rebooted and it worked" style note (``trivial_words``, at most ``trivial_max_chars`` long) gets
+``trivial`` with guidance instead.
 
 What it cannot see: whether the note is true, whether the KB id exists, or whether the cause named is the root
 cause rather than a symptom.
@@ -21,7 +22,7 @@ from pydantic import Field, JsonValue
 
 from psabridge.model import Status
 from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
-from psabridge.rules.text import Words, extract_kb_ids, flatten
+from psabridge.rules.text import Tokens, Words, flatten
 
 __all__ = ["ResolutionNoteRule", "ResolutionNoteSettings"]
 
@@ -41,17 +42,14 @@ EXAMPLE = (
     'resolution; "Rebooted and it worked" is not.'
 )
 
-_COMMAND = re.compile(
-    r"`[^`\n]{2,}`"
-    r"|\b(?:Get|Set|New|Remove|Add|Start|Stop|Restart|Enable|Disable|Revoke|Resolve|Test|Invoke|Install|Update|Clear|"
+_BACKTICKS = re.compile(r"`[^`\n]{2,}`")
+_POWERSHELL = re.compile(
+    r"\b(?:Get|Set|New|Remove|Add|Start|Stop|Restart|Enable|Disable|Revoke|Resolve|Test|Invoke|Install|Update|Clear|"
     r"Reset|Import|Export|Grant|Move|Rename|Repair|Unlock)-[A-Z][A-Za-z]+"
-    r"|\b(?:gpupdate|ipconfig|dism|sfc|chkdsk|icacls|vssadmin|netsh|robocopy|regedit|reg add|reg delete|sc config|"
-    r"net use|net user|nslookup|dcdiag|repadmin|wuauclt|usoclient|msiexec|winget|choco|bcdedit|diskpart|klist|"
-    r"certutil|outlook\.exe|onedrive\.exe|/force|/reset|/safe|/profiles)\b"
-    r"|\bHK(?:LM|CU|EY_[A-Z_]+)\\"
-    r"|\w\s*(?:>|->|→)\s*\w",
-    re.IGNORECASE,
 )
+_REGISTRY = re.compile(r"\bHK(?:LM|CU|EY_[A-Z_]+)\\")
+_MENU = re.compile(r"\w\s*(?:>|->|→)\s*\w")
+_SWITCH = re.compile(r"(?<![\w/])/(?:force|reset|safe|profiles|online|scannow|release|renew|flushdns)\b", re.IGNORECASE)
 _UNC = re.compile(r"\\\\[A-Za-z0-9._-]+")
 
 
@@ -182,6 +180,40 @@ class ResolutionNoteSettings(RuleSettings):
         ),
         description="words of a setting changed (besides commands, registry and menu paths)",
     )
+    command_words: Words = Field(
+        default=Words(
+            [
+                "gpupdate",
+                "ipconfig",
+                "dism",
+                "sfc",
+                "chkdsk",
+                "icacls",
+                "vssadmin",
+                "netsh",
+                "robocopy",
+                "regedit",
+                "reg add",
+                "reg delete",
+                "sc config",
+                "net use",
+                "net user",
+                "nslookup",
+                "dcdiag",
+                "repadmin",
+                "usoclient",
+                "msiexec",
+                "winget",
+                "bcdedit",
+                "diskpart",
+                "klist",
+                "certutil",
+                "outlook.exe",
+                "onedrive.exe",
+            ]
+        ),
+        description="command-line tools a resolution can name",
+    )
     trivial_words: Words = Field(
         default=Words(
             [
@@ -242,7 +274,7 @@ class ResolutionNoteRule(Rule[ResolutionNoteSettings]):
             "of": 4,
             "has": [p for p in PARTS if has[p]],
             "missing": [p for p in PARTS if not has[p]],
-            "kb_ids": list(extract_kb_ids(note)),
+            "kb_ids": list(text.kb_ids),
             "note": note if len(note) <= 200 else note[:197] + "...",
         }
         if len(note) <= settings.trivial_max_chars and settings.trivial_words.search(text.resolution_words):
@@ -275,6 +307,19 @@ class ResolutionNoteRule(Rule[ResolutionNoteSettings]):
             "system": settings.system_words.search(words) is not None
             or (asset is not None and asset in words.flat)
             or _UNC.search(raw) is not None,
-            "action": _COMMAND.search(raw) is not None or settings.action_words.search(words) is not None,
-            "kb": bool(extract_kb_ids(raw)),
+            "action": _has_action(raw, words, settings),
+            "kb": bool(text.kb_ids),
         }
+
+
+def _has_action(raw: str, words: Tokens, settings: ResolutionNoteSettings) -> bool:
+    """Whether the note names a setting or a command (the cheap word lists first, each pattern only if it can match)."""
+    return (
+        settings.action_words.search(words) is not None
+        or settings.command_words.search(words) is not None
+        or ("`" in raw and _BACKTICKS.search(raw) is not None)
+        or ("-" in raw and _POWERSHELL.search(raw) is not None)
+        or ("HK" in raw and _REGISTRY.search(raw) is not None)
+        or ((">" in raw or "→" in raw) and _MENU.search(raw) is not None)
+        or ("/" in raw and _SWITCH.search(raw) is not None)
+    )

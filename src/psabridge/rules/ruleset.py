@@ -25,10 +25,11 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Tuned:
-    """A rule's settings for one tenant, and the effect of each of its finding codes under them."""
+    """A rule's settings for one tenant, the effect of each of its finding codes, and the codes' order."""
 
     settings: RuleSettings
     effects: Mapping[str, Effect]
+    order: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
     compiled = []
     for rule in CHECKLIST:
         base: RuleSettings = getattr(document.rules, rule.id)
-        default = Tuned(base, _effects(rule, base, ("rules", rule.id), issues))
+        order = {code: i for i, code in enumerate(rule.codes)}
+        default = Tuned(base, _effects(rule, base, ("rules", rule.id), issues), order)
         tenants: dict[str, Tuned] = {}
         base_data = base.model_dump()
         for tenant, overrides in document.tenants.items():
@@ -108,7 +110,7 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
             except ValidationError as exc:
                 issues.append(Issue(loc, error=exc))
                 continue
-            tenants[tenant] = Tuned(merged, _effects(rule, merged, loc, issues))
+            tenants[tenant] = Tuned(merged, _effects(rule, merged, loc, issues), order)
         compiled.append(CompiledRule(rule, default, tenants))
     return tuple(compiled), issues
 
@@ -116,13 +118,16 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
 class RuleSet:
     """The rules in force, their settings per tenant, the guardrails and the note's settings (immutable)."""
 
-    __slots__ = ("_by_id", "document", "rules", "source")
+    __slots__ = ("_by_id", "_lineups", "document", "order", "rules", "source")
 
     def __init__(self, document: RulesDocument, rules: tuple[CompiledRule, ...], source: str | None = None) -> None:
         self.document = document
         self.rules = rules
         self.source = source
         self._by_id = {c.rule.id: c for c in rules}
+        self.order: Mapping[str, int] = {c.rule.id: i for i, c in enumerate(rules)}
+        """Each rule's place in the checklist, by id."""
+        self._lineups: dict[str | None, tuple[tuple[Rule[Any], Tuned | None], ...]] = {}
 
     @classmethod
     def from_document(cls, document: RulesDocument, *, source: str | None = None) -> RuleSet:
@@ -150,6 +155,16 @@ class RuleSet:
     def note(self) -> NoteSettings:
         """How the combined note is written."""
         return self.document.note
+
+    def lineup(self, tenant: str | None) -> tuple[tuple[Rule[Any], Tuned | None], ...]:
+        """Every rule in checklist order with its settings for ``tenant`` (None for a rule it disables); cached."""
+        found = self._lineups.get(tenant)
+        if found is None:
+            tuned = [(c.rule, c.tuned(tenant)) for c in self.rules]
+            found = tuple((rule, t if t.settings.enabled else None) for rule, t in tuned)
+            if len(self._lineups) < 10_000:  # tenants come from the settings; the bound only guards against misuse
+                self._lineups[tenant] = found
+        return found
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from psabridge.rules.base import (
     RuleSettings,
     State,
     closures,
+    is_set,
     vip_reason,
 )
 from psabridge.rules.text import OWN_NOTE_PREFIX
@@ -93,7 +94,7 @@ class SatisfactionRule(Rule[SatisfactionSettings]):
             trace.append("no survey_field configured: the CSAT trigger cannot be confirmed")
         else:
             value = ticket.custom.get(field)
-            sent = value not in (None, False, "", "false", "False", "no", "0", 0)
+            sent = is_set(value)
             due = closed_at + settings.grace
             if sent:
                 trace.append(f"survey sent ({field} = {value!r})")

@@ -44,11 +44,10 @@ __all__ = [
 
 OWN_NOTE_PREFIX = "psabridge checklist"
 """Every note the rules write starts with these words, so rules never read their own notes back as evidence."""
+_PREFIX_LENGTH = len(OWN_NOTE_PREFIX)
 
 
-_FLAT = str.maketrans(
-    {c: " " for c in string.punctuation.replace("_", "") + "\t\n\r\x0b\x0c“”„‘’‚–—…«»‹›•·"}
-)
+_FLAT = str.maketrans({c: " " for c in string.punctuation.replace("_", "") + "\t\n\r\x0b\x0c“”„‘’‚–—…«»‹›•·"})
 _NONE = 1 << 30
 
 
@@ -105,24 +104,25 @@ class Words:
         self._wilds = tuple(wilds)
 
     def _indexes(self, tokens: Tokens) -> list[int]:
-        found = [self._singles[w] for w in self._single_keys & tokens.words]
-        flat = tokens.flat
-        for first in self._firsts & tokens.words:
-            found.extend(i for i, phrase in self._multis[first] if phrase in flat)
-        found.extend(i for i, prefix in self._wilds if prefix in flat)
+        words = tokens.words
+        singles = self._singles
+        found = [singles[w] for w in self._single_keys & words]
+        if self._firsts:
+            flat = tokens.flat
+            for first in self._firsts & words:
+                found.extend(i for i, phrase in self._multis[first] if phrase in flat)
+        if self._wilds:
+            flat = tokens.flat
+            found.extend(i for i, prefix in self._wilds if prefix in flat)
         return found
 
     def search(self, text: Tokens | str) -> str | None:
         """The first phrase of the list that occurs in ``text``, or None."""
-        if not self.words:
-            return None
         found = self._indexes(text if isinstance(text, Tokens) else Tokens(text))
         return self.words[min(found)] if found else None
 
     def find_all(self, text: Tokens | str) -> tuple[str, ...]:
         """Every phrase of the list that occurs in ``text``, in list order."""
-        if not self.words:
-            return ()
         found = self._indexes(text if isinstance(text, Tokens) else Tokens(text))
         return tuple(self.words[i] for i in sorted(set(found)))
 
@@ -156,7 +156,10 @@ class Words:
 
 def is_own_note(note: Note) -> bool:
     """Whether psabridge's rules wrote this note (their notes start with ``OWN_NOTE_PREFIX``)."""
-    return note.text.lstrip()[: len(OWN_NOTE_PREFIX)].lower() == OWN_NOTE_PREFIX
+    text = note.text
+    if not text[:1].isalpha():
+        text = text[:60].lstrip()
+    return text[:_PREFIX_LENGTH].lower() == OWN_NOTE_PREFIX
 
 
 def _latest(notes: Iterable[Note]) -> Note | None:
@@ -183,7 +186,9 @@ class TicketText:
     __slots__ = (
         "_affected",
         "_counted",
+        "_kb_ids",
         "_notes",
+        "_notes_raw",
         "_resolution_words",
         "_user",
         "_words",
@@ -198,10 +203,10 @@ class TicketText:
         self.ticket = ticket
         human = tuple(n for n in ticket.notes if n.text and not is_own_note(n))
         self.human_notes = human
-        pieces = [ticket.summary, ticket.description]
-        pieces.extend(n.text for n in human)
+        pieces = [n.text for n in human]
         pieces.extend(e.note for e in ticket.time_entries if e.note)
-        self.raw = "\n".join(pieces)
+        self._notes_raw = "\n".join(pieces)
+        self.raw = f"{ticket.summary}\n{ticket.description}\n{self._notes_raw}"
         latest = _latest(n for n in human if n.kind is NoteKind.RESOLUTION)
         self.resolution = latest.text.strip() if latest is not None else ""
         self.codes = ticket.error_codes
@@ -209,6 +214,7 @@ class TicketText:
         self._user: Tokens | None = None
         self._notes: Tokens | None = None
         self._resolution_words: Tokens | None = None
+        self._kb_ids: tuple[str, ...] | None = None
         self._affected: int | None = None
         self._counted = False
 
@@ -216,7 +222,7 @@ class TicketText:
     def words(self) -> Tokens:
         """Everything: summary, description, the notes people wrote and the time entries' notes."""
         if self._words is None:
-            self._words = Tokens(self.raw)
+            self._words = self.user + self.notes
         return self._words
 
     @property
@@ -230,9 +236,7 @@ class TicketText:
     def notes(self) -> Tokens:
         """The notes people wrote and the time entries' notes."""
         if self._notes is None:
-            pieces = [n.text for n in self.human_notes]
-            pieces.extend(e.note for e in self.ticket.time_entries if e.note)
-            self._notes = Tokens("\n".join(pieces))
+            self._notes = Tokens(self._notes_raw)
         return self._notes
 
     @property
@@ -241,6 +245,13 @@ class TicketText:
         if self._resolution_words is None:
             self._resolution_words = Tokens(self.resolution)
         return self._resolution_words
+
+    @property
+    def kb_ids(self) -> tuple[str, ...]:
+        """The KB article ids the latest resolution note cites (``extract_kb_ids``)."""
+        if self._kb_ids is None:
+            self._kb_ids = extract_kb_ids(self.resolution) if self.resolution else ()
+        return self._kb_ids
 
     @property
     def affected(self) -> int | None:

@@ -5,8 +5,8 @@ the copy before this change), or when it is first seen at tier ``assume_escalate
 since the escalation (all notes, when its time is unknown) must carry reproduction steps, what was already tried
 and the user impact; the ticket must show the error text (anywhere: its recorded error codes count) and the asset
 (the asset field, or the note naming it). A hand-off note that is only a bare "please assist" (``bare_words``,
-at most ``bare_max_chars`` long) gets ``bare`` (error) with exactly what is missing; other gaps ``incomplete``
-(warning). Each further escalation (tier 2 to 3) is judged as a new occurrence.
+at most ``bare_max_chars`` long, naming none of those items) gets ``bare`` (error) with exactly what is missing;
+other gaps ``incomplete`` (warning). Each further escalation (tier 2 to 3) is judged as a new occurrence.
 
 What it cannot see: whether the steps really reproduce the problem, whether the asset link opens the right RMM
 record, and hand-offs made by phone or chat outside the ticket.
@@ -156,14 +156,7 @@ class HandoffRule(Rule[HandoffSettings]):
             missing.append("asset")
         if settings.impact_words.search(handoff) is None and count_affected_users(handoff) is None:
             missing.append("impact")
-        bare = next(
-            (
-                n.text.strip()
-                for n in notes
-                if len(n.text.strip()) <= settings.bare_max_chars and settings.bare_words.search(n.text)
-            ),
-            None,
-        )
+        bare = next((n.text.strip() for n in notes if _is_bare(n.text, settings)), None)
         trace = (f"escalated: {how}; {len(notes)} note(s) since", f"missing: {', '.join(missing) or 'nothing'}")
         if not missing:
             return RuleOutcome(trace=trace)
@@ -191,3 +184,14 @@ class HandoffRule(Rule[HandoffSettings]):
                 "incomplete", f"The hand-off is missing {listed}.", advice=advice, evidence=evidence, instance=instance
             )
         return RuleOutcome(findings=(finding,), trace=trace)
+
+
+def _is_bare(text: str, settings: HandoffSettings) -> bool:
+    """A short note with hand-off words and nothing a hand-off needs ("please assist")."""
+    if len(text.strip()) > settings.bare_max_chars:
+        return False
+    words = Tokens(text)
+    if settings.bare_words.search(words) is None:
+        return False
+    needs = (settings.repro_words, settings.tried_words, settings.impact_words, settings.asset_words)
+    return all(matcher.search(words) is None for matcher in needs) and settings.error_words.search(words) is None

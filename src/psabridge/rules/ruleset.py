@@ -66,10 +66,17 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _effects(rule: Rule[Any], settings: RuleSettings, loc: Loc, issues: list[Issue]) -> dict[str, Effect]:
+def _effects(
+    rule: Rule[Any], settings: RuleSettings, loc: Loc, issues: list[Issue], written: Any = None
+) -> dict[str, Effect]:
+    """The effect of each code; problems are reported for the codes written at ``loc`` (all, or ``written``)."""
     effects = {code: spec.effect for code, spec in rule.codes.items()}
     for code, effect in settings.effects.items():
         spec = rule.codes.get(code)
+        if written is not None and code not in written:
+            if spec is not None and (effect != "set" or spec.actionable):
+                effects[code] = effect
+            continue
         if spec is None:
             issues.append(
                 Issue(
@@ -110,7 +117,8 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
             except ValidationError as exc:
                 issues.append(Issue(loc, error=exc))
                 continue
-            tenants[tenant] = Tuned(merged, _effects(rule, merged, loc, issues), order)
+            written = set(changed.get("effects") or ())
+            tenants[tenant] = Tuned(merged, _effects(rule, merged, loc, issues, written), order)
         compiled.append(CompiledRule(rule, default, tenants))
     return tuple(compiled), issues
 

@@ -11,7 +11,6 @@ from psabridge.rules.recent_changes import patch_tuesday
 
 from .helpers import NOW, codes, note, run_rule, ticket
 
-
 # --- recent changes ----------------------------------------------------------------------------------------------
 
 

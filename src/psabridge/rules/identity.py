@@ -148,9 +148,8 @@ class IdentityRule(Rule[IdentitySettings]):
         settings, ticket, text = data.settings, data.ticket, data.text
         matched = settings.credential_words.search(text.user)
         where = "summary or description"
-        if matched is None:
-            labels = " ".join(x for x in (ticket.category, ticket.subcategory) if x).lower()
-            matched = settings.credential_words.search(labels) if labels else None
+        if matched is None and (ticket.category or ticket.subcategory):
+            matched = settings.credential_words.search(text.labels)
             where = "category"
         if matched is None:
             return RuleOutcome(trace=("no credential work in summary, description or category",))

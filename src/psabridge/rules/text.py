@@ -61,9 +61,10 @@ class Tokens:
 
     __slots__ = ("flat", "words")
 
-    def __init__(self, text: str = "", *, flat: str | None = None) -> None:
-        self.flat = flat if flat is not None else flatten(text)
-        self.words = frozenset(self.flat.split())
+    def __init__(self, text: str = "") -> None:
+        parts = text.lower().translate(_FLAT).split()
+        self.flat = " " + " ".join(parts) + " "
+        self.words = frozenset(parts)
 
     def __add__(self, other: Tokens) -> Tokens:
         joined = Tokens.__new__(Tokens)
@@ -187,6 +188,7 @@ class TicketText:
         "_affected",
         "_counted",
         "_kb_ids",
+        "_labels",
         "_notes",
         "_notes_raw",
         "_resolution_words",
@@ -215,6 +217,7 @@ class TicketText:
         self._notes: Tokens | None = None
         self._resolution_words: Tokens | None = None
         self._kb_ids: tuple[str, ...] | None = None
+        self._labels: Tokens | None = None
         self._affected: int | None = None
         self._counted = False
 
@@ -245,6 +248,13 @@ class TicketText:
         if self._resolution_words is None:
             self._resolution_words = Tokens(self.resolution)
         return self._resolution_words
+
+    @property
+    def labels(self) -> Tokens:
+        """The ticket's category and subcategory."""
+        if self._labels is None:
+            self._labels = Tokens(f"{self.ticket.category or ''} {self.ticket.subcategory or ''}")
+        return self._labels
 
     @property
     def kb_ids(self) -> tuple[str, ...]:

@@ -131,8 +131,9 @@ class TierScopeRule(Rule[TierScopeSettings]):
         words = text.words
         security = settings.security_words.find_all(words)
         escalate = settings.escalate_words.find_all(words)
-        category = " ".join(x for x in (ticket.category, ticket.subcategory) if x).lower()
-        by_category = settings.escalate_categories.search(category) if category else None
+        by_category = (
+            settings.escalate_categories.search(text.labels) if ticket.category or ticket.subcategory else None
+        )
         tier1 = settings.tier1_words.search(words)
         if not security and (tier1 is not None or not (escalate or by_category)):
             why = f"Tier 1 work ({tier1!r})" if tier1 else "no out-of-scope words"

@@ -393,7 +393,7 @@ def corpus(count: int, seed: int) -> list[tuple[Ticket, TenantView]]:
     for number in range(1, count + 1):
         tpl = rng.choices(TEMPLATES, weights)[0]
         tenant = _pick(rng, tuple(TENANTS))
-        name, _tz, vip_mail, vip_name, domain, short, app = TENANTS[tenant]
+        _name, _tz, vip_mail, vip_name, domain, short, app = TENANTS[tenant]
         vip = vip_mail is not None and rng.random() < 0.05
         first, last = vip_name.split() if vip and vip_name else (_pick(rng, FIRST), _pick(rng, LAST))
         email = vip_mail if vip else f"{first.lower()}.{last.lower()}@{domain}"
@@ -461,7 +461,8 @@ def corpus(count: int, seed: int) -> list[tuple[Ticket, TenantView]]:
                 if bare
                 else (
                     f"Escalating to {tpl['queue']} (Tier 2).\nUser impact: {tpl['impact'].format_map(values)}\n"
-                    f"Repro steps: {tpl['repro'].format_map(values)}\nError text: {' | '.join(errors) or 'none shown'}\n"
+                    f"Repro steps: {tpl['repro'].format_map(values)}\n"
+                    f"Error text: {' | '.join(errors) or 'none shown'}\n"
                     f"Already tried: {tpl['tried'].format_map(values)}\nAsset: {asset or 'n/a'}"
                 )
             )

@@ -147,6 +147,9 @@ def test_never_fight_a_human_drops_a_field_for_good() -> None:
     assert held.reason == "human_changed"
     assert held.detail.startswith("priority was set to 'P1' by psabridge at ")
     assert "changed by a person to 'P3'" in held.detail
+    assert "  psabridge leaves priority as it is: a person changed it after psabridge set it." in (
+        result.note.text.splitlines()  # type: ignore[union-attr]
+    )
     echo = (Transition("priority", "P3", "P1", set_at, "bridge"),)
     ours = evaluate(ticket(**OUTAGE), rules, ledger=ledger, transitions=echo)
     assert any(isinstance(a, SetFields) for a in ours.actions)  # only our own change happened since

@@ -424,6 +424,9 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
                 if why is not None:
                     withheld.append(Withheld(action, rule_id, proposal.finding, "human_changed", why))
                     trace.append(f"{rule_id}: not setting {name}: {why}")
+                    done.setdefault((rule_id, proposal.finding), []).append(
+                        f"psabridge leaves {name} as it is: a person changed it after psabridge set it."
+                    )
                     del fields[name]
             if "status" in fields and hold:
                 wanted = _STATUS_BY_VALUE.get(str(fields["status"]))

@@ -20,6 +20,8 @@ from psabridge.model import (
     ticket_key,
 )
 
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
 
 def make_ticket(**overrides: object) -> Ticket:
     data: dict[str, object] = {
@@ -130,3 +132,34 @@ def test_set_fields_refuses_unknown_fields() -> None:
         SetFields(ticket_key="t:1", target="c", origin="r", fields={"sumary": "x"})
     ok = SetFields(ticket_key="t:1", target="c", origin="r", fields={"priority": "P1"})
     assert ok.fields == {"priority": "P1"}
+
+
+def test_keys_and_hashes_of_existing_data_do_not_change() -> None:
+    # Values computed with model.py before tags and occurrence_key existed: stored hashes and outbox keys stay valid.
+    note = AddNote(ticket_key="t:1", target="c", origin="mirror:l", text="x")
+    change = SetFields(ticket_key="t:1", target="c", origin="mirror:l", fields={"priority": "P1"})
+    assert note.idempotency_key() == "e58bd5dc95b445515611dd2cc08ac6b2"
+    assert change.idempotency_key() == "7cd0ea0e31eec76a553e94fe7253d418"
+    ticket = Ticket(connection="c", system=System.SERVICENOW, external_id="1", summary="s", created_at=T0)
+    assert ticket.content_hash() == "53f04288e0e253295e5d210906c228b7a1e3f91a366dd28e34406ad3bb7757f1"
+
+
+def test_tags_count_in_the_hash_once_present_in_any_order() -> None:
+    base = Ticket(connection="c", system=System.SERVICENOW, external_id="1", created_at=T0)
+    tagged = base.model_copy(update={"tags": ("vip", "hands-off")})
+    assert tagged.content_hash() != base.content_hash()
+    assert tagged.content_hash() == base.model_copy(update={"tags": ("hands-off", "vip")}).content_hash()
+
+
+def test_occurrence_key_decides_the_idempotency_key() -> None:
+    first = AddNote(ticket_key="t:1", target="c", origin="r", text="worded once", occurrence_key="note:abc")
+    reworded = AddNote(ticket_key="t:1", target="c", origin="r", text="worded again", occurrence_key="note:abc")
+    second = AddNote(ticket_key="t:1", target="c", origin="r", text="worded once", occurrence_key="note:def")
+    assert first.idempotency_key() == reworded.idempotency_key()
+    assert first.idempotency_key() != second.idempotency_key()
+    unkeyed = AddNote(ticket_key="t:1", target="c", origin="r", text="worded once")
+    assert unkeyed.idempotency_key() != first.idempotency_key()
+    other_type = SetFields(
+        ticket_key="t:1", target="c", origin="r", fields={"priority": "P1"}, occurrence_key="note:abc"
+    )
+    assert other_type.idempotency_key() != first.idempotency_key()

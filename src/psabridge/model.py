@@ -280,6 +280,7 @@ class Ticket(_Frozen):
     tier: int | None = Field(default=None, ge=1, le=3)
     asset: Asset | None = None
     error_codes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = Field(default=(), description="the vendor's tags or labels on the ticket, as written there")
     notes: tuple[Note, ...] = ()
     time_entries: tuple[TimeEntry, ...] = ()
     sla: SlaState | None = None
@@ -312,12 +313,19 @@ class Ticket(_Frozen):
         """A stable SHA-256 of everything a human could see change.
 
         The vendor's update time and version counter are left out (an echo of our own write bumps both), and notes
-        and time entries are hashed in a stable order, so the hash changes exactly when the content does.
+        and time entries are hashed in a stable order, so the hash changes exactly when the content does. Fields
+        added to the model later (``tags``) are left out while they are empty, so the hashes stored before they
+        existed stay valid.
         """
-        data = self.model_dump(mode="json", exclude=set(self.HASH_EXCLUDED))
+        exclude = set(self.HASH_EXCLUDED)
+        if not self.tags:
+            exclude.add("tags")
+        data = self.model_dump(mode="json", exclude=exclude)
         data["notes"] = sorted(data["notes"], key=_stable_sort_key)
         data["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
         data["error_codes"] = sorted(data["error_codes"])
+        if "tags" in data:
+            data["tags"] = sorted(data["tags"])
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -348,16 +356,32 @@ class _Action(_Frozen):
         target: where it is carried out: a connection name, or a paging service or chat channel from config.
         origin: what emitted it (a rule id such as ``rules.p1_paging``, or ``mirror:<link name>``).
         reason: one line for the audit trail and the technician.
+        occurrence_key: what makes this action one occurrence (e.g. ``priority:priority=P1:2``: rule, change and
+            the finding's occurrence). When set, the idempotency key is made of the ticket, target, action type and
+            this key only, so a re-worded note is not written twice and a genuine second occurrence is not dropped.
     """
 
     ticket_key: str
     target: str
     origin: str
     reason: str = ""
+    occurrence_key: str | None = None
 
     def idempotency_key(self) -> str:
-        """A stable key: the same action emitted twice gets the same key, so it is written once."""
-        payload = self.model_dump(mode="json", exclude={"reason"})
+        """A stable key: the same action emitted twice gets the same key, so it is written once.
+
+        Without an ``occurrence_key`` the whole action is hashed (its reason aside), exactly as before that field
+        existed, so the keys of stored mirror writes stay the same.
+        """
+        if self.occurrence_key is not None:
+            payload: dict[str, Any] = {
+                "ticket_key": self.ticket_key,
+                "target": self.target,
+                "type": getattr(self, "type", type(self).__name__),
+                "occurrence_key": self.occurrence_key,
+            }
+        else:
+            payload = self.model_dump(mode="json", exclude={"reason", "occurrence_key"})
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 

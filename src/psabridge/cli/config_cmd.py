@@ -1,12 +1,14 @@
-"""`psabridge config check|schema`: validate the settings file; print its JSON Schema for editors."""
+"""`psabridge config check|schema`: validate the settings and rules files; print their JSON Schemas for editors."""
 
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
-from psabridge.cli.common import ConfigOption, load
+from psabridge.cli.common import EXIT_CONFIG, ConfigOption, load
+from psabridge.rules import RulesFileError, load_rules, rules_schema
 from psabridge.settings import Settings
 
 app = typer.Typer(help="Validate the configuration, or print its JSON Schema.", no_args_is_help=True)
@@ -14,17 +16,39 @@ app = typer.Typer(help="Validate the configuration, or print its JSON Schema.", 
 
 @app.command("check")
 def check(config: ConfigOption = None) -> None:
-    """Validate the settings file and the secrets it names; exit non-zero on any problem."""
+    """Validate the settings file, the secrets it names and the rules file it references; exit 2 on any problem."""
     settings = load(config, quiet_logging=True)
     typer.echo(
         f"ok: {settings.source}: {len(settings.connections)} connection(s), {len(settings.links)} link(s), "
         f"database {settings.database.split('://', 1)[0]}, broker {settings.broker.split('://', 1)[0]}"
     )
+    if settings.rules is None:
+        typer.echo("ok: no rules file (rules:): the built-in checklist runs with its default settings")
+        return
+    try:
+        rules = load_rules(settings.rules, tenants=settings.tenants)
+    except RulesFileError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{len(exc.problems)} problem(s) in {settings.rules}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+    enabled = sum(1 for rule, tuned in rules.lineup(None) if tuned is not None)
+    typer.echo(
+        f"ok: {settings.rules}: {enabled} of {len(rules.rules)} checklist rule(s) enabled, "
+        f"{len(rules.document.tenants)} tenant override(s)"
+    )
 
 
 @app.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of the settings file (point your editor's YAML plugin at it)."""
+def schema(
+    rules: Annotated[
+        bool, typer.Option("--rules", help="Print the rules file's schema (config/rules.yaml) instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of the settings file, or of the rules file (point your editor's YAML plugin at it)."""
+    if rules:
+        typer.echo(json.dumps(rules_schema(), indent=2, sort_keys=True))
+        return
     document = Settings.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "psabridge settings"

@@ -1,62 +1,120 @@
-"""The rules seam: ``evaluate(ticket, now, config) -> list[Action]``, pure, called once per real ticket change.
+"""The help-desk checklist as pure rules: one call per ticket turns stored inputs into findings and actions.
 
-The sync engine calls ``evaluate`` inside the transaction that stores a real change (never for an unchanged copy or
-for the echo of psabridge's own write) and writes the actions it returns into the outbox in that same transaction;
-the write-back dispatcher carries them out. A rule is any callable with the ``Rule`` signature: no I/O, no session,
-no clock of its own (``now`` is passed in), so the same ticket and ``now`` always give the same actions.
+The impure side (the evaluate actor) does exactly this for a ticket that needs evaluation::
 
-The checklist, SLA and escalation rules come in a later issue; until then the default rule set is empty::
+    rules = registry.rules()                              # RulesRegistry(settings.rules, tenants=settings.tenants)
+    data = EvaluationInput(
+        ticket=ticket,                                    # as stored now (error codes already added: enrich(ticket))
+        now=now,                                          # aware UTC
+        before=previous_copy,                             # the copy at the previous evaluation, or None
+        transitions=transitions,                          # Transition(field, before, after, at, by), oldest first
+        tenant=TenantView.of(key, **settings.tenants[key].model_dump()),   # or TenantView() without a tenant
+        link=LinkView(role, peer, link_name),             # standalone | source | target
+        connection=ConnectionView(name, system, client_owned=conn.tenant is not None),
+        states={rule_id: state, ...},                     # each rule's saved JSON state
+        ledger=ledger,                                    # LedgerEntry(field, value, set_at, origin): what we set
+        knowledge=Knowledge(signature, prior_fixes, repeats),   # see below
+        findings=stored,                                  # StoredFinding(rule, code, occurrence, instance, noted, ...)
+        act_since=rules.act_since(conn.name, first_synced_at),
+        hands_off=store_flag,
+    )
+    result = evaluate_ticket(data, rules)                 # pure, deterministic
+    # store:   result.findings (FindingRecord: upsert by ticket, rule, code), result.resolved (Resolution),
+    #          result.states (per rule), result.wake_at (one durable wake-up row), result.would_write (summary)
+    # enqueue: result.actions (each has occurrence_key; the one combined internal note is result.note)
+    # explain: result.results (per rule: outcome with findings, proposals, trace, wake_at), result.withheld, .trace
 
-    config = RulesConfig(rules=(my_rule,))
-    actions = evaluate(ticket, now, config)
+``Knowledge``: ``signature = error_signature(ticket)``; prior fixes are resolved tickets sharing it, across the MSP's
+clients, within ``rules.settings("knowledge", tenant).search_window``; ``repeats`` counts tickets with it (this one
+included) within ``repeat_window``. Ingest applies ``enrich(ticket)`` (``extract_error_codes``) before storing.
+
+A mirror target (or source, per ``guardrails.evaluate_mirrors_on``) gets ``Evaluation(evaluated=False)``: store
+nothing for it. ``Evaluation.withheld`` lists every action not sent and why: ``effect`` (the finding's effect is
+not ``set``), ``human_changed`` (never fight a human), ``identity_hold``, ``hands_off``, ``act_since``.
+
+Modules: ``base`` (the contract: RuleInput, RuleOutcome, Finding, Proposal, Code, Rule, the input views),
+``text`` (word lists, the shared normalised text, error codes), one module per checklist step (``identity``,
+``issue_capture``, ``priority``, ``tagging``, ``error_codes``, ``recent_changes``, ``knowledge``, ``tier_scope``,
+``documented_fix``, ``handoff``, ``fix_tested``, ``resolution_note``, ``closure``, ``satisfaction``), ``checklist``
+(their order and settings), ``config`` (the rules.yaml model), ``ruleset`` (compiled per tenant), ``loader`` and
+``registry`` (the file, hot-reloaded), ``note`` (the combined note's wording), ``engine`` (evaluate_ticket and the
+guardrails), and ``inline`` (the seam ingest still calls inline until the evaluate actor replaces it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from psabridge.rules.base import (
+    Code,
+    ConnectionView,
+    Finding,
+    Knowledge,
+    LedgerEntry,
+    LinkView,
+    PriorFix,
+    Proposal,
+    Rule,
+    RuleInput,
+    RuleOutcome,
+    RuleSettings,
+    TenantView,
+    Transition,
+)
+from psabridge.rules.checklist import CHECKLIST
+from psabridge.rules.config import RulesDocument
+from psabridge.rules.engine import (
+    Evaluation,
+    EvaluationInput,
+    FindingRecord,
+    Resolution,
+    RuleResult,
+    StoredFinding,
+    Withheld,
+    evaluate_ticket,
+)
+from psabridge.rules.inline import DEFAULT_RULES, InlineRule, RulesConfig, evaluate
+from psabridge.rules.loader import RulesFileError, build_rules, load_rules, rules_schema
+from psabridge.rules.registry import RulesRegistry
+from psabridge.rules.ruleset import RuleSet
+from psabridge.rules.text import TicketText, Words, enrich, error_signature, extract_error_codes
 
-from psabridge.model import Action, Ticket
-
-__all__ = ["DEFAULT_RULES", "Rule", "RulesConfig", "evaluate"]
-
-
-class Rule(Protocol):
-    """One rule: looks at a ticket at ``now`` and returns the actions it wants (empty when it has nothing to say)."""
-
-    def __call__(self, ticket: Ticket, now: datetime, config: RulesConfig, /) -> Sequence[Action]:
-        """Evaluate the rule (pure)."""
-        ...
-
-
-@dataclass(frozen=True)
-class RulesConfig:
-    """The rule set in force and the settings rules read.
-
-    Attributes:
-        rules: the rules, run in order.
-        options: rule settings by name (SLA targets, calendars, escalation matrix: filled by the rules issue).
-    """
-
-    rules: tuple[Rule, ...] = ()
-    options: dict[str, object] = field(default_factory=dict)
-
-
-DEFAULT_RULES = RulesConfig()
-"""The rule set psabridge runs by default: empty until the checklist rules land."""
-
-
-def evaluate(ticket: Ticket, now: datetime, config: RulesConfig = DEFAULT_RULES) -> list[Action]:
-    """Every action the rule set emits for ``ticket`` at ``now``, in rule order; pure.
-
-    Args:
-        ticket: the canonical ticket as just stored.
-        now: the time to judge SLAs and deadlines against (injected, so results are deterministic).
-        config: the rule set and its settings.
-    """
-    actions: list[Action] = []
-    for rule in config.rules:
-        actions.extend(rule(ticket, now, config))
-    return actions
+__all__ = [
+    "CHECKLIST",
+    "DEFAULT_RULES",
+    "Code",
+    "ConnectionView",
+    "Evaluation",
+    "EvaluationInput",
+    "Finding",
+    "FindingRecord",
+    "InlineRule",
+    "Knowledge",
+    "LedgerEntry",
+    "LinkView",
+    "PriorFix",
+    "Proposal",
+    "Resolution",
+    "Rule",
+    "RuleInput",
+    "RuleOutcome",
+    "RuleResult",
+    "RuleSet",
+    "RuleSettings",
+    "RulesConfig",
+    "RulesDocument",
+    "RulesFileError",
+    "RulesRegistry",
+    "StoredFinding",
+    "TenantView",
+    "TicketText",
+    "Transition",
+    "Withheld",
+    "Words",
+    "build_rules",
+    "enrich",
+    "error_signature",
+    "evaluate",
+    "evaluate_ticket",
+    "extract_error_codes",
+    "load_rules",
+    "rules_schema",
+]

@@ -19,7 +19,7 @@ The impure side (the evaluate actor) does exactly this for a ticket that needs e
         hands_off=store_flag,
     )
     result = evaluate_ticket(data, rules)                 # pure, deterministic
-    # store:   result.findings (FindingRecord: upsert by ticket, rule, code), result.resolved (Resolution),
+    # store:   result.findings (FindingRecord: upsert by ticket, rule, code), result.resolved (ResolvedFinding),
     #          result.states (per rule), result.wake_at (one durable wake-up row), result.would_write (summary)
     # enqueue: result.actions (each has occurrence_key; the one combined internal note is result.note)
     # explain: result.results (per rule: outcome with findings, proposals, trace, wake_at), result.withheld, .trace
@@ -65,7 +65,7 @@ from psabridge.rules.engine import (
     Evaluation,
     EvaluationInput,
     FindingRecord,
-    Resolution,
+    ResolvedFinding,
     RuleResult,
     StoredFinding,
     Withheld,
@@ -92,7 +92,7 @@ __all__ = [
     "LinkView",
     "PriorFix",
     "Proposal",
-    "Resolution",
+    "ResolvedFinding",
     "Rule",
     "RuleInput",
     "RuleOutcome",

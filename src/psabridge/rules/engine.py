@@ -59,7 +59,7 @@ __all__ = [
     "Evaluation",
     "EvaluationInput",
     "FindingRecord",
-    "Resolution",
+    "ResolvedFinding",
     "RuleResult",
     "StoredFinding",
     "Withheld",
@@ -161,7 +161,7 @@ class FindingRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Resolution:
+class ResolvedFinding:
     """A stored finding that no longer holds, or whose resolution this evaluation's note announces.
 
     ``newly``: resolved by this evaluation (else resolved earlier); ``announced``: the note lists it as resolved.
@@ -216,7 +216,7 @@ class Evaluation:
     evaluated: bool = True
     results: tuple[RuleResult, ...] = ()
     findings: tuple[FindingRecord, ...] = ()
-    resolved: tuple[Resolution, ...] = ()
+    resolved: tuple[ResolvedFinding, ...] = ()
     actions: tuple[Action, ...] = ()
     withheld: tuple[Withheld, ...] = ()
     states: Mapping[str, State] = field(default_factory=dict)
@@ -507,7 +507,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         for c in sorted(current.values(), key=lambda c: c.order)
     )
     resolved = tuple(
-        Resolution(s.rule, s.code, s.occurrence, newly, announced=announced and s.noted)
+        ResolvedFinding(s.rule, s.code, s.occurrence, newly, announced=announced and s.noted)
         for s, newly in resolving
         if newly or announced
     )

@@ -165,7 +165,10 @@ class ConnectionSettings(_Section):
     page_size: int | None = Field(default=None, gt=0)
     rate_budget: RateBudget = Field(default_factory=RateBudget)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    options: dict[str, JsonValue] = Field(default_factory=dict, description="vendor-specific settings")
+    options: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="vendor-specific settings, validated against the connector's options model (config schema)",
+    )
     enabled: bool = True
 
     _credentials: Credentials = PrivateAttr(default_factory=lambda: Credentials({}))
@@ -416,7 +419,8 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
             problems_from_validation(exc, located, fields_at=_fields_at(data), origins=origins)
         ) from exc
     settings._source = file.resolve()
-    problems = _resolve(settings, located, env, origins)
+    problems = _check_options(settings, located, origins)
+    problems += _resolve(settings, located, env, origins)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -501,6 +505,26 @@ def _fields_at(data: Any) -> Any:
         return [f.alias or name for name, f in model.model_fields.items()] if hasattr(model, "model_fields") else []
 
     return fields
+
+
+def _check_options(
+    settings: Settings, located: LocatedYaml, origins: Mapping[tuple[str | int, ...], str]
+) -> list[Problem]:
+    """Validate each connection's ``options`` against its connector's options model (connectors/options.py)."""
+    from psabridge.connectors.options import options_model  # on use: the connectors import these settings
+
+    problems: list[Problem] = []
+    for index, conn in enumerate(settings.connections):
+        model = options_model(conn.system.value)
+        try:
+            model.model_validate(conn.options)
+        except ValidationError as exc:
+            prefix: tuple[str | int, ...] = ("connections", index, "options")
+            names = [f.alias or name for name, f in model.model_fields.items()]
+            problems += problems_from_validation(
+                exc, located, prefix=prefix, fields_at=lambda loc, names=names: names, origins=origins
+            )
+    return problems
 
 
 def _resolve(

@@ -425,8 +425,10 @@ def test_the_default_budget_is_the_plans_list_tickets_limit(namespace: str, plan
 
 
 def test_an_unknown_plan_is_a_configuration_error(namespace: str) -> None:
-    with pytest.raises(ConfigError, match="'sprout' is not a Freshservice plan"):
+    with pytest.raises(ConfigError, match=r"options\.plan: Input should be 'starter', 'growth', 'pro' or 'enterprise'"):
         connector(namespace, options={"plan": "sprout"})
+    with pytest.raises(ConfigError, match=r"options\.webhook_headr: Extra inputs are not permitted"):
+        connector(namespace, options={"webhook_headr": "X-Token"})
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------------

@@ -232,7 +232,6 @@ def test_an_unordered_change_run_drops_repeats_from_neighbouring_pages_within_a_
     assert [r["id"] for r in run.page([record(1, 1)], last=True).records] == [1]  # beyond the window
 
 
-
 def test_complete_page_default_reads_changed_records_and_skips_unchanged(fake_module: types.ModuleType) -> None:
     read: list[str] = []
 

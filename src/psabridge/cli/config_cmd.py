@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
 from psabridge.cli.common import ConfigOption, load
+from psabridge.connectors.options import option_models
 from psabridge.settings import Settings
 
 app = typer.Typer(help="Validate the configuration, or print its JSON Schema.", no_args_is_help=True)
@@ -28,4 +30,22 @@ def schema() -> None:
     document = Settings.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "psabridge settings"
+    _document_options(document)
     typer.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _document_options(document: dict[str, Any]) -> None:
+    """Each system's options model, applied to ``options`` of the connections of that system (if/then)."""
+    defs = document.setdefault("$defs", {})
+    rules = []
+    for system, model in option_models().items():
+        schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+        rules.append(
+            {
+                "if": {"properties": {"system": {"const": system}}, "required": ["system"]},
+                "then": {"properties": {"options": {"$ref": f"#/$defs/{model.__name__}"}}},
+            }
+        )
+    defs["ConnectionSettings"]["allOf"] = rules

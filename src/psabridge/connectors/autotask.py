@@ -27,12 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import require_secret
 from psabridge.connectors.autotask_webhooks import read_delivery, register
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import AuthError, NotFoundError, PermanentError
@@ -42,7 +44,7 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector"]
+__all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector", "AutotaskOptions"]
 
 log = get_logger("psabridge.connectors.autotask")
 
@@ -84,16 +86,34 @@ class AutotaskAuth(httpx.Auth):
         return f"AutotaskAuth({sorted(self._headers)})"
 
 
-class AutotaskConnector(HttpConnector):
-    """One Autotask database (a connection), through its zone.
+class AutotaskOptions(ConnectorOptions):
+    """``connections[].options`` of an Autotask connection."""
 
-    Options (``connections[].options``): ``zone_url`` (skip the lookup), ``integration_user`` (the API user's
-    resource id; looked up by user name otherwise), ``time_resource_id`` and ``time_role_id`` (who logs time when
-    the entry names nobody), ``note_type`` (TicketNotes.noteType, default 1), ``webhook_max_age`` (seconds, default
-    900), ``threshold_check`` (read ThresholdInformation before a poll, default true).
-    """
+    zone_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the zone's API root (https://webservicesN.autotask.net/ATServicesRest/): skips the zone lookup",
+    )
+    integration_user: str | None = Field(
+        default=None, description="the API user's resource id (default: looked up once by the user name)"
+    )
+    time_resource_id: int | None = Field(default=None, description="who logs time when an entry names nobody")
+    time_role_id: int | None = Field(default=None, description="the role time is logged in (default: the resource's)")
+    note_type: int = Field(default=NOTE_TYPE, description="TicketNotes.noteType of the notes psabridge writes")
+    webhook_max_age: float = Field(
+        default=900, ge=0, description="seconds after its EventTime a webhook delivery is refused as stale"
+    )
+    threshold_check: bool = Field(
+        default=True, description="read ThresholdInformation before a poll and hold back while the database is busy"
+    )
+
+
+class AutotaskConnector(HttpConnector):
+    """One Autotask database (a connection), through its zone (options: ``AutotaskOptions``)."""
 
     system: ClassVar[System] = System.AUTOTASK
+    options_model = AutotaskOptions
+    options: AutotaskOptions
     # Half of the database's 10,000 requests per rolling hour: every other integration of the tenant shares the
     # rest. Three in flight per endpoint and integration code (ATDOCS ThreadLimiting; 2023.1+ integrations).
     budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=5000, per=3600, concurrency=3)
@@ -142,9 +162,8 @@ class AutotaskConnector(HttpConnector):
 
     def _discover(self) -> str:
         """The zone URL of the API user (``options.zone_url`` skips the lookup)."""
-        configured = self.settings.options.get("zone_url")
-        if isinstance(configured, str) and configured:
-            return configured
+        if self.options.zone_url:
+            return self.options.zone_url
         user = require_secret(self.settings, "username")
         answer = self.http.request_json("GET", "v1.0/zoneInformation", params={"user": user}).data
         url = answer.get("url") if isinstance(answer, dict) else None
@@ -229,7 +248,7 @@ class AutotaskConnector(HttpConnector):
         The call itself counts (n8nAT ``rateLimit.ts``). From half the threshold Autotask adds latency to every
         call; we then allow ourselves our share of what is left of the hour.
         """
-        if self.settings.options.get("threshold_check", True) is False:
+        if not self.options.threshold_check:
             return
         now = self.runtime.clock()
         if self._threshold_checked is not None and now - self._threshold_checked < 300:
@@ -379,8 +398,7 @@ class AutotaskConnector(HttpConnector):
             return {"id": f"{ticket_id}-resolution", "ticketID": ticket_id, "description": description,
                     RESOLUTION_NOTE: True}  # fmt: skip
         title = (text.strip().splitlines() or ["psabridge"])[0][:250]
-        note_type = self.settings.options.get("note_type", NOTE_TYPE)
-        body = {"ticketID": ticket_id, "title": title, "description": description, "noteType": note_type,
+        body = {"ticketID": ticket_id, "title": title, "description": description, "noteType": self.options.note_type,
                 "publish": PUBLISH[kind]}  # fmt: skip
         note_id = self._write("POST", f"Tickets/{ticket_id}/Notes", body)
         item = self._call(lambda api: api.request_json("GET", f"TicketNotes/{note_id}").data.get("item"))
@@ -389,10 +407,10 @@ class AutotaskConnector(HttpConnector):
     def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
         """POST TimeEntries for the ticket, the marker in summaryNotes."""
         ticket_id = _ticket_id(external_id, self.name)
-        resource = str(entry.who or self.settings.options.get("time_resource_id") or self.integration_user() or "")
+        resource = str(entry.who or self.options.time_resource_id or self.integration_user() or "")
         if not resource.isdigit():
             raise PermanentError("no resource to log time as (set options.time_resource_id)", connection=self.name)
-        role = self.settings.options.get("time_role_id") or self._role_of(resource)
+        role = self.options.time_role_id or self._role_of(resource)
         start = entry.started_at.astimezone(UTC)
         end = start + timedelta(minutes=entry.minutes)
         body: dict[str, Any] = {
@@ -450,13 +468,12 @@ class AutotaskConnector(HttpConnector):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify X-Hook-Signature over the raw body; say which ticket changed (the body is a hint, not data)."""
-        max_age = self.settings.options.get("webhook_max_age", 900)
         return read_delivery(
             headers,
             body,
             secret=require_secret(self.settings, "webhook_secret"),
             now=self.runtime.now(),
-            max_age=float(max_age) if isinstance(max_age, int | float) else 900.0,
+            max_age=self.options.webhook_max_age,
             connection=self.name,
         )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from psabridge.connectors.options import ConnectorOptions, read_options
 from psabridge.errors import NotFoundError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
@@ -114,11 +115,14 @@ class Connector(abc.ABC):
     """
 
     system: ClassVar[System]
+    #: The model of this vendor's ``connections[].options`` (see connectors/options.py).
+    options_model: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     #: How far behind the stored watermark an incremental read starts, so records updated while we paged are not lost.
     default_overlap_seconds: ClassVar[float] = 300.0
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
+        self.options = read_options(self.options_model, settings.options, connection=settings.name)
 
     @property
     def name(self) -> str:
@@ -228,8 +232,7 @@ class Connector(abc.ABC):
 
         Ingest treats notes authored by it as echoes even when a marker was stripped by the vendor.
         """
-        value = self.settings.options.get("integration_user")
-        return str(value) if value is not None else None
+        return self.options.integration_user
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 

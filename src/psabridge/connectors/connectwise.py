@@ -40,6 +40,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth, require_secret
 from psabridge.connectors.base import (
@@ -53,6 +54,7 @@ from psabridge.connectors.base import (
 )
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client, json_or_none
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
@@ -60,7 +62,7 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "ConnectWiseConnector", "SeekPaginator", "signature"]
+__all__ = ["CONNECTOR", "ConnectWiseConnector", "ConnectWiseOptions", "SeekPaginator", "signature"]
 
 VENDOR = "ConnectWise"
 MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
@@ -155,10 +157,21 @@ class SeekPaginator(BasePaginator):
         request.params["page"] = self.page
 
 
+class ConnectWiseOptions(ConnectorOptions):
+    """``connections[].options`` of a ConnectWise PSA connection."""
+
+    skip_callback: bool = Field(
+        default=True,
+        description="send skipCallback on our writes, so ConnectWise does not call us back about our own changes",
+    )
+
+
 class ConnectWiseConnector(HttpConnector):
     """A ConnectWise PSA connection (an MSP's own PSA: one instance, every client's tickets)."""
 
     system = System.CONNECTWISE
+    options_model = ConnectWiseOptions
+    options: ConnectWiseOptions
     # No published limit; Cloudflare throttles bursts. 15 requests/s on average and 4 in flight per endpoint leave
     # room for the MSP's other integrations; rate_budget in the settings overrides it.
     budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=900, per=60, concurrency=4)
@@ -309,7 +322,7 @@ class ConnectWiseConnector(HttpConnector):
 
     @property
     def _skip_callback(self) -> bool:
-        return bool(self.settings.options.get("skip_callback", True))
+        return self.options.skip_callback
 
     def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
         """PATCH a JSON Patch array (replace; remove for None); a stale board/status/priority refreshes metadata."""

@@ -50,14 +50,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from psabridge.connectors.auth import BasicAuth, require_secret
 from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
 from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
@@ -66,7 +68,7 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "text_to_html"]
+__all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "FreshserviceOptions", "text_to_html"]
 
 VENDOR = "Freshservice"
 MAX_PAGE = 100  # Freshservice's largest per_page; more is a 400 (FSDOCS #pagination)
@@ -74,7 +76,7 @@ PLAN_LIST_LIMITS = {"starter": 40, "growth": 70, "pro": 120, "enterprise": 140}
 """List-tickets calls per minute by plan (docs.exalate.com; FSDOCS #rate_limit); MSP Core follows Growth."""
 TICKET_INCLUDE = "stats,requester,assets"
 WEBHOOK_HEADER = "X-Psabridge-Secret"
-BACKFILL_SINCE = "2000-01-01T00:00:00Z"
+BACKFILL_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 MARKER_LOOKBACK = timedelta(days=2)  # how far back find_by_marker looks for a create whose answer was lost
 # Fields Freshservice computes or refuses on PUT: never sent, whatever a patch holds.
 _READ_ONLY = frozenset(
@@ -117,10 +119,47 @@ def text_to_html(text: str) -> str:
     return "<div>" + html.escape(text).replace("\n", "<br>") + "</div>"
 
 
+Plan = Literal["starter", "growth", "pro", "enterprise"]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _aware(value: datetime) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class FreshserviceOptions(ConnectorOptions):
+    """``connections[].options`` of a Freshservice connection."""
+
+    plan: Annotated[Plan, BeforeValidator(_lower)] = Field(
+        default="growth",
+        description="the account's plan, whose per-minute API limits psabridge keeps to (MSP Core follows Growth)",
+    )
+    backfill_since: Annotated[datetime, AfterValidator(_aware)] = Field(
+        default=BACKFILL_SINCE,
+        description="a backfill lists tickets updated since then (Freshservice lists only 30 days without it)",
+    )
+    requester_email: str | None = Field(
+        default=None, description="requester of tickets psabridge creates when the mirrored ticket names none"
+    )
+    marker_lookback_hours: float = Field(
+        default=MARKER_LOOKBACK.total_seconds() / 3600,
+        gt=0,
+        description="how far back a create whose answer was lost is looked for by its marker",
+    )
+    webhook_header: str = Field(
+        default=WEBHOOK_HEADER, min_length=1, description="the workflow's custom header carrying the shared secret"
+    )
+
+
 class FreshserviceConnector(HttpConnector):
     """A Freshservice connection (one client's account, or an MSP account whose departments are clients)."""
 
     system = System.FRESHSERVICE
+    options_model = FreshserviceOptions
+    options: FreshserviceOptions
     # Limits are per minute, so a full budget or a 429 frees up within a minute: wait for it inside the request. Raising
     # instead would restart a backfill from its first page (pages come by creation time, so the watermark only moves
     # at the end), and with Growth's 70 list calls a minute a backfill of more than 7,000 tickets could never finish.
@@ -136,15 +175,9 @@ class FreshserviceConnector(HttpConnector):
         self._agent_id: str | None = None  # learned from the first note we write
 
     def default_budget(self) -> BudgetLimits:
-        """The plan's list-tickets calls per minute (``options.plan``, default growth)."""
-        plan = str(self.settings.options.get("plan", "growth")).lower()
-        if plan not in PLAN_LIST_LIMITS:
-            raise ConfigError(
-                f"options.plan {plan!r} is not a Freshservice plan ({', '.join(PLAN_LIST_LIMITS)})",
-                connection=self.name,
-            )
+        """The plan's list-tickets calls per minute (``options.plan``)."""
         # A second more than Freshservice's minute: our window starts when we send, theirs when the request arrives.
-        return BudgetLimits(requests=PLAN_LIST_LIMITS[plan], per=61)
+        return BudgetLimits(requests=PLAN_LIST_LIMITS[self.options.plan], per=61)
 
     def auth(self) -> httpx.Auth:
         """Basic ``apikey:X``."""
@@ -191,7 +224,7 @@ class FreshserviceConnector(HttpConnector):
         """Tickets updated at or after ``since`` minus the overlap (or all), by creation time, 100 a page."""
         start = self.read_from(since)
         params = {
-            "updated_since": stamp(start) if start is not None else self._backfill_since(),
+            "updated_since": stamp(start if start is not None else self.options.backfill_since),
             "per_page": self.page_size(MAX_PAGE, MAX_PAGE),
             "order_type": "asc",
         }
@@ -207,13 +240,6 @@ class FreshserviceConnector(HttpConnector):
                 # run must start no later than that moment.
                 page = dataclasses.replace(page, watermark=max(began, since) if since is not None else began)
             yield page
-
-    def _backfill_since(self) -> str:
-        value = self.settings.options.get("backfill_since", BACKFILL_SINCE)
-        parsed = parse_time(value)
-        if parsed is None:
-            raise ConfigError(f"options.backfill_since {value!r} is not a timestamp", connection=self.name)
-        return stamp(parsed)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket with stats, requester and assets, its conversations and its time entries."""
@@ -286,7 +312,7 @@ class FreshserviceConnector(HttpConnector):
         """
         tag = marker_for(_key(marker))
         body = {k: v for k, v in fields.items() if k not in _READ_ONLY and not k.startswith("_psa_")}
-        fallback = self.settings.options.get("requester_email")
+        fallback = self.options.requester_email
         if fallback and not any(body.get(k) for k in ("requester_id", "email", "phone")):
             body["email"] = str(fallback)
         description = str(body.get("description") or "")
@@ -299,9 +325,8 @@ class FreshserviceConnector(HttpConnector):
     def find_by_marker(self, marker: str) -> str | None:
         """The ticket, updated within ``options.marker_lookback_hours`` (48), whose description holds the marker."""
         tag = marker_for(_key(marker))
-        hours = float(str(self.settings.options.get("marker_lookback_hours", MARKER_LOOKBACK.total_seconds() / 3600)))
         params = {
-            "updated_since": stamp(self.runtime.now() - timedelta(hours=hours)),
+            "updated_since": stamp(self.runtime.now() - timedelta(hours=self.options.marker_lookback_hours)),
             "per_page": MAX_PAGE,
             "order_type": "desc",  # newest first: a lost create is among the latest
         }
@@ -374,7 +399,7 @@ class FreshserviceConnector(HttpConnector):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check the shared-secret header in constant time; read only the ticket id and the kind of event."""
-        name = str(self.settings.options.get("webhook_header", WEBHOOK_HEADER)).lower()
+        name = self.options.webhook_header.lower()
         given = next((v for k, v in headers.items() if k.lower() == name), None)
         if not given:
             raise WebhookVerificationError(f"the delivery has no {name} header", connection=self.name)

@@ -44,11 +44,13 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import BasicAuth
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import OffsetPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.connectors.servicenow_paging import (
@@ -70,7 +72,7 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "ServiceNowConnector"]
+__all__ = ["CONNECTOR", "ServiceNowConnector", "ServiceNowOptions"]
 
 log = get_logger("psabridge.connectors.servicenow")
 
@@ -96,16 +98,32 @@ OPERATIONS: dict[str, Literal["created", "updated", "deleted"]] = {
 _CONFIG_403 = ("User Not Authorized", "Failed API level ACL Validation", "ACL Exception")
 
 
-class ServiceNowConnector(HttpConnector):
-    """One client's ServiceNow instance (incidents), over the Table API.
+class ServiceNowOptions(ConnectorOptions):
+    """``connections[].options`` of a ServiceNow connection."""
 
-    Options (``connections[].options``): ``webhook_secret_header`` (default ``X-Webhook-Secret``),
-    ``webhook_max_age_seconds`` (default 900; 0 turns the staleness check off), ``resolution_close_code``
-    (default ``Solution provided``), ``metadata_max_rows`` (users and CIs loaded for lookups, default 20,000),
-    ``integration_user`` (default: the ``username`` credential).
-    """
+    integration_user: str | None = Field(
+        default=None, description="the user name our writes show in sys_updated_by (default: the username credential)"
+    )
+    webhook_secret_header: str = Field(
+        default="X-Webhook-Secret", min_length=1, description="the header the business rule puts the shared secret in"
+    )
+    webhook_max_age_seconds: float = Field(
+        default=900, ge=0, description="notifications about older changes are refused as replays (0: no check)"
+    )
+    resolution_close_code: str = Field(
+        default="Solution provided", min_length=1, description="close_code set with a resolution note when empty"
+    )
+    metadata_max_rows: int = Field(
+        default=20_000, gt=0, description="users and configuration items loaded for lookups, at most"
+    )
+
+
+class ServiceNowConnector(HttpConnector):
+    """One client's ServiceNow instance (incidents), over the Table API (options: ``ServiceNowOptions``)."""
 
     system = System.SERVICENOW
+    options_model = ServiceNowOptions
+    options: ServiceNowOptions
     # No global limit exists: each instance's admins set hourly rules (VENDOR-APIS 3.6; port-labs/ocean PR#3266 met
     # 500/hour). 10,000 requests/hour (~3/s) and 4 in flight keep well clear of the inbound REST semaphores.
     budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=10_000, per=3600.0, concurrency=4)
@@ -277,7 +295,7 @@ class ServiceNowConnector(HttpConnector):
             raise ConfigError(
                 "no webhook_secret credential is configured for ServiceNow notifications", connection=self.name
             )
-        header = str(self.settings.options.get("webhook_secret_header") or "X-Webhook-Secret").lower()
+        header = self.options.webhook_secret_header.lower()
         given = next((v for k, v in headers.items() if k.lower() == header), None)
         if not given:
             raise WebhookVerificationError(f"the {header} header is missing", connection=self.name)
@@ -378,7 +396,7 @@ class ServiceNowConnector(HttpConnector):
         if marker not in str(incident.get("close_notes", "")):
             patch: dict[str, str] = {"close_notes": value}
             if not incident.get("close_code"):
-                patch["close_code"] = str(self.settings.options.get("resolution_close_code") or "Solution provided")
+                patch["close_code"] = self.options.resolution_close_code
             reply = self.http.request_json("PATCH", f"{INCIDENT}/{sys_id}", params=READ, json=patch, idempotent=True)
             incident = _result(reply.data)
         return _close_notes(incident)[0]
@@ -396,7 +414,7 @@ class ServiceNowConnector(HttpConnector):
 
     def _check_age(self, occurred: datetime | None) -> None:
         """Deliveries about changes older than ``webhook_max_age_seconds`` are refused as stale (replays)."""
-        max_age = self._option_number("webhook_max_age_seconds", 900)
+        max_age = self.options.webhook_max_age_seconds
         if max_age <= 0:
             return
         if occurred is None:
@@ -407,12 +425,6 @@ class ServiceNowConnector(HttpConnector):
                 f"the notification is stale: the change is {age.total_seconds():.0f}s old (limit {max_age:.0f}s)",
                 connection=self.name,
             )
-
-    def _option_number(self, name: str, default: float) -> float:
-        value = self.settings.options.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"option {name} must be a number, not {value!r}", connection=self.name)
-        return float(value)
 
     def load_metadata(self) -> VendorMetadata:
         """Incident choices (sys_choice), assignment groups, users and configuration items."""
@@ -436,7 +448,7 @@ class ServiceNowConnector(HttpConnector):
             )
         groups = self._rows(GROUPS, "active=true^ORDERBYname^ORDERBYsys_id", fields="sys_id,name")
         fields["assignment_group"] = [Choice(value=g["sys_id"], label=g["name"]) for g in groups]
-        cap = int(self._option_number("metadata_max_rows", 20_000))
+        cap = self.options.metadata_max_rows
         users = self._capped(USERS, "active=true", "sys_id,name,user_name,email", cap)
         people = [
             Choice(value=u["sys_id"], label=u["name"], extra={"user_name": u["user_name"], "email": u["email"]})

@@ -13,6 +13,7 @@ import pytest
 import respx
 
 from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry
+from psabridge.connectors.budget import Charge
 from psabridge.connectors.freshservice import FreshserviceConnector
 from psabridge.connectors.http import HttpRuntime
 from psabridge.errors import (
@@ -418,10 +419,49 @@ def test_the_budget_waits_when_the_account_has_no_credit_left(
     assert sum(time.sleeps) >= 60 and len(route.calls) == 2
 
 
-@pytest.mark.parametrize(("plan", "per_minute"), [(None, 70), ("starter", 40), ("Pro", 120), ("enterprise", 140)])
-def test_the_default_budget_is_the_plans_list_tickets_limit(namespace: str, plan: str | None, per_minute: int) -> None:
+@pytest.mark.parametrize(
+    ("plan", "overall", "list_tickets", "ticket"),
+    [(None, 200, 70, 80), ("starter", 100, 40, 50), ("Pro", 400, 120, 140), ("enterprise", 500, 140, 160)],
+)
+def test_the_budget_is_the_plans_overall_limit_and_its_sub_limits(
+    namespace: str, plan: str | None, overall: int, list_tickets: int, ticket: int
+) -> None:
     fs = connector(namespace, options={"plan": plan} if plan else {})
-    assert (fs.http.budget.limits.requests, fs.http.budget.limits.per) == (per_minute, 61)
+    limits = fs.http.budget.limits
+    assert limits.requests is None  # no share of our own unless rate_budget says so
+    assert {(w.name, w.limit, w.per, w.every) for w in limits.windows} == {
+        ("account", overall, 61, True),
+        ("list_tickets", list_tickets, 61, False),
+        ("view_ticket", ticket, 61, False),
+        ("create_ticket", ticket, 61, False),
+        ("update_ticket", ticket, 61, False),
+        ("list_agents", list_tickets, 61, False),
+        ("list_requesters", list_tickets, 61, False),
+    }
+    assert FreshserviceConnector.budget_limits(fs.settings) == limits  # what `psabridge status` shows
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "credits", "window"),
+    [
+        ("GET", "/api/v2/tickets?include=stats,requester&per_page=100", 5, "list_tickets"),
+        ("GET", "/api/v2/tickets?per_page=100", 1, "list_tickets"),
+        ("GET", "/api/v2/tickets/9?include=conversations,assets", 3, "view_ticket"),
+        ("GET", "/api/v2/tickets/9", 1, "view_ticket"),
+        ("PUT", "/api/v2/tickets/9", 1, "update_ticket"),
+        ("POST", "/api/v2/tickets", 1, "create_ticket"),
+        ("GET", "/api/v2/tickets/9/conversations?per_page=100", 1, None),
+        ("GET", "/api/v2/tickets/9/time_entries?per_page=100", 1, None),
+        ("GET", "/api/v2/agents?per_page=100", 1, "list_agents"),
+        ("GET", "/api/v2/groups", 1, None),
+    ],
+)
+def test_requests_cost_credits_as_freshservice_counts_them(
+    namespace: str, method: str, path: str, credits: int, window: str | None
+) -> None:
+    fs = connector(namespace)
+    request = httpx.Request(method, BASE + path)
+    assert fs.charge_of(request, path.partition("?")[0]) == Charge(credits, (window,) if window else ())
 
 
 def test_an_unknown_plan_is_a_configuration_error(namespace: str) -> None:

@@ -13,7 +13,8 @@ Every Autotask quirk psabridge knows lives here (VENDOR-APIS.md section 2 and it
   refusals (``Itgenatr005``, "thread threshold ... exceeded", n8nAT ``retryHandler.ts``) are retried.
 - 10,000 requests per rolling hour per database, shared with every other integration, and 3 requests in flight per
   integration code and endpoint (ATDOCS REST_Thresholds_Limits, ThreadLimiting): our default budget is half the
-  hour and 3 concurrent, and ThresholdInformation shrinks it while the database is busy.
+  hour and 3 concurrent, and the database's own window (``database``) holds what ThresholdInformation says the
+  other integrations used, so our traffic never takes the database over its threshold.
 - Webhooks: ``X-Hook-Signature: sha1=<base64(HMAC-SHA1(SecretKey, raw body))>`` (autotask_webhooks.py).
 """
 
@@ -32,7 +33,7 @@ from pydantic import Field
 from psabridge.connectors.auth import require_secret
 from psabridge.connectors.autotask_webhooks import read_delivery, register
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
-from psabridge.connectors.budget import BudgetLimits
+from psabridge.connectors.budget import BudgetLimits, Window
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
@@ -51,6 +52,8 @@ log = get_logger("psabridge.connectors.autotask")
 T = TypeVar("T")
 
 MAX_RECORDS = 500  # QueryModel.MaxRecords is 1-500 (ATDOCS REST_Basic_Query_Calls)
+DATABASE = "database"
+DATABASE_THRESHOLD = 10_000  # requests per rolling hour per database (ATDOCS REST_Thresholds_Limits)
 STATUS_COMPLETE = "5"  # the system "closed" status (ATPM "tickets Not Complete" filters noteq 5)
 EXTERNAL_ID_LENGTH = 50  # Ticket.externalID, where a created ticket's marker goes [UNCONFIRMED length]
 # TicketNotes.publish: 1 "All Autotask Users" (client portal), 2 "Internal Only" [UNCONFIRMED labels, VENDOR-APIS 2.5].
@@ -115,8 +118,11 @@ class AutotaskConnector(HttpConnector):
     options_model = AutotaskOptions
     options: AutotaskOptions
     # Half of the database's 10,000 requests per rolling hour: every other integration of the tenant shares the
-    # rest. Three in flight per endpoint and integration code (ATDOCS ThreadLimiting; 2023.1+ integrations).
-    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=5000, per=3600, concurrency=3)
+    # rest; the database window itself counts theirs too (as ThresholdInformation reports them). Three in flight per
+    # endpoint and integration code (ATDOCS ThreadLimiting; 2023.1+ integrations).
+    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(
+        requests=5000, per=3600, concurrency=3, windows=(Window(DATABASE, DATABASE_THRESHOLD, 3600, every=True),)
+    )
     default_headers: ClassVar[Mapping[str, str]] = {"Content-Type": "application/json"}
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
@@ -243,10 +249,12 @@ class AutotaskConnector(HttpConnector):
         return max(held, since) if since is not None else held
 
     def _check_threshold(self) -> None:
-        """Read ThresholdInformation (at most every 5 minutes) and shrink our budget while the database is busy.
+        """Read ThresholdInformation (at most every 5 minutes) into the budget's database window.
 
-        The call itself counts (n8nAT ``rateLimit.ts``). From half the threshold Autotask adds latency to every
-        call; we then allow ourselves our share of what is left of the hour.
+        The call itself counts (n8nAT ``rateLimit.ts``). What the database counted beyond our own requests is the
+        other integrations' and is held against the window until the next check replaces it (at most an hour, when
+        it has left Autotask's window too). From half the threshold Autotask adds latency to every call
+        (kb.clouddepot.com, VENDOR-APIS 2.6); we then leave the others their share of what is left.
         """
         if not self.options.threshold_check:
             return
@@ -260,11 +268,14 @@ class AutotaskConnector(HttpConnector):
             log.warning("autotask.threshold_unavailable", connection=self.name, error=str(exc))
             return
         limit, used = info.get("externalRequestThreshold"), info.get("currentTimeframeRequestCount")
-        if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0 or used < limit // 2:
+        if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0:
             return
-        ours = self.api().budget.limits.requests or limit
-        share = min(1.0, ours / limit)
-        self.api().budget.shrink(int(max(0, limit - used) * share), resets_in=300)
+        budget = self.api().budget
+        allowed = limit
+        if used >= limit // 2:
+            share = min(1.0, (budget.limits.requests or limit) / limit)
+            allowed = used + int(max(0, limit - used) * share)
+        budget.observe(DATABASE, used=used, limit=allowed)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket with its notes (and its resolution as a note) and its time entries under the extras."""

@@ -27,12 +27,17 @@ theapsgroup/go-freshservice, FSDOCS = api.freshservice.com; pango = askasoft/pan
 - Errors: ``{"description": "Validation failed", "errors": [{field, message, code}]}`` or ``{code, message}``
   (FSSPEC ``BadRequest``/``Forbidden``); a 404 has no body. A write refused with ``invalid_value`` on a field we take
   from metadata (group, agent, status ...) refreshes the metadata cache.
-- Rate: per-minute limits per plan, shared by every app on the account, with per-endpoint sub-limits (list tickets
-  40/70/120/140 on Starter/Growth/Pro/Enterprise; docs.exalate.com). The default budget is the plan's list-tickets
-  sub-limit (``options.plan``, default growth), the tightest limit of what psabridge calls most; every answer's
-  ``X-RateLimit-Remaining`` then shrinks the budget to what the account has left. 429 waits as Retry-After says
-  (seconds, or a date: FSSPEC calls it a date-time). Waits of up to a minute happen inside the request (see
-  ``retry_policy``).
+- Rate: per-minute limits per plan, shared by every app on the account, counted in credits: an overall limit and
+  sub-limits for list tickets, view, create and update ticket, list agents and list requesters (``PLANS``, from
+  Freshworks' announcement of the per-minute model, community.freshworks.dev/t/1101, and docs.exalate.com "Rate
+  Limit Limitations for Freshservice"; MSP Core follows Growth; no sub-limit exists for conversations or time
+  entries). A request costs one credit, plus one per ``include`` on a show call and two per include on a list
+  (docs.exalate.com: embedding costs 1 credit on SHOW, 3 on LIST; askasoft/pango ``freshservice/tickets.go``), in
+  the overall limit and in its sub-limit alike. The budget counts credits in each window as Freshservice does, a
+  second longer (our window starts when we send, theirs when the request arrives); every answer's
+  ``X-RateLimit-Total``/``-Remaining`` then tells the account window what other apps used. 429 waits as
+  Retry-After says (seconds, or a date: FSSPEC calls it a date-time). Waits of up to a minute happen inside the
+  request (see ``retry_policy``).
 - Webhooks: Freshservice signs nothing. The Workflow Automator "Trigger Webhook" action posts a body the admin
   designs; psabridge's setup asks for ``{"ticket_id": {{ticket.id}}, "event": "ticket_updated", ...}`` and a custom
   header carrying the shared secret (``X-Psabridge-Secret``, or ``options.webhook_header``), compared in constant
@@ -48,6 +53,7 @@ import html
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -57,7 +63,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from psabridge.connectors.auth import BasicAuth, require_secret
 from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
-from psabridge.connectors.budget import Budget, BudgetLimits
+from psabridge.connectors.budget import Budget, BudgetLimits, Charge, Window
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
@@ -68,12 +74,40 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "FreshserviceOptions", "text_to_html"]
+__all__ = ["CONNECTOR", "PLANS", "FreshserviceConnector", "FreshserviceOptions", "PlanLimits", "text_to_html"]
 
 VENDOR = "Freshservice"
 MAX_PAGE = 100  # Freshservice's largest per_page; more is a 400 (FSDOCS #pagination)
-PLAN_LIST_LIMITS = {"starter": 40, "growth": 70, "pro": 120, "enterprise": 140}
-"""List-tickets calls per minute by plan (docs.exalate.com; FSDOCS #rate_limit); MSP Core follows Growth."""
+ACCOUNT = "account"
+WINDOW_SECONDS = 61  # Freshservice's minute, plus a second: our window starts when we send, theirs on arrival
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """A plan's per-minute limits in credits: overall, and per sub-limited endpoint (see the module docstring)."""
+
+    overall: int
+    list_tickets: int
+    ticket: int  # each of view, create and update ticket
+    list_users: int  # each of list agents and list requesters
+
+    def budget(self) -> BudgetLimits:
+        """The budget of a connection on this plan: the account window and one window per sub-limit."""
+        per = WINDOW_SECONDS
+        windows = [Window(ACCOUNT, self.overall, per, every=True), Window("list_tickets", self.list_tickets, per)]
+        windows += [Window(name, self.ticket, per) for name in ("view_ticket", "create_ticket", "update_ticket")]
+        windows += [Window(name, self.list_users, per) for name in ("list_agents", "list_requesters")]
+        return BudgetLimits(windows=tuple(windows))
+
+
+PLANS: dict[str, PlanLimits] = {
+    "starter": PlanLimits(100, 40, 50, 40),
+    "growth": PlanLimits(200, 70, 80, 70),
+    "pro": PlanLimits(400, 120, 140, 120),
+    "enterprise": PlanLimits(500, 140, 160, 140),
+}
+"""Per-minute limits by plan (community.freshworks.dev/t/1101; docs.exalate.com; FSDOCS #rate_limit)."""
+_TICKET_PATH = re.compile(r"^/?api/v2/tickets/\d+/?$")
 TICKET_INCLUDE = "stats,requester,assets"
 WEBHOOK_HEADER = "X-Psabridge-Secret"
 BACKFILL_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -174,10 +208,11 @@ class FreshserviceConnector(HttpConnector):
         super().__init__(settings, runtime=runtime)
         self._agent_id: str | None = None  # learned from the first note we write
 
-    def default_budget(self) -> BudgetLimits:
-        """The plan's list-tickets calls per minute (``options.plan``)."""
-        # A second more than Freshservice's minute: our window starts when we send, theirs when the request arrives.
-        return BudgetLimits(requests=PLAN_LIST_LIMITS[self.options.plan], per=61)
+    @classmethod
+    def vendor_budget(cls, options: ConnectorOptions) -> BudgetLimits:
+        """The plan's per-minute limits (``options.plan``), in credits."""
+        assert isinstance(options, FreshserviceOptions)
+        return PLANS[options.plan].budget()
 
     def auth(self) -> httpx.Auth:
         """Basic ``apikey:X``."""
@@ -200,10 +235,28 @@ class FreshserviceConnector(HttpConnector):
         return None
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Follow ``X-RateLimit-Remaining``: the account's credits left this minute, shared with other apps."""
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        if remaining is not None and remaining.strip().isdigit():
-            budget.shrink(int(remaining), resets_in=60.0)
+        """Follow ``X-RateLimit-Total``/``-Remaining``: the account's credits this minute, shared with other apps."""
+        total = response.headers.get("X-RateLimit-Total", "").strip()
+        remaining = response.headers.get("X-RateLimit-Remaining", "").strip()
+        if total.isdigit() and remaining.isdigit() and int(total) > 0:
+            budget.observe(ACCOUNT, used=max(0, int(total) - int(remaining)), limit=int(total))
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """Credits as Freshservice counts them, in the account window and the endpoint's sub-limit."""
+        method = request.method.upper()
+        list_tickets = method == "GET" and path.strip("/") == "api/v2/tickets"
+        one_ticket = _TICKET_PATH.match(path) is not None
+        window = {
+            ("GET", True, False): "list_tickets",
+            ("GET", False, True): "view_ticket",
+            ("POST", True, False): "create_ticket",
+            ("PUT", False, True): "update_ticket",
+        }.get((method, path.strip("/") == "api/v2/tickets", one_ticket))
+        if window is None and method == "GET" and path.strip("/") in ("api/v2/agents", "api/v2/requesters"):
+            window = "list_" + path.strip("/").rpartition("/")[2]
+        includes = [p for p in request.url.params.get("include", "").split(",") if p.strip()] if method == "GET" else []
+        credits = 1 + (2 if list_tickets else 1) * len(includes)
+        return Charge(credits, (window,) if window else ())
 
     def endpoint_of(self, path: str) -> str:
         """``tickets``, ``groups`` ...: the first segment after ``/api/v2``."""

@@ -38,7 +38,7 @@ import httpx
 import tenacity
 from tenacity import stop as tenacity_stop
 
-from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, budget_for
+from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, Charge, budget_for
 from psabridge.connectors.pagination import PageRequest, Paginator
 from psabridge.errors import (
     AuthError,
@@ -210,14 +210,22 @@ class ResponseHooks(Protocol):
         ...
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """See every response (errors too), e.g. to follow the vendor's rate headers with ``budget.shrink``."""
+        """See every response (errors too), e.g. to follow the vendor's rate headers with ``budget.observe``."""
         ...
 
     def endpoint_of(self, path: str) -> str:
         """The endpoint a request path counts against for the concurrency cap (path relative to the base URL)."""
         ...
 
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """What a request costs the budget: credits, and the vendor's endpoint windows it counts against.
 
+        ``path`` is the request's path relative to the base URL.
+        """
+        ...
+
+
+_ONE_CREDIT = Charge()
 _VERSION_SEGMENT = re.compile(r"^v?\d+(\.\d+)*$", re.IGNORECASE)
 
 
@@ -261,11 +269,15 @@ class DefaultHooks:
         return default_error_message(response)
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Follow the vendor's rate headers, e.g. ``budget.shrink(remaining, resets_in=...)`` (default: none)."""
+        """Follow the vendor's rate headers, e.g. ``budget.observe("account", used=...)`` (default: none)."""
 
     def endpoint_of(self, path: str) -> str:
         """The endpoint a path counts against for the concurrency cap (default: first non-version segment)."""
         return default_endpoint(path)
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """What a request costs the budget (default: one credit, no endpoint window)."""
+        return _ONE_CREDIT
 
 
 # --- retry policy -------------------------------------------------------------------------------------------------
@@ -633,8 +645,10 @@ class HttpClient:
             method, self.resolve(url, params), json=json, content=content, headers=headers
         )
         target = self._safe_target(str(request.url))
-        endpoint = self.hooks.endpoint_of(self._relative_path(request.url.path))
-        with self.budget.slot(endpoint, max_wait=self.retry.max_elapsed - (self._clock() - started)):
+        path = self._relative_path(request.url.path)
+        endpoint = self.hooks.endpoint_of(path)
+        charge = self.hooks.charge_of(request, path)
+        with self.budget.slot(endpoint, charge=charge, max_wait=self.retry.max_elapsed - (self._clock() - started)):
             begun = self._clock()
             try:
                 response = _released(self._client.send(request))

@@ -41,6 +41,7 @@ from psabridge.connectors.http import (
     RetryPolicy,
     build_http_client,
 )
+from psabridge.connectors.options import ConnectorOptions, read_options
 from psabridge.errors import PermanentError
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import RawRecord, VendorMetadata
@@ -94,7 +95,7 @@ class HttpConnector(DefaultHooks, Connector):
             auth=self.auth(),
             hooks=self,
             resolutions=self.resolutions,
-            budget_defaults=self.default_budget(),
+            budget_defaults=self.vendor_budget(self.options),
             retry=self.retry_policy,
             headers=self.default_headers,
             secret_params=self.secret_params,
@@ -102,12 +103,23 @@ class HttpConnector(DefaultHooks, Connector):
             runtime=self.runtime,
         )
 
-    def default_budget(self) -> BudgetLimits:
-        """The vendor's default budget for this connection: ``budget_defaults``, unless the settings decide it.
+    @classmethod
+    def vendor_budget(cls, options: ConnectorOptions) -> BudgetLimits:
+        """The vendor's limits for a connection with these options: ``budget_defaults`` unless overridden.
 
-        Override when the default depends on the connection (e.g. the vendor plan named in ``options``).
+        Override when they depend on the connection (e.g. the vendor plan named in ``options``).
         """
-        return self.budget_defaults
+        return cls.budget_defaults
+
+    @classmethod
+    def budget_limits(cls, settings: ConnectionSettings) -> BudgetLimits:
+        """The limits a connection's budget enforces: its ``rate_budget`` over the vendor's (for ``status``).
+
+        Raises:
+            ConfigError: the connection's options are invalid.
+        """
+        options = read_options(cls.options_model, settings.options, connection=settings.name)
+        return BudgetLimits.resolve(settings.rate_budget, cls.vendor_budget(options))
 
     @abc.abstractmethod
     def auth(self) -> httpx.Auth | None:

@@ -87,13 +87,19 @@ class _Section(BaseModel):
 class RateBudget(_Section):
     """How much of a vendor's API this connection may use.
 
-    ``requests`` per ``per`` is the ceiling for our own traffic; ``concurrency`` caps requests in flight per endpoint.
-    Omitted values take the connector's vendor default.
+    ``requests`` per ``per`` is the ceiling for our own traffic (in the vendor's credits, where it charges more than
+    one per request); ``concurrency`` caps requests in flight per endpoint. Omitted values take the connector's
+    vendor default. The vendor's own limits (per-endpoint sub-limits, account-wide windows) apply as well.
     """
 
-    requests: int | None = Field(default=None, gt=0)
+    requests: int | None = Field(default=None, gt=0, description="credits per window for our own traffic")
     per: Duration = timedelta(hours=1)
-    concurrency: int | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, gt=0, description="requests in flight per endpoint")
+    vendor_limits: bool = Field(
+        default=True,
+        description="false: ignore the vendor's published limits and defaults, keeping only what is configured here "
+        "(for a sandbox started with --limits off, so a benchmark measures psabridge's own cost)",
+    )
 
 
 class Timeouts(_Section):

@@ -56,6 +56,14 @@ def test_configured_limits_take_the_vendor_default_for_what_they_leave_out() -> 
     assert BudgetLimits.resolve(RateBudget(per=timedelta(minutes=1)), vendor) == BudgetLimits(10_000, 60, 3)
 
 
+def test_without_vendor_limits_only_what_is_configured_counts() -> None:
+    fresh = BudgetLimits(concurrency=3, windows=(Window("account", 200, 61, every=True),))
+    assert BudgetLimits.resolve(RateBudget(vendor_limits=False), fresh) == BudgetLimits(per=3600)
+    assert BudgetLimits.resolve(RateBudget(vendor_limits=False, requests=9, concurrency=2), fresh) == BudgetLimits(
+        9, 3600, 2
+    )
+
+
 def test_invalid_limits_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="per"):
         BudgetLimits(requests=5, per=0)

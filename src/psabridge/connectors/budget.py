@@ -132,9 +132,16 @@ class BudgetLimits:
 
         ``per`` is taken from the configuration when it was written there or when ``requests`` was (the settings
         model documents an hour as the default window); otherwise the vendor's window applies. The vendor's own
-        windows always apply: they are the vendor's, not ours to configure.
+        windows always apply (they are the vendor's, not ours to configure), unless ``vendor_limits`` is off: then
+        only what is configured counts, for a sandbox whose limits are lifted.
         """
         per_given = "per" in configured.model_fields_set or configured.requests is not None
+        if not configured.vendor_limits:
+            return cls(
+                requests=configured.requests,
+                per=configured.per.total_seconds(),
+                concurrency=configured.concurrency,
+            )
         return cls(
             requests=configured.requests if configured.requests is not None else default.requests,
             per=configured.per.total_seconds() if per_given else default.per,
@@ -254,14 +261,6 @@ class Budget(abc.ABC):
         """How many credits may be spent now without waiting (None: no limit applies)."""
         return self.snapshot().remaining
 
-    def window(self, name: str) -> Window:
-        """A declared window by name.
-
-        Raises:
-            KeyError: the budget has no such window.
-        """
-        return self._by_name[name]
-
     def charged(self, charge: Charge) -> list[Window]:
         """The windows a request with ``charge`` counts against: every account-wide one, and those it names."""
         return [w for w in self._windows if w.every or w.name in charge.windows]
@@ -276,10 +275,8 @@ class Budget(abc.ABC):
 
         What the vendor counted beyond our own traffic is other integrations' use: it is held against the window
         until ``resets_in`` seconds from now (default: the window's length), when it has left the vendor's window
-        too. A limit the vendor reports replaces the declared one for that long. The latest report wins.
-
-        Raises:
-            KeyError: the budget has no such window.
+        too. A limit the vendor reports replaces the declared one for that long. The latest report wins. A report
+        about a window the budget does not have (the vendor's limits are off) is ignored.
         """
 
     @abc.abstractmethod
@@ -430,7 +427,9 @@ class LocalBudget(Budget):
 
     def observe(self, window: str, *, used: int, limit: int | None = None, resets_in: float | None = None) -> None:
         """Take in what the vendor reports of an account-wide window (see ``Budget.observe``)."""
-        declared = self.window(window)
+        declared = self._by_name.get(window)
+        if declared is None:
+            return
         with self._lock:
             now = self._clock()
             log = self._logs[window]
@@ -661,7 +660,9 @@ class RedisBudget(Budget):
         """Take in what the vendor reports of an account-wide window, for every process (see ``Budget.observe``)."""
         import redis
 
-        declared = self.window(window)
+        declared = self._by_name.get(window)
+        if declared is None:
+            return
         buckets = self._buckets[window]
         seconds = declared.per if resets_in is None else resets_in
         try:

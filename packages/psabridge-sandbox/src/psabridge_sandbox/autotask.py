@@ -415,9 +415,9 @@ class AutotaskSimulator:
                 if str(keyed.get("field", "")).casefold() != "ticketid":
                     continue
                 op, value = str(keyed.get("op", "")).casefold(), keyed.get("value")
-                values = [value] if op == "eq" else value if op == "in" and isinstance(value, list) else None
-                if values is not None and all(isinstance(v, int | str) and str(v).isdigit() for v in values):
-                    return sorted({row_id for v in values for row_id in index.get(int(v), ())})
+                values: list[Any] | None = [value] if op == "eq" else value if isinstance(value, list) else None
+                if op in ("eq", "in") and values is not None and all(str(v).isdigit() for v in values):
+                    return sorted({row_id for v in values for row_id in index.get(int(str(v)), ())})
         return table.ids()  # type: ignore[return-value]
 
     def _page_url(self, request: Request, name: str, cursor: Cursor, query: Query, by_get: bool) -> str:

@@ -151,7 +151,8 @@ class ConnectionSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="unique name, used in keys, logs and links")
     system: System
     base_url: str = Field(
-        description="the vendor API root, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
+        description="the vendor API root, e.g. https://acme.service-now.com (ConnectWise: the site root, whose "
+        "codebase is looked up, or a pinned root such as https://api-na.myconnectwise.net/v4_6_release/apis/3.0)"
     )
     credentials: dict[str, str] = Field(
         default_factory=dict,

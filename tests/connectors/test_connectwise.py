@@ -120,6 +120,33 @@ def test_a_page_all_in_one_second_steps_to_the_next_page_number(router: respx.Mo
     ]
 
 
+SITE = "https://api-eu.myconnectwise.net"
+
+
+def test_a_site_root_is_resolved_to_its_codebase_once_before_anything_else(namespace: str) -> None:
+    with respx.mock(base_url=SITE, assert_all_mocked=True, assert_all_called=True) as mock:
+        info = mock.get("/login/companyinfo/msp").respond(
+            json={"CompanyName": "MSP", "Codebase": "v2025_1/", "CompanyID": "msp", "IsCloud": True}
+        )
+        tickets = mock.get("/v2025_1/apis/3.0/service/tickets/5").respond(json=ticket(5, "2026-11-20T10:00:00Z"))
+        settings = make_settings(name="msp-cw", system="connectwise", base_url=SITE, secrets=SECRETS)
+        cw = ConnectWiseConnector(settings, runtime=HttpRuntime(namespace=namespace))
+        assert info.call_count == 0  # nothing is sent while the connector is built
+        for _ in range(2):
+            assert cw.http.request_json("GET", "service/tickets/5").data["id"] == 5
+        cw.close()
+    assert (info.call_count, tickets.call_count) == (1, 2)
+    assert cw.http.base_url == f"{SITE}/v2025_1/apis/3.0"
+
+
+def test_a_company_the_site_does_not_know_is_a_configuration_error(namespace: str) -> None:
+    with respx.mock(base_url=SITE, assert_all_called=True) as mock:
+        mock.get("/login/companyinfo/msp").respond(404, json={"code": "NotFound", "message": "Company msp not found"})
+        settings = make_settings(name="msp-cw", system="connectwise", base_url=SITE, secrets=SECRETS)
+        with pytest.raises(ConfigError, match="knows no company 'msp'"):
+            _ = ConnectWiseConnector(settings, runtime=HttpRuntime(namespace=namespace)).http
+
+
 def test_get_ticket_adds_notes_the_description_time_entries_and_configurations(
     router: respx.MockRouter, namespace: str
 ) -> None:

@@ -4,6 +4,10 @@ Sources use VENDOR-APIS.md's shorthand (section 1): pyCW = HealthITAU/pyconnectw
 covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwise-psa-webhook-routing.ts``.
 
 - Auth: Basic ``company+publicKey:privateKey`` plus the per-integration ``clientId`` header (pyCW ``_get_headers``).
+- Codebase: the configured base URL may be the site root (``https://api-na.myconnectwise.net``); then, before
+  anything else, ``GET /login/companyinfo/{company}`` names the instance's ``Codebase`` (``v4_6_release/``, or a
+  pinned release such as ``v2025_1/``) and requests go to ``<site>/<codebase>apis/3.0``, as real clients do (pyCW
+  ``_try_get_codebase_from_api``; VENDOR-APIS.md 1.1). A base URL ending in ``/apis/3.0`` pins the codebase.
 - Reading changes: ``conditions=_info/lastUpdated >= [..]`` (dates in brackets), ``orderBy=_info/lastUpdated asc, id
   asc`` (no default order is documented), ``pageSize=1000`` (the maximum). ``_info/lastUpdated`` rather than the
   older alias ``lastUpdated``: it is the path of the field in the records themselves, and clients use that path in
@@ -57,7 +61,7 @@ from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Reso
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
-from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
+from psabridge.errors import ConfigError, NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
@@ -65,6 +69,8 @@ from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 __all__ = ["CONNECTOR", "ConnectWiseConnector", "ConnectWiseOptions", "SeekPaginator", "signature"]
 
 VENDOR = "ConnectWise"
+API_PATH = "apis/3.0"
+COMPANY_INFO = "login/companyinfo/{company}"
 MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
 TICKET_ORDER = "_info/lastUpdated asc, id asc"
 _NOTE_FLAGS: dict[NoteKind, str] = {
@@ -180,10 +186,46 @@ class ConnectWiseConnector(HttpConnector):
     }
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
+        self._api: HttpClient | None = None
+        self._api_lock = threading.Lock()
         super().__init__(settings, runtime=runtime)
         self._keys: dict[str, str] = {}
         self._key_clients: dict[str, HttpClient] = {}
         self._key_lock = threading.Lock()
+
+    # -- the codebase ------------------------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> HttpClient:
+        """The client of the API root: the configured one, or ``<site>/<codebase>apis/3.0`` once discovered."""
+        if self._api is None:
+            with self._api_lock:
+                if self._api is None:
+                    self._api = self.build_client(base_url=self._discover())
+        return self._api
+
+    @http.setter
+    def http(self, client: HttpClient) -> None:
+        # The base class builds a client on the configured base URL: the API root itself, or the site root that
+        # the codebase is looked up at.
+        self._site = client
+        if urlsplit(client.base_url).path.rstrip("/").endswith("/" + API_PATH):
+            self._api = client
+
+    def _discover(self) -> str:
+        """``<site>/<codebase>apis/3.0`` from the company info (the site root serves it, no credentials needed)."""
+        company = require_secret(self.settings, "company")
+        try:
+            info = self._site.request_json("GET", COMPANY_INFO.format(company=company)).data
+        except NotFoundError as exc:
+            raise ConfigError(
+                f"ConnectWise at {self._site.base_url} knows no company {company!r} (credentials.company)",
+                connection=self.name,
+            ) from exc
+        codebase = info.get("Codebase") if isinstance(info, dict) else None
+        if not isinstance(codebase, str) or not re.fullmatch(r"[\w.-]+/?", codebase):
+            raise PermanentError(f"the company info names no Codebase: {str(info)[:200]}", connection=self.name)
+        return f"{self._site.base_url}/{codebase.strip('/')}/{API_PATH}"
 
     def auth(self) -> httpx.Auth:
         """Basic ``company+publicKey:privateKey`` and the ``clientId`` header."""
@@ -493,8 +535,10 @@ class ConnectWiseConnector(HttpConnector):
         return key
 
     def close(self) -> None:
-        """Close the API client and any key-fetching clients."""
-        super().close()
+        """Close the site and API clients (discovering nothing) and any key-fetching clients."""
+        self._site.close()
+        if self._api is not None and self._api is not self._site:
+            self._api.close()
         with self._key_lock:
             clients = list(self._key_clients.values())
             self._key_clients.clear()

@@ -11,7 +11,7 @@ import httpx
 
 from psabridge.vendordata import RawRecord
 from psabridge_sandbox.clock import SystemClock
-from psabridge_sandbox.connectwise import ConnectWiseSimulator
+from psabridge_sandbox.connectwise import API_ROOT, ConnectWiseSimulator
 from psabridge_sandbox.core import Simulator
 from psabridge_sandbox.registry import SandboxContext, default_anchor, service
 from psabridge_sandbox.world import build_world
@@ -87,7 +87,7 @@ class ConnectWiseHarness(VendorHarness):
             f"{credentials.get('company')}+{credentials.get('public_key')}", str(credentials.get("private_key"))
         )
         headers = {"clientId": str(credentials.get("client_id"))}
-        with httpx.Client(base_url=served.base_url, auth=auth, headers=headers, timeout=10) as client:
+        with httpx.Client(base_url=served.root + API_ROOT, auth=auth, headers=headers, timeout=10) as client:
             client.post(
                 "/system/callbacks",
                 json={"url": served.receiver_url, "type": "Ticket", "level": "Owner", "description": "contract"},

@@ -79,7 +79,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         offset=0,
         module="psabridge_sandbox.connectwise",
         role="connection",
-        base_path="/v4_6_release/apis/3.0",
+        base_path="",  # the site root: clients discover the codebase (GET /login/companyinfo/{company})
         accepts={
             "company": cred.CW_COMPANY,
             "public_key": cred.CW_PUBLIC_KEY,

@@ -94,8 +94,15 @@ def test_a_backfill_asks_for_everything_oldest_created_first_and_follows_link(
     # when the first page was served (ticket 2 changed after that may have passed us on an earlier page).
     assert [p.watermark for p in pages] == [None, datetime(2026, 11, 20, 14, 30, tzinfo=UTC)]
     first, second = route.calls
-    assert params(first) == {"updated_since": "2000-01-01T00:00:00Z", "per_page": "100", "order_type": "asc"}
+    # stats and requester embedded in the list (the two a list may embed: FSSPEC), so the record carries the ticket
+    assert params(first) == {
+        "updated_since": "2000-01-01T00:00:00Z",
+        "per_page": "100",
+        "order_type": "asc",
+        "include": "stats,requester",
+    }
     assert str(second.request.url) == link[1 : link.index(">")]
+    assert [p.request_count for p in pages] == [1, 1]
     auth = first.request.headers["Authorization"]
     assert auth == "Basic " + base64.b64encode(b"fs-key:X").decode()
     assert first.request.headers["Accept"] == JSON
@@ -119,7 +126,12 @@ def test_an_incremental_run_starts_an_overlap_before_the_watermark_and_drops_rep
 
     assert [[r["id"] for r in p.records] for p in pages] == [[5], [6]]
     assert [p.watermark for p in pages] == [since, datetime(2026, 11, 20, 10, 1, tzinfo=UTC)]
-    assert params(route.calls[0]) == {"updated_since": "2026-11-20T09:58:30Z", "per_page": "100", "order_type": "asc"}
+    assert params(route.calls[0]) == {
+        "updated_since": "2026-11-20T09:58:30Z",
+        "per_page": "100",
+        "order_type": "asc",
+        "include": "stats,requester",
+    }
 
 
 def test_get_ticket_embeds_stats_requester_and_assets_and_reads_every_conversation_and_time_entry(

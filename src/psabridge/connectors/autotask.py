@@ -37,7 +37,8 @@ from psabridge.connectors.budget import BudgetLimits, Window
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.requestcount import counting
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages
 from psabridge.errors import AuthError, NotFoundError, PermanentError
 from psabridge.log import get_logger
 from psabridge.markers import MARKER_PATTERN
@@ -216,7 +217,6 @@ class AutotaskConnector(HttpConnector):
 
     def iter_changes(self, since: datetime | None) -> Iterator[Page]:
         """Tickets with ``lastActivityDate`` at or after ``since`` minus the overlap, 500 a page, oldest id first."""
-        self._check_threshold()
         start = self.read_from(since)
         condition = (
             {"op": "gte", "field": "lastActivityDate", "value": _format_time(start)}
@@ -225,12 +225,14 @@ class AutotaskConnector(HttpConnector):
         )
         body = {"MaxRecords": self.page_size(MAX_RECORDS, MAX_RECORDS), "Filter": [condition]}
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=False)
-        begun = self.runtime.clock()
         request = PageRequest(method="POST", url="Tickets/query", json=body)
         paginator = NextUrlInBodyPaginator(path="pageDetails.nextPageUrl", resend_body=True)
-        pages = self._call(lambda api: _first(api.paginate(request, paginator, _items)))
-        for fetched in pages:
-            page = run.page(fetched.records, last=fetched.last)
+        with counting() as setup:  # the threshold, the zone lookup and the first page count with the first page
+            self._check_threshold()
+            begun = self.runtime.clock()
+            pages = self._call(lambda api: _first(api.paginate(request, paginator, _items)))
+        for fetched, requests in counted_pages(pages, before=setup.value):
+            page = run.page(fetched.records, last=fetched.last, request_count=requests)
             if fetched.last and run.newest is not None and run.newest != since:
                 page = Page(page.records, self._safe_watermark(run.newest, since, begun), page.request_count)
             yield page
@@ -285,21 +287,39 @@ class AutotaskConnector(HttpConnector):
             # Autotask answers {"item": null} with HTTP 200 for a missing (or hidden) ticket (n8nAT).
             raise NotFoundError(f"GET Tickets/{ticket_id}: no such ticket", connection=self.name, status=200)
         notes = self.list_notes(external_id)
-        resolution = item.get("resolution")
-        if isinstance(resolution, str) and resolution.strip():
-            notes.append(
-                {
-                    "id": f"{ticket_id}-resolution",
-                    "ticketID": ticket_id,
-                    "description": resolution,
-                    "createDateTime": item.get("resolvedDateTime") or item.get("completedDate"),
-                    "creatorResourceID": item.get("completedByResourceID"),
-                    RESOLUTION_NOTE: True,
-                }
-            )
-        item[EXTRA_NOTES] = notes
-        item[EXTRA_TIME_ENTRIES] = self._query("TimeEntries", [{"op": "eq", "field": "ticketID", "value": ticket_id}])
-        return item
+        time_entries = self._query("TimeEntries", [{"op": "eq", "field": "ticketID", "value": ticket_id}])
+        return _full(item, notes, time_entries)
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored notes and time while ``lastActivityDate`` stands (its resolution anew)."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        notes = [n for n in previous.get(EXTRA_NOTES) or () if not n.get(RESOLUTION_NOTE)]
+        return _full(dict(record), notes, list(previous.get(EXTRA_TIME_ENTRIES) or ()))
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records (the whole ticket) completed with the notes and time entries of the page, two queries each.
+
+        ``TicketNotes/query`` and ``TimeEntries/query`` take ``ticketID in [...]`` (ATDOCS REST_Basic_Query_Calls:
+        list operators), a page's 500 ids in one POSTed filter, so a page of tickets costs about one request per
+        500 notes or entries on top of its list page.
+        """
+        ids = [_ticket_id(self.external_id_of(record), self.name) for record in records]
+        tasks = [(entity, chunk) for chunk in chunks(ids, MAX_RECORDS) for entity in ("TicketNotes", "TimeEntries")]
+        found = self.each(
+            lambda task: self._query(task[0], [{"op": "in", "field": "ticketID", "value": list(task[1])}]), tasks
+        )
+        notes: dict[int, list[RawRecord]] = {}
+        time_entries: dict[int, list[RawRecord]] = {}
+        for (entity, _), rows in zip(tasks, found, strict=True):
+            into = notes if entity == "TicketNotes" else time_entries
+            for row in rows:
+                into.setdefault(int(row.get("ticketID") or 0), []).append(row)
+        return {
+            self.external_id_of(record): _full(dict(record), _oldest_first(notes.get(ticket_id, [])),
+                                               time_entries.get(ticket_id, []))
+            for record, ticket_id in zip(records, ids, strict=True)
+        }  # fmt: skip
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """The ticket's TicketNotes, oldest first (GET Tickets/{id}/Notes)."""
@@ -310,8 +330,7 @@ class AutotaskConnector(HttpConnector):
             paginator = NextUrlInBodyPaginator(path="pageDetails.nextPageUrl", resend_body=False)
             return [note for page in api.paginate(request, paginator, _items) for note in page.records]
 
-        notes = self._call(fetch)
-        return sorted(notes, key=lambda n: (str(n.get("createDateTime") or ""), int(n.get("id") or 0)))
+        return _oldest_first(self._call(fetch))
 
     def _query(self, entity: str, conditions: list[dict[str, Any]], **extra: Any) -> list[RawRecord]:
         """Every record of a query (a POST query is a read, so it may be repeated)."""
@@ -509,6 +528,31 @@ class AutotaskConnector(HttpConnector):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def _oldest_first(notes: list[RawRecord]) -> list[RawRecord]:
+    return sorted(notes, key=lambda n: (str(n.get("createDateTime") or ""), int(n.get("id") or 0)))
+
+
+def _full(item: RawRecord, notes: list[RawRecord], time_entries: list[RawRecord]) -> RawRecord:
+    """A ticket with its extras: its notes, then its resolution as one more note, and its time entries."""
+    ticket_id = item.get("id")
+    resolution = item.get("resolution")
+    if isinstance(resolution, str) and resolution.strip():
+        notes = [
+            *notes,
+            {
+                "id": f"{ticket_id}-resolution",
+                "ticketID": ticket_id,
+                "description": resolution,
+                "createDateTime": item.get("resolvedDateTime") or item.get("completedDate"),
+                "creatorResourceID": item.get("completedByResourceID"),
+                RESOLUTION_NOTE: True,
+            },
+        ]
+    item[EXTRA_NOTES] = notes
+    item[EXTRA_TIME_ENTRIES] = time_entries
+    return item
 
 
 def _errors(response: httpx.Response) -> list[str] | None:

@@ -19,6 +19,17 @@ covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwis
   does the reader step to the next page number instead. ``Link`` (rel next) says whether more follow (pyCW).
 - A ticket's body is not on the ticket: it is the first note flagged ``detailDescriptionFlag`` (VENDOR-APIS.md
   1.4); ``get_ticket`` adds notes, time entries and configurations.
+- Ingest from the page: a list record is the whole ticket (the list returns every field unless ``fields`` narrows
+  it: CW docs mirror "PSA-Pagination.md"/"fields"; pyCW ``ConnectWiseManageRequestParams``; the simulator and the
+  issue's measurements agree), so nothing is re-read by id and no ``fields`` are asked for (a mapping may read any
+  field, custom ones too). Time entries of a whole page come from one list, ``chargeToId in (...)`` (the
+  per-ticket ``/timeentries`` endpoint itself says to use ``/time/entries?conditions=chargeToId=..``: ai-connor/
+  connectwise ``TicketsAPI.md``), a few hundred ids a request so the query string stays under IIS's default 2,048
+  characters [UNCONFIRMED for ConnectWise's servers]. Notes and configurations exist only per ticket (no bulk
+  endpoint, no child data on the list: ``childConditions`` filters, it does not embed), so they are read per
+  ticket, overlapped, and only for tickets whose ``_info.lastUpdated`` moved since the stored copy (adding a note
+  or time moves it [UNCONFIRMED: reported by integrators]); a ticket whose other fields changed keeps its stored
+  notes and configurations.
 - Updates: PATCH with a JSON Patch array of ``replace`` ops, references as ``{"id": ..}`` (pyCW Patch; CWREST); the
   2015 spec's single object is refused today. ``skipCallback`` on our writes keeps our own callbacks from echoing.
 - Errors ``{code, message, errors[]}`` (pyCW); 500s whose text says "timeout" are transient (pyCW retries exactly
@@ -60,7 +71,8 @@ from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, build_http_client, json_or_none
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
+from psabridge.connectors.requestcount import counting
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages, numeric_id
 from psabridge.errors import ConfigError, NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
@@ -72,6 +84,7 @@ VENDOR = "ConnectWise"
 API_PATH = "apis/3.0"
 COMPANY_INFO = "login/companyinfo/{company}"
 MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
+IDS_PER_CONDITION = 150  # ids in one "chargeToId in (...)": about 1,500 characters of the query string
 TICKET_ORDER = "_info/lastUpdated asc, id asc"
 _NOTE_FLAGS: dict[NoteKind, str] = {
     NoteKind.PUBLIC: "detailDescriptionFlag",  # "Discussion": what the customer sees
@@ -285,23 +298,69 @@ class ConnectWiseConnector(HttpConnector):
         size = self.page_size(MAX_PAGE, MAX_PAGE)
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=True)
         request = PageRequest(url="service/tickets", params={"orderBy": TICKET_ORDER, "pageSize": size})
-        for page in self.http.paginate(request, SeekPaginator(base, size), _records):
-            yield run.page(page.records, last=page.last)
+        with counting() as setup:
+            pages = self.http.paginate(request, SeekPaginator(base, size), _records)  # (finds the codebase)
+        for page, requests in counted_pages(pages, before=setup.value):
+            yield run.page(page.records, last=page.last, request_count=requests)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket plus notes, its description (the first Discussion note), time entries and configurations."""
         ticket_id = numeric_id(external_id, VENDOR)
         ticket: RawRecord = dict(self.http.request_json("GET", f"service/tickets/{ticket_id}").data)
-        notes = self.list_notes(external_id)
-        ticket[EXTRA_NOTES] = notes
-        described = [n for n in notes if n.get("detailDescriptionFlag")]
-        ticket[EXTRA_DESCRIPTION] = described[0].get("text") if described else None
-        ticket[EXTRA_TIME_ENTRIES] = self._all(
+        time_entries = self._all(
             "time/entries", {"conditions": f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'}
         )
-        configurations = self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data
-        ticket[EXTRA_EXTRA] = {"configurations": list(configurations or [])}
-        return ticket
+        return _full(ticket, self.list_notes(external_id), time_entries, self._configurations(ticket_id))
+
+    def _configurations(self, ticket_id: int) -> list[RawRecord]:
+        return list(self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data or [])
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored notes, time and configurations while ``_info.lastUpdated`` stands."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        return {**record, **{key: value for key, value in previous.items() if key.startswith("_psa_")}}
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records completed with time entries in bulk and notes and configurations per ticket, overlapped."""
+        ids = [numeric_id(self.external_id_of(record), VENDOR) for record in records]
+        tasks: list[tuple[str, Any]] = [("time", chunk) for chunk in chunks(ids, IDS_PER_CONDITION)]
+        tasks += [(kind, record) for record in records for kind in ("notes", "configurations")]
+        done = self.each(self._read_part, tasks)
+        time_entries: dict[int, list[RawRecord]] = {}
+        per_ticket: dict[tuple[str, str], list[RawRecord] | None] = {}
+        for (kind, item), found in zip(tasks, done, strict=True):
+            if kind == "time":
+                for entry in found or ():
+                    time_entries.setdefault(int(entry.get("chargeToId") or 0), []).append(entry)
+            else:
+                per_ticket[kind, self.external_id_of(item)] = found
+        full: dict[str, RawRecord] = {}
+        for record, ticket_id in zip(records, ids, strict=True):
+            external_id = self.external_id_of(record)
+            notes, configurations = per_ticket["notes", external_id], per_ticket["configurations", external_id]
+            if notes is None or configurations is None:
+                continue  # deleted since the page was listed
+            full[external_id] = _full(dict(record), notes, time_entries.get(ticket_id, []), configurations)
+        return full
+
+    def _read_part(self, task: tuple[str, Any]) -> list[RawRecord] | None:
+        """One read of ``read_full``: a chunk of time entries, or one ticket's notes or configurations (None: gone)."""
+        kind, item = task
+        if kind == "time":
+            listed = ", ".join(str(ticket_id) for ticket_id in item)
+            return self._all(
+                "time/entries", {"conditions": f'chargeToType = "ServiceTicket" and chargeToId in ({listed})'}
+            )
+        external_id = self.external_id_of(item)
+        marker = (item.get("_info") or {}).get("lastUpdated")
+        try:
+            if kind == "notes":
+                return self.remembered(("notes", external_id, marker), lambda: self.list_notes(external_id))
+            ticket_id = numeric_id(external_id, VENDOR)
+            return self.remembered(("configurations", external_id, marker), lambda: self._configurations(ticket_id))
+        except NotFoundError:
+            return None
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every note of the ticket, oldest first."""
@@ -544,6 +603,18 @@ class ConnectWiseConnector(HttpConnector):
             self._key_clients.clear()
         for client in clients:
             client.close()
+
+
+def _full(
+    ticket: RawRecord, notes: list[RawRecord], time_entries: list[RawRecord], configurations: list[RawRecord]
+) -> RawRecord:
+    """A ticket with its extras: notes, the description (the first Discussion note), time and configurations."""
+    described = [n for n in notes if n.get("detailDescriptionFlag")]
+    ticket[EXTRA_NOTES] = notes
+    ticket[EXTRA_DESCRIPTION] = described[0].get("text") if described else None
+    ticket[EXTRA_TIME_ENTRIES] = time_entries
+    ticket[EXTRA_EXTRA] = {"configurations": configurations}
+    return ticket
 
 
 def _records(body: Any) -> list[Any]:

@@ -18,6 +18,13 @@ theapsgroup/go-freshservice, FSDOCS = api.freshservice.com; pango = askasoft/pan
 - One ticket: ``include=stats,requester,assets`` (+1 credit each on a show call): ``stats`` (resolved_at,
   closed_at, first_responded_at) and ``assets`` go under ``_psa_extra``, the requester stays where Freshservice puts
   it; all conversations (notes and replies, paged) under ``_psa_notes``, time entries under ``_psa_time_entries``.
+- Ingest from the page: the list asks for ``include=stats,requester`` (the two a list may embed, +2 credits each
+  per page: FSSPEC list-tickets ``include``), so a list record carries every field of the ticket. Conversations
+  and assets can only be embedded in a show call (FSSPEC view-ticket ``include``: conversations, requester,
+  problem, stats, assets, change, related_tickets) and time entries exist only per ticket: a changed ticket costs
+  one show call with ``include=conversations,assets`` (3 credits of the view-ticket sub-limit; it embeds the first
+  ten conversations, so a ticket with ten or more lists them all as well) and one time-entries call (no sub-limit),
+  overlapped; a ticket whose ``updated_at`` stands keeps its stored conversations, assets and time.
 - Writes: PUT with only the fields to change (FSDOCS verbs table: PUT updates; goFS ``Put``); POST to create (201).
   Notes: ``private`` defaults to true, bodies are HTML (FSSPEC ``ticket_note``); there is no resolution note type,
   so a resolution is a private note. Time: ``time_spent`` "hh:mm", ``executed_at`` (FSSPEC ``time_entry``).
@@ -67,8 +74,8 @@ from psabridge.connectors.budget import Budget, BudgetLimits, Charge, Window
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
-from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
+from psabridge.connectors.rest import ChangeRun, HttpConnector, counted_pages, numeric_id
+from psabridge.errors import ConfigError, NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.markers import find_marker, marker_for, with_marker
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
@@ -109,6 +116,9 @@ PLANS: dict[str, PlanLimits] = {
 """Per-minute limits by plan (community.freshworks.dev/t/1101; docs.exalate.com; FSDOCS #rate_limit)."""
 _TICKET_PATH = re.compile(r"^/?api/v2/tickets/\d+/?$")
 TICKET_INCLUDE = "stats,requester,assets"
+LIST_INCLUDE = "stats,requester"
+VIEW_INCLUDE = "conversations,assets"
+EMBEDDED_CONVERSATIONS = 10  # a show call embeds the first ten (the sandbox, as Freshworks documents for Freshdesk)
 WEBHOOK_HEADER = "X-Psabridge-Secret"
 BACKFILL_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 MARKER_LOOKBACK = timedelta(days=2)  # how far back find_by_marker looks for a create whose answer was lost
@@ -280,14 +290,15 @@ class FreshserviceConnector(HttpConnector):
             "updated_since": stamp(start if start is not None else self.options.backfill_since),
             "per_page": self.page_size(MAX_PAGE, MAX_PAGE),
             "order_type": "asc",
+            "include": LIST_INCLUDE,
         }
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=False)
         began: datetime | None = None
         request = PageRequest(url="api/v2/tickets", params=params)
-        for fetched in self.http.paginate(request, LinkHeaderPaginator(), _tickets):
+        for fetched, requests in counted_pages(self.http.paginate(request, LinkHeaderPaginator(), _tickets)):
             if began is None:
                 began = _server_time(fetched.reply.response) or self.runtime.now()
-            page = run.page(fetched.records, last=fetched.last)
+            page = run.page(fetched.records, last=fetched.last, request_count=requests)
             if fetched.last and page.watermark is not None and page.watermark > began:
                 # A ticket changed after the first page was served may sit on a page we had already read: the next
                 # run must start no later than that moment.
@@ -304,10 +315,67 @@ class FreshserviceConnector(HttpConnector):
         ticket[EXTRA_TIME_ENTRIES] = self._all(f"api/v2/tickets/{ticket_id}/time_entries", "time_entries")
         return ticket
 
+    def list_fields_equal(self, record: RawRecord, previous: RawRecord) -> bool:
+        """Every field equal, the list's embedded ``stats`` compared with the stored ``_psa_extra.stats``."""
+        fields, stats = _split_stats(record)
+        return stats == (previous.get(EXTRA_EXTRA) or {}).get("stats") and super().list_fields_equal(fields, previous)
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored conversations, assets and time while ``updated_at`` stands."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        fields, stats = _split_stats(record)
+        extra = {**(previous.get(EXTRA_EXTRA) or {}), "stats": stats}
+        return {**fields, **{k: v for k, v in previous.items() if k.startswith("_psa_")}, EXTRA_EXTRA: extra}
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records completed per ticket (no bulk read exists): conversations and assets, time; overlapped."""
+        tasks = [(kind, record) for record in records for kind in ("view", "time")]
+        found = dict(
+            zip(((k, self.external_id_of(r)) for k, r in tasks), self.each(self._read_part, tasks), strict=True)
+        )
+        full: dict[str, RawRecord] = {}
+        for record in records:
+            external_id = self.external_id_of(record)
+            view, time_entries = found["view", external_id], found["time", external_id]
+            if view is None or time_entries is None:
+                continue  # deleted since the page was listed
+            fields, stats = _split_stats(record)
+            full[external_id] = {
+                **fields,
+                EXTRA_EXTRA: {"stats": stats, "assets": view.get("assets") or []},
+                EXTRA_NOTES: view[EXTRA_NOTES],
+                EXTRA_TIME_ENTRIES: time_entries,
+            }
+        return full
+
+    def _read_part(self, task: tuple[str, RawRecord]) -> Any:
+        """One read of ``read_full``: the show call (assets, conversations) or the time entries (None: gone)."""
+        kind, record = task
+        external_id = self.external_id_of(record)
+        ticket_id = numeric_id(external_id, VENDOR)
+        marker = record.get("updated_at")
+        try:
+            if kind == "time":
+                path = f"api/v2/tickets/{ticket_id}/time_entries"
+                return self.remembered(("time", external_id, marker), lambda: self._all(path, "time_entries"))
+            return self.remembered(("view", external_id, marker), lambda: self._view(external_id))
+        except NotFoundError:
+            return None
+
+    def _view(self, external_id: str) -> RawRecord:
+        """The show call with the conversations and assets embedded; every conversation if it has ten or more."""
+        path = f"api/v2/tickets/{numeric_id(external_id, VENDOR)}"
+        ticket = _field(self.http.request_json("GET", path, params={"include": VIEW_INCLUDE}).data, "ticket")
+        embedded = list(ticket.get("conversations") or [])
+        notes = self.list_notes(external_id) if len(embedded) >= EMBEDDED_CONVERSATIONS else _oldest_first(embedded)
+        return {"assets": ticket.get("assets"), EXTRA_NOTES: notes}
+
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every conversation (private and public notes, replies), oldest first."""
-        notes = self._all(f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/conversations", "conversations")
-        return sorted(notes, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
+        return _oldest_first(
+            self._all(f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/conversations", "conversations")
+        )
 
     def _all(self, path: str, key: str) -> list[RawRecord]:
         """Every record of a paged list (``per_page=100``, following ``Link``)."""
@@ -520,6 +588,16 @@ def _choices(raw: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(raw, dict):
         return tuple((str(value), str(label)) for label, value in raw.items())
     return ()
+
+
+def _oldest_first(conversations: list[RawRecord]) -> list[RawRecord]:
+    return sorted(conversations, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
+
+
+def _split_stats(record: RawRecord) -> tuple[RawRecord, Any]:
+    """A list record without the ``stats`` it embeds, and those stats (as get_ticket keeps them apart)."""
+    fields = dict(record)
+    return fields, fields.pop("stats", None)
 
 
 def _key(marker: str) -> str:

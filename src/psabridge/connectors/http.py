@@ -40,6 +40,7 @@ from tenacity import stop as tenacity_stop
 
 from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, Charge, budget_for
 from psabridge.connectors.pagination import PageRequest, Paginator
+from psabridge.connectors.requestcount import counted
 from psabridge.errors import (
     AuthError,
     BugError,
@@ -650,6 +651,7 @@ class HttpClient:
         charge = self.hooks.charge_of(request, path)
         with self.budget.slot(endpoint, charge=charge, max_wait=self.retry.max_elapsed - (self._clock() - started)):
             begun = self._clock()
+            counted()
             try:
                 response = _released(self._client.send(request))
             except Exception as exc:

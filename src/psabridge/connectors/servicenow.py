@@ -16,6 +16,13 @@ Sources use VENDOR-APIS.md's shorthand (section 3): pysnow = rbw/pysnow, SNANS =
   themselves read back "", VENDOR-APIS 3.4-3.5) and its time (``task_time_worked`` rows) under ``_psa_notes`` and
   ``_psa_time_entries``. close_notes is a plain field, not a journal: it is added to ``_psa_notes`` as a row with
   ``element: close_notes`` so the resolution reaches the canonical notes.
+- Ingest from the page: the list returns every field of the incident unless ``sysparm_fields`` narrows it (docs
+  "Table API - GET /now/table/{tableName}"), so a list record is the incident as a GET by id answers it and no
+  fields are asked for (the mapping reads the instance's own ``u_`` fields too). The journal and time of a whole page
+  come in bulk, ``element_idIN<sys_ids>`` and ``taskIN<sys_ids>`` (encoded-query ``IN``: docs "Encoded query
+  strings"), 150 sys_ids a request so the request line stays well under Tomcat's 8 KB (KB0826932). Only incidents
+  whose ``sys_updated_on``/``sys_mod_count`` moved are read: a journal entry is a write to the incident, so it
+  moves both.
 - Writes: PATCH by sys_id (SNANS; PUT is also partial in practice, pysnow). ``priority`` is derived from impact x
   urgency and never written (the mapping sends impact and urgency). ServiceNow stores unknown choice values silently,
   so choices in a write are checked against the metadata first (refreshed once when a value is unknown). Notes are
@@ -52,7 +59,7 @@ from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution
 from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import OffsetPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages
 from psabridge.connectors.servicenow_paging import (
     SYS_ID,
     SeekPaginator,
@@ -96,6 +103,8 @@ OPERATIONS: dict[str, Literal["created", "updated", "deleted"]] = {
     "delete": "deleted",
 }
 _CONFIG_403 = ("User Not Authorized", "Failed API level ACL Validation", "ACL Exception")
+_JOURNAL_ELEMENTS = "elementINwork_notes,comments"
+SYS_IDS_PER_QUERY = 150  # 150 x 33 characters: about 5 KB of a request line Tomcat caps at 8 KB
 
 
 class ServiceNowOptions(ConnectorOptions):
@@ -197,8 +206,8 @@ class ServiceNowConnector(HttpConnector):
             limit=self.page_size(self.page_default, self.page_maximum), since=self.read_from(since)
         )
         request = PageRequest(url=INCIDENT, params=dict(READ))
-        for fetched in self.http.paginate(request, paginator, _results):
-            yield run.page(fetched.records, last=fetched.last)
+        for fetched, requests in counted_pages(self.http.paginate(request, paginator, _results)):
+            yield run.page(fetched.records, last=fetched.last, request_count=requests)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The incident with its journal and time worked (``_psa_notes``, ``_psa_time_entries``)."""
@@ -207,6 +216,45 @@ class ServiceNowConnector(HttpConnector):
         record[EXTRA_NOTES] = self._journal(sys_id) + _close_notes(record)
         record[EXTRA_TIME_ENTRIES] = self._rows(TIME_WORKED, f"task={sys_id}^ORDERBYsys_created_on^ORDERBYsys_id")
         return record
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored journal and time while sys_updated_on and sys_mod_count stand."""
+        if any(not record.get(k) or record.get(k) != previous.get(k) for k in ("sys_updated_on", "sys_mod_count")):
+            return None
+        journal = [n for n in previous.get(EXTRA_NOTES) or () if n.get("element") != "close_notes"]
+        return {
+            **record,
+            EXTRA_NOTES: journal + _close_notes(record),
+            EXTRA_TIME_ENTRIES: list(previous.get(EXTRA_TIME_ENTRIES) or ()),
+        }
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records (the whole incident) completed with the page's journal and time, read in bulk."""
+        ids = [self._sys_id(self.external_id_of(record)) for record in records]
+        tasks = [(table, chunk) for chunk in chunks(ids, SYS_IDS_PER_QUERY) for table in (JOURNAL, TIME_WORKED)]
+        found = self.each(self._bulk_rows, tasks)
+        journal: dict[str, list[RawRecord]] = {}
+        worked: dict[str, list[RawRecord]] = {}
+        for (table, _), rows in zip(tasks, found, strict=True):
+            into, key = (journal, "element_id") if table == JOURNAL else (worked, "task")
+            for row in rows:
+                into.setdefault(_reference(row.get(key)), []).append(row)
+        return {
+            sys_id: {
+                **record,
+                EXTRA_NOTES: journal.get(sys_id, []) + _close_notes(record),
+                EXTRA_TIME_ENTRIES: worked.get(sys_id, []),
+            }
+            for record, sys_id in zip(records, ids, strict=True)
+        }
+
+    def _bulk_rows(self, task: tuple[str, Sequence[str]]) -> list[RawRecord]:
+        """The journal (work notes, comments) or time rows of many incidents, oldest first (as per incident)."""
+        table, sys_ids = task
+        listed = ",".join(sys_ids)
+        if table == JOURNAL:
+            return self._rows(JOURNAL, f"element_idIN{listed}^{_JOURNAL_ELEMENTS}^ORDERBYsys_created_on^ORDERBYsys_id")
+        return self._rows(TIME_WORKED, f"taskIN{listed}^ORDERBYsys_created_on^ORDERBYsys_id")
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Journal entries (work notes and comments) oldest first, then the resolution notes if any."""
@@ -338,7 +386,7 @@ class ServiceNowConnector(HttpConnector):
         return _result(self.http.request_json("GET", f"{INCIDENT}/{sys_id}", params=params).data)
 
     def _journal(self, sys_id: str) -> list[RawRecord]:
-        query = f"element_id={sys_id}^elementINwork_notes,comments^ORDERBYsys_created_on^ORDERBYsys_id"
+        query = f"element_id={sys_id}^{_JOURNAL_ELEMENTS}^ORDERBYsys_created_on^ORDERBYsys_id"
         return self._rows(JOURNAL, query)
 
     def _rows(self, path: str, query: str, *, fields: str | None = None, limit: int | None = None) -> list[RawRecord]:
@@ -489,6 +537,11 @@ def _result(body: Any) -> RawRecord:
     if not isinstance(result, dict):
         raise PermanentError(f"ServiceNow answered without a result record: {str(body)[:200]}")
     return result
+
+
+def _reference(value: Any) -> str:
+    """The sys_id of a reference field, bare (``sysparm_exclude_reference_link``) or as ``{link, value}``."""
+    return str(value.get("value") if isinstance(value, dict) else value or "")
 
 
 def _close_notes(incident: Mapping[str, Any]) -> list[RawRecord]:

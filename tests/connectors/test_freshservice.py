@@ -172,6 +172,46 @@ def test_get_ticket_embeds_stats_requester_and_assets_and_reads_every_conversati
     assert record[EXTRA_TIME_ENTRIES] == [{"id": 7, "time_spent": "00:30"}]
 
 
+def test_a_changed_ticket_costs_one_show_call_embedding_conversations_and_assets_and_its_time_entries(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    stats = {"first_responded_at": "2026-11-20T11:50:00Z", "resolved_at": None, "closed_at": None}
+    listed = [{**ticket(n, "2026-11-20T12:00:00Z"), "stats": stats, "requester": {"id": 9}} for n in (5, 6)]
+    embedded = [{"id": 2, "created_at": "2026-11-20T11:00:00Z"}, {"id": 1, "created_at": "2026-11-20T10:00:00Z"}]
+    view = router.get("/api/v2/tickets/5").respond(
+        json={"ticket": {**ticket(5, "2026-11-20T12:00:00Z"), "conversations": embedded, "assets": [{"id": 3}]}}
+    )
+    time = router.get("/api/v2/tickets/5/time_entries").respond(json={"time_entries": [{"id": 7}]})
+    stored = {"6": {**ticket(6, "2026-11-20T12:00:00Z"), "requester": {"id": 9}, EXTRA_EXTRA: {"stats": stats}}}
+
+    completion = connector(namespace).complete_page(listed, stored)
+
+    assert completion.unchanged == ("6",)  # its embedded stats equal the stored ones
+    [full] = completion.full
+    assert params(view.calls.last) == {"include": "conversations,assets"}
+    assert params(time.calls.last) == {"per_page": "100"}
+    assert full == {
+        **ticket(5, "2026-11-20T12:00:00Z"),
+        "requester": {"id": 9},
+        EXTRA_EXTRA: {"stats": stats, "assets": [{"id": 3}]},
+        EXTRA_NOTES: [embedded[1], embedded[0]],  # oldest first, as get_ticket lists them
+        EXTRA_TIME_ENTRIES: [{"id": 7}],
+    }
+    assert completion.request_count == 2
+
+
+def test_a_ticket_with_ten_conversations_has_them_all_listed(router: respx.MockRouter, namespace: str) -> None:
+    embedded = [{"id": n, "created_at": f"2026-11-20T10:{n:02d}:00Z"} for n in range(10)]
+    router.get("/api/v2/tickets/5").respond(json={"ticket": {**ticket(5, "x"), "conversations": embedded}})
+    every = router.get("/api/v2/tickets/5/conversations").respond(json={"conversations": [*embedded, {"id": 10}]})
+    router.get("/api/v2/tickets/5/time_entries").respond(json={"time_entries": []})
+
+    completion = connector(namespace).complete_page([ticket(5, "2026-11-20T12:00:00Z")], {})
+
+    assert len(completion.full[0][EXTRA_NOTES]) == 11
+    assert every.call_count == 1 and completion.request_count == 3
+
+
 # --- writing --------------------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ Every vendor connector sends its requests through an ``HttpClient`` built by ``b
 them get the same behaviour:
 
 - explicit connect/read timeouts and a connection pool (one ``httpx.Client`` per connection);
-- a rate budget slot around every request (``connectors/budget.py``);
+- a rate budget slot around every request (``connectors/budget.py``), charged as the vendor counts it (the
+  ``charge_of`` hook: credits and the vendor's endpoint windows), and every attempt counted for whoever counts
+  requests (``connectors/requestcount.py``);
 - one structured log line per request: connection, method, path (secret query parameters masked), status,
   duration_ms, attempt, outcome; never a header or a credential;
 - an outcome for every response and transport failure from one table, ``DEFAULT_RESOLUTIONS`` (after airbyte's

@@ -9,6 +9,11 @@ Every Autotask quirk psabridge knows lives here (VENDOR-APIS.md section 2 and it
 - Lists are ``POST <Entity>/query`` with a Filter; pages follow ``pageDetails.nextPageUrl`` by re-POSTing the query
   (KelvinTegelaar ``Get-AutotaskAPIResource.ps1``), at most 500 records a page. The QueryModel has no sort: pages
   come in id order, so the high-water mark is the newest ``lastActivityDate`` seen, kept by ``ChangeRun``.
+- Ingest from the page: a query without ``IncludeFields`` returns every field of the ticket (IncludeFields only
+  narrows it: ATDOCS REST_Advanced_Query_Features), so a list record is the ticket as ``GET Tickets/{id}`` answers
+  it and no fields are asked for (a mapping may read any field, UDFs too). A page's notes and time entries come
+  from ``TicketNotes/query`` and ``TimeEntries/query`` with ``ticketID in [...]``; only tickets whose
+  ``lastActivityDate`` moved are read (a note or time entry is activity on the ticket).
 - Errors are ``{"errors": ["..."]}``; business-rule refusals are HTTP 500 and permanent, while thread-limit
   refusals (``Itgenatr005``, "thread threshold ... exceeded", n8nAT ``retryHandler.ts``) are retried.
 - 10,000 requests per rolling hour per database, shared with every other integration, and 3 requests in flight per

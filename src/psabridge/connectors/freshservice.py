@@ -115,10 +115,21 @@ PLANS: dict[str, PlanLimits] = {
 }
 """Per-minute limits by plan (community.freshworks.dev/t/1101; docs.exalate.com; FSDOCS #rate_limit)."""
 _TICKET_PATH = re.compile(r"^/?api/v2/tickets/\d+/?$")
+_SUB_LIMITS = {
+    ("GET", "tickets"): "list_tickets",
+    ("GET", "ticket"): "view_ticket",
+    ("POST", "tickets"): "create_ticket",
+    ("PUT", "ticket"): "update_ticket",
+    ("GET", "api/v2/agents"): "list_agents",
+    ("GET", "api/v2/requesters"): "list_requesters",
+}
+"""(method, what the path names) -> the sub-limit a request counts against, as the plans list them."""
 TICKET_INCLUDE = "stats,requester,assets"
 LIST_INCLUDE = "stats,requester"
 VIEW_INCLUDE = "conversations,assets"
-EMBEDDED_CONVERSATIONS = 10  # a show call embeds the first ten (the sandbox, as Freshworks documents for Freshdesk)
+EMBEDDED_CONVERSATIONS = 10
+"""A show call embeds at most the first ten conversations (Freshworks' v2 docs of ``include=conversations`` for
+Freshdesk, which the simulator follows; [UNCONFIRMED] for Freshservice, hence a ticket with ten is listed in full)."""
 WEBHOOK_HEADER = "X-Psabridge-Secret"
 BACKFILL_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 MARKER_LOOKBACK = timedelta(days=2)  # how far back find_by_marker looks for a create whose answer was lost
@@ -254,16 +265,10 @@ class FreshserviceConnector(HttpConnector):
     def charge_of(self, request: httpx.Request, path: str) -> Charge:
         """Credits as Freshservice counts them, in the account window and the endpoint's sub-limit."""
         method = request.method.upper()
-        list_tickets = method == "GET" and path.strip("/") == "api/v2/tickets"
-        one_ticket = _TICKET_PATH.match(path) is not None
-        window = {
-            ("GET", True, False): "list_tickets",
-            ("GET", False, True): "view_ticket",
-            ("POST", True, False): "create_ticket",
-            ("PUT", False, True): "update_ticket",
-        }.get((method, path.strip("/") == "api/v2/tickets", one_ticket))
-        if window is None and method == "GET" and path.strip("/") in ("api/v2/agents", "api/v2/requesters"):
-            window = "list_" + path.strip("/").rpartition("/")[2]
+        target = path.strip("/")
+        shape = "tickets" if target == "api/v2/tickets" else "ticket" if _TICKET_PATH.match(path) else target
+        window = _SUB_LIMITS.get((method, shape))
+        list_tickets = window == "list_tickets"
         includes = [p for p in request.url.params.get("include", "").split(",") if p.strip()] if method == "GET" else []
         credits = 1 + (2 if list_tickets else 1) * len(includes)
         return Charge(credits, (window,) if window else ())

@@ -133,6 +133,7 @@ def main() -> int:
         # our own budget for the unlimited sandbox plan: the figure is our cost, not Freshservice's limit
         "PSABRIDGE_CONNECTIONS__GLOBEX_FS__RATE_BUDGET__REQUESTS": "100000",
         "PSABRIDGE_CONNECTIONS__GLOBEX_FS__RATE_BUDGET__PER": "60",
+        "PSABRIDGE_CONNECTIONS__GLOBEX_FS__RATE_BUDGET__VENDOR_LIMITS": "false",  # nor the plan's sub-limits
     }
     rows = []
     print(

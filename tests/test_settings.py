@@ -149,6 +149,36 @@ def test_bad_environment_value_names_the_variable(config_dir: Path) -> None:
     ]
 
 
+def test_connector_options_are_checked_against_the_vendors_model_with_file_line_and_field(config_dir: Path) -> None:
+    path = write(
+        config_dir,
+        "connections:\n"
+        "  - name: fs\n    system: freshservice\n    base_url: https://x.example\n"
+        "    options:\n      plan: sprout\n      webhook_headr: X-Token\n"
+        "  - name: sn\n    system: servicenow\n    base_url: https://y.example\n"
+        "    options: {webhook_max_age_seconds: soon}\n",
+    )
+    assert problems_of(path) == [
+        f"{path}:6 connections[0].options.plan: 'sprout' is not one of starter, growth, pro, enterprise",
+        f"{path}:7 connections[0].options.webhook_headr: unknown field (did you mean 'webhook_header'?)",
+        f"{path}:11 connections[1].options.webhook_max_age_seconds: "
+        "Input should be a valid number, unable to parse string as a number",
+    ]
+
+
+def test_connector_options_from_the_environment_are_typed_and_located(config_dir: Path) -> None:
+    settings = load_settings(
+        config_dir / "psabridge.yaml", env={"PSABRIDGE_CONNECTIONS__GLOBEX_FS__OPTIONS__PLAN": "pro"}
+    )
+    assert settings.connection("globex-fs").options == {"plan": "pro"}
+    env = {"PSABRIDGE_CONNECTIONS__PARTNER_AT__OPTIONS__NOTE_TYPE": "x"}
+    found = problems_of(config_dir / "psabridge.yaml", env=env)
+    assert found == [
+        "environment variable PSABRIDGE_CONNECTIONS__PARTNER_AT__OPTIONS__NOTE_TYPE connections[1].options.note_type: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
 def test_config_file_chosen_by_environment(config_dir: Path) -> None:
     settings = load_settings(env={"PSABRIDGE_CONFIG": str(config_dir / "psabridge.yaml")})
     assert settings.source == (config_dir / "psabridge.yaml").resolve()
@@ -201,3 +231,11 @@ def test_cli_config_schema_is_json_schema() -> None:
     assert "connections" in schema["properties"]
     systems = schema["$defs"]["System"]["enum"]
     assert systems == ["connectwise", "autotask", "servicenow", "freshservice"]
+    # each system's connector options are documented, and apply to the connections of that system
+    rules = schema["$defs"]["ConnectionSettings"]["allOf"]
+    by_system = {rule["if"]["properties"]["system"]["const"]: rule["then"]["properties"]["options"] for rule in rules}
+    assert by_system["freshservice"] == {"$ref": "#/$defs/FreshserviceOptions"}
+    fresh = schema["$defs"]["FreshserviceOptions"]
+    assert fresh["additionalProperties"] is False
+    assert fresh["properties"]["plan"]["enum"] == ["starter", "growth", "pro", "enterprise"]
+    assert "shared secret" in schema["$defs"]["ServiceNowOptions"]["properties"]["webhook_secret_header"]["description"]

@@ -145,9 +145,9 @@ def _configure(options: DemoOptions, runner: SandboxRunner) -> Settings:
     data["log"] = {"level": "warning", "format": "console"}
     for connection in data["connections"]:
         if connection["system"] == "freshservice":  # matches the sandbox's unlimited plan (see _sandbox)
-            connection["rate_budget"] = {"requests": 6000, "per": "1m"}
+            connection["rate_budget"] = {"vendor_limits": False}
     header = "".join(line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
-    note = "# Written by `psabridge demo` (Freshservice budget raised: the demo's sandbox runs its unlimited plan).\n"
+    note = "# Written by `psabridge demo` (no Freshservice plan limits: the demo's sandbox runs its unlimited plan).\n"
     path.write_text(header + note + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
     return load_settings(path)
 

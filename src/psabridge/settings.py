@@ -87,13 +87,19 @@ class _Section(BaseModel):
 class RateBudget(_Section):
     """How much of a vendor's API this connection may use.
 
-    ``requests`` per ``per`` is the ceiling for our own traffic; ``concurrency`` caps requests in flight per endpoint.
-    Omitted values take the connector's vendor default.
+    ``requests`` per ``per`` is the ceiling for our own traffic (in the vendor's credits, where it charges more than
+    one per request); ``concurrency`` caps requests in flight per endpoint. Omitted values take the connector's
+    vendor default. The vendor's own limits (per-endpoint sub-limits, account-wide windows) apply as well.
     """
 
-    requests: int | None = Field(default=None, gt=0)
+    requests: int | None = Field(default=None, gt=0, description="credits per window for our own traffic")
     per: Duration = timedelta(hours=1)
-    concurrency: int | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, gt=0, description="requests in flight per endpoint")
+    vendor_limits: bool = Field(
+        default=True,
+        description="false: ignore the vendor's published limits and defaults, keeping only what is configured here "
+        "(for a sandbox started with --limits off, so a benchmark measures psabridge's own cost)",
+    )
 
 
 class Timeouts(_Section):
@@ -145,7 +151,8 @@ class ConnectionSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="unique name, used in keys, logs and links")
     system: System
     base_url: str = Field(
-        description="the vendor API root, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
+        description="the vendor API root, e.g. https://acme.service-now.com (ConnectWise: the site root, whose "
+        "codebase is looked up, or a pinned root such as https://api-na.myconnectwise.net/v4_6_release/apis/3.0)"
     )
     credentials: dict[str, str] = Field(
         default_factory=dict,
@@ -165,7 +172,10 @@ class ConnectionSettings(_Section):
     page_size: int | None = Field(default=None, gt=0)
     rate_budget: RateBudget = Field(default_factory=RateBudget)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    options: dict[str, JsonValue] = Field(default_factory=dict, description="vendor-specific settings")
+    options: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="vendor-specific settings, validated against the connector's options model (config schema)",
+    )
     enabled: bool = True
 
     _credentials: Credentials = PrivateAttr(default_factory=lambda: Credentials({}))
@@ -416,7 +426,8 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
             problems_from_validation(exc, located, fields_at=_fields_at(data), origins=origins)
         ) from exc
     settings._source = file.resolve()
-    problems = _resolve(settings, located, env, origins)
+    problems = _check_options(settings, located, origins)
+    problems += _resolve(settings, located, env, origins)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -501,6 +512,26 @@ def _fields_at(data: Any) -> Any:
         return [f.alias or name for name, f in model.model_fields.items()] if hasattr(model, "model_fields") else []
 
     return fields
+
+
+def _check_options(
+    settings: Settings, located: LocatedYaml, origins: Mapping[tuple[str | int, ...], str]
+) -> list[Problem]:
+    """Validate each connection's ``options`` against its connector's options model (connectors/options.py)."""
+    from psabridge.connectors.options import options_model  # on use: the connectors import these settings
+
+    problems: list[Problem] = []
+    for index, conn in enumerate(settings.connections):
+        model = options_model(conn.system.value)
+        try:
+            model.model_validate(conn.options)
+        except ValidationError as exc:
+            prefix: tuple[str | int, ...] = ("connections", index, "options")
+            names = [f.alias or name for name, f in model.model_fields.items()]
+            problems += problems_from_validation(
+                exc, located, prefix=prefix, fields_at=lambda loc, names=names: names, origins=origins
+            )
+    return problems
 
 
 def _resolve(

@@ -147,7 +147,7 @@ def test_a_run_longer_than_the_overlap_holds_its_watermark_back(
     assert pages[-1].watermark == datetime(2026, 11, 20, 16, 0, tzinfo=UTC) - timedelta(minutes=10)
 
 
-def test_the_threshold_is_read_before_a_poll_and_a_busy_database_shrinks_the_budget(
+def test_the_threshold_is_read_before_a_poll_and_a_busy_database_holds_the_budget_back(
     router: respx.MockRouter, namespace: str
 ) -> None:
     threshold = router.get(f"{API}/ThresholdInformation").respond(
@@ -160,8 +160,9 @@ def test_the_threshold_is_read_before_a_poll_and_a_busy_database_shrinks_the_bud
     list(connector.iter_changes(None))  # within five minutes: not read again
 
     assert threshold.call_count == 1 and has_auth(threshold.calls[0])
-    snapshot = connector.api().budget.snapshot()
-    assert snapshot.vendor_remaining == 1000 - 2  # half of the 2,000 left, less the two queries since
+    database = next(u for u in connector.api().budget.snapshot().windows if u.window.name == "database")
+    # The others' 7,999 (the call itself is ours) are held; half of the 2,000 left is ours, less the two queries since.
+    assert (database.window.limit, database.remaining) == (9000, 1000 - 2)
 
 
 def test_get_ticket_adds_notes_the_resolution_and_time_entries(router: respx.MockRouter, namespace: str) -> None:
@@ -191,6 +192,36 @@ def test_get_ticket_adds_notes_the_resolution_and_time_entries(router: respx.Moc
     }
     assert record["_psa_time_entries"] == [{"id": 5, "ticketID": 42, "hoursWorked": 0.5}]
     assert body(entries.calls[0]) == {"MaxRecords": 500, "Filter": [{"op": "eq", "field": "ticketID", "value": 42}]}
+
+
+def test_a_page_is_completed_with_one_notes_query_and_one_time_query_for_its_changed_tickets(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    notes = router.post(f"{API}/TicketNotes/query").respond(
+        json=page([
+            {"id": 12, "ticketID": 42, "description": "later", "createDateTime": "2026-11-20T09:30:00.000Z"},
+            {"id": 11, "ticketID": 42, "description": "first", "createDateTime": "2026-11-20T09:00:00.000Z"},
+            {"id": 13, "ticketID": 43, "description": "other", "createDateTime": "2026-11-20T09:10:00.000Z"},
+        ])
+    )  # fmt: skip
+    entries = router.post(f"{API}/TimeEntries/query").respond(json=page([{"id": 5, "ticketID": 43, "hoursWorked": 1}]))
+    listed = [
+        ticket(42, "2026-11-20T10:00:00.000Z", resolution="Remapped", resolvedDateTime="2026-11-20T09:59:00.000Z"),
+        ticket(43, "2026-11-20T10:01:00.000Z"),
+        ticket(44, "2026-11-20T10:02:00.000Z"),
+    ]
+    stored = {"44": {**ticket(44, "2026-11-20T10:02:00.000Z"), "_psa_notes": [], "_psa_time_entries": []}}
+
+    completion = make(namespace).complete_page(listed, stored)
+
+    assert completion.unchanged == ("44",)
+    by_id = {t["id"]: t for t in completion.full}
+    assert [n["id"] for n in by_id[42]["_psa_notes"]] == [11, 12, "42-resolution"]
+    assert (by_id[42]["_psa_time_entries"], by_id[43]["_psa_time_entries"]) == ([], [{"id": 5, "ticketID": 43,
+                                                                                        "hoursWorked": 1}])  # fmt: skip
+    wanted = {"MaxRecords": 500, "Filter": [{"op": "in", "field": "ticketID", "value": [42, 43]}]}
+    assert body(notes.calls[0]) == body(entries.calls[0]) == wanted
+    assert (notes.call_count, entries.call_count, completion.request_count) == (1, 1, 2 + 1)  # and the zone lookup
 
 
 def test_a_missing_ticket_answered_item_null_is_not_found(router: respx.MockRouter, namespace: str) -> None:

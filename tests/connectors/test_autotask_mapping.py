@@ -22,6 +22,7 @@ from psabridge_sandbox.registry import SandboxContext, service
 from psabridge_sandbox.tickets import SeedTicket
 from psabridge_sandbox.world import build_world
 
+from .completion import check_pages_map_as_tickets_read_by_id
 from .conftest import FakeTime
 from .contract.harness import connection_settings
 from .serving import serve
@@ -100,6 +101,11 @@ def test_a_seed_ticket_comes_back_as_itself_through_connector_and_mapping(sandbo
     ]
     assert {c.casefold() for c in seed.error_codes} <= {c.casefold() for c in ticket.error_codes}  # 0x.. normalised
     assert ticket.created_at == seed.created_at
+
+
+def test_tickets_built_from_list_pages_map_as_the_tickets_read_by_id(sandbox: Sandbox) -> None:
+    connector = sandbox.connector
+    assert check_pages_map_as_tickets_read_by_id(connector, sandbox.mapper, sandbox.context, connector.metadata()) == 40
 
 
 def test_our_own_note_comes_back_with_its_origin_and_canonical_changes_go_out_as_the_connector_sends_them(

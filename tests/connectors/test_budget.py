@@ -20,8 +20,10 @@ from starlette.responses import JSONResponse
 
 from psabridge.connectors.budget import (
     BudgetLimits,
+    Charge,
     LocalBudget,
     RedisBudget,
+    Window,
     budget_for,
 )
 from psabridge.errors import ConfigError, RateLimitedError, RetryLaterError
@@ -43,15 +45,32 @@ def local(fake: FakeTime, limits: BudgetLimits, max_wait: float = 30.0) -> Local
 def test_configured_limits_take_the_vendor_default_for_what_they_leave_out() -> None:
     vendor = BudgetLimits(requests=10_000, per=3600, concurrency=3)
     assert BudgetLimits.resolve(RateBudget(), vendor) == vendor
+    # The vendor's own windows always stay: they are the vendor's limits, not ours to configure.
+    fresh = BudgetLimits(windows=(Window("account", 200, 61, every=True), Window("view_ticket", 80, 61)))
+    assert BudgetLimits.resolve(RateBudget(requests=100, per=timedelta(minutes=1)), fresh) == BudgetLimits(
+        100, 60, None, fresh.windows
+    )
     assert BudgetLimits.resolve(RateBudget(concurrency=1), vendor) == BudgetLimits(10_000, 3600, 1)
     # A configured request count comes with the configured (or the documented default hourly) window.
     assert BudgetLimits.resolve(RateBudget(requests=500), BudgetLimits(100, 60)) == BudgetLimits(500, 3600)
     assert BudgetLimits.resolve(RateBudget(per=timedelta(minutes=1)), vendor) == BudgetLimits(10_000, 60, 3)
 
 
+def test_without_vendor_limits_only_what_is_configured_counts() -> None:
+    fresh = BudgetLimits(concurrency=3, windows=(Window("account", 200, 61, every=True),))
+    assert BudgetLimits.resolve(RateBudget(vendor_limits=False), fresh) == BudgetLimits(per=3600)
+    assert BudgetLimits.resolve(RateBudget(vendor_limits=False, requests=9, concurrency=2), fresh) == BudgetLimits(
+        9, 3600, 2
+    )
+
+
 def test_invalid_limits_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="per"):
         BudgetLimits(requests=5, per=0)
+    with pytest.raises(ConfigError, match="distinct names"):
+        BudgetLimits(windows=(Window("a", 1, 60), Window("a", 2, 60)))
+    with pytest.raises(ConfigError, match="positive"):
+        Window("a", 0, 60)
 
 
 # --- in process, on fake time -----------------------------------------------------------------------------------------
@@ -84,19 +103,61 @@ def test_a_window_that_frees_too_late_raises_rate_limited_without_waiting(fake_t
     assert fake_time.sleeps == []
 
 
-def test_shrinking_caps_requests_until_the_vendor_quota_resets(fake_time: FakeTime) -> None:
-    budget = local(fake_time, BudgetLimits(requests=100, per=60))
-    budget.shrink(2, resets_in=20)
-    assert budget.snapshot().vendor_remaining == 2
+def test_credits_count_in_the_account_window_and_in_the_named_endpoint_window(fake_time: FakeTime) -> None:
+    limits = BudgetLimits(windows=(Window("account", 10, 60, every=True), Window("view", 6, 60)))
+    budget = local(fake_time, limits, max_wait=1)
+    view = Charge(credits=3, windows=("view",))
+    for _ in range(2):
+        with budget.slot(charge=view):
+            pass
+    assert [(u.window.name, u.used, u.remaining) for u in budget.snapshot().windows] == [
+        ("account", 6, 4),
+        ("view", 6, 0),
+    ]
+    fake_time.advance(10)
+    with budget.slot():  # another endpoint: only the account window counts it
+        pass
+    with pytest.raises(RateLimitedError) as caught, budget.slot(charge=view):
+        pass
+    assert caught.value.retry_after == pytest.approx(50)  # when the first view (t = 0) leaves the view window
+    assert budget.remaining() == 3
+
+
+def test_a_wait_is_exact_so_sleeping_it_is_enough(fake_time: FakeTime) -> None:
+    budget = local(fake_time, BudgetLimits(requests=4, per=60), max_wait=0)
+    for step in (0, 5, 5, 5):  # at t = 0, 5, 10, 15
+        fake_time.advance(step)
+        with budget.slot(charge=Charge(credits=1)):
+            pass
+    with pytest.raises(RateLimitedError) as caught, budget.slot(charge=Charge(credits=2)):
+        pass
+    assert caught.value.retry_after == pytest.approx(50)  # two must leave: those of t = 0 and 5 (5 + 60 - 15)
+    fake_time.advance(caught.value.retry_after)
+    with budget.slot(charge=Charge(credits=2)):
+        pass
+
+
+def test_what_the_vendor_reports_beyond_our_traffic_is_held_until_it_leaves(fake_time: FakeTime) -> None:
+    budget = local(fake_time, BudgetLimits(windows=(Window("account", 10, 60, every=True),)), max_wait=0)
     for _ in range(2):
         with budget.slot():
             pass
-    assert budget.remaining() == 0
-    with budget.slot():  # waits for the vendor's reset, then the window (98 left) applies again
+    # The vendor counts 7 in its window: our 2 and 5 of other apps.
+    budget.observe("account", used=7, limit=10, resets_in=30)
+    assert budget.remaining() == 3
+    for _ in range(3):
+        with budget.slot():
+            pass
+    with pytest.raises(RateLimitedError) as caught, budget.slot():
         pass
-    assert 20 <= sum(fake_time.sleeps) <= 20.05
-    assert budget.snapshot().vendor_remaining is None
-    assert budget.remaining() == 97
+    assert caught.value.retry_after == pytest.approx(30)  # the others' leave with the report, before our own
+    fake_time.advance(30)
+    assert budget.remaining() == 5
+    # A limit the vendor reports replaces the declared one while the report holds; our own traffic is never foreign.
+    budget.observe("account", used=3, limit=20)
+    assert [(u.window.limit, u.used) for u in budget.snapshot().windows] == [(20, 5)]
+    fake_time.advance(61)
+    assert [(u.window.limit, u.used) for u in budget.snapshot().windows] == [(10, 0)]
 
 
 def test_concurrency_is_capped_per_endpoint(fake_time: FakeTime) -> None:
@@ -256,19 +317,45 @@ def test_a_redis_budget_waits_inline_for_a_short_window(
 
 
 @pytest.mark.integration
-def test_shrinking_a_redis_budget_holds_for_every_process(
+def test_a_vendor_report_holds_for_every_process(
     redis_url: str, namespace: str, fake_time: FakeTime, redis_cleanup: None
 ) -> None:
-    limits = BudgetLimits(requests=100, per=60)
+    limits = BudgetLimits(requests=100, per=60, windows=(Window("account", 10, 60, every=True),))
     first = shared(redis_url, namespace, fake_time, limits, max_wait=1)
     second = shared(redis_url, namespace, fake_time, limits, max_wait=1)
-    first.shrink(1, resets_in=30)
+    with first.slot():
+        pass
+    first.observe("account", used=9, limit=10, resets_in=30)  # 8 of other apps
+    assert second.remaining() == 1
     with second.slot():
         pass
-    assert first.snapshot().vendor_remaining == 0
+    assert [(u.window.name, u.used, u.remaining) for u in first.snapshot().windows] == [
+        ("budget", 2, 98),
+        ("account", 10, 0),
+    ]
     with pytest.raises(RateLimitedError) as caught, first.slot():
         pass
-    assert 25 <= caught.value.retry_after <= 30
+    assert 29 <= caught.value.retry_after <= 30  # the others' credits leave with the report
+
+
+@pytest.mark.integration
+def test_redis_windows_count_credits_per_endpoint_and_wait_exactly(
+    redis_url: str, namespace: str, fake_time: FakeTime, redis_cleanup: None
+) -> None:
+    limits = BudgetLimits(windows=(Window("account", 10, 60, every=True), Window("view", 6, 60)))
+    budget = shared(redis_url, namespace, fake_time, limits, max_wait=0)
+    view = Charge(credits=3, windows=("view",))
+    for _ in range(2):
+        with budget.slot(charge=view):
+            pass
+    with budget.slot():
+        pass
+    with pytest.raises(RateLimitedError) as caught, budget.slot(charge=view):
+        pass
+    assert 60 <= caught.value.retry_after <= 62  # the view window frees when its first bucket leaves
+    fake_time.advance(caught.value.retry_after)
+    with budget.slot(charge=view):
+        pass
 
 
 @pytest.mark.integration
@@ -291,15 +378,16 @@ def test_redis_concurrency_slots_are_shared(
 def test_redis_keys_are_namespaced_per_connection(redis_url: str, namespace: str, fake_time: FakeTime) -> None:
     import redis
 
-    budget = shared(redis_url, namespace, fake_time, BudgetLimits(requests=5, per=60, concurrency=2))
-    budget.shrink(3)
+    limits = BudgetLimits(requests=5, per=60, concurrency=2, windows=(Window("account", 9, 60, every=True),))
+    budget = shared(redis_url, namespace, fake_time, limits)
+    budget.observe("account", used=3)
     client = redis.Redis.from_url(redis_url)
     try:
         with budget.slot("Tickets"):
             keys = sorted(k.decode() for k in client.scan_iter(match=f"{namespace}:*"))
         assert keys
         assert all(k.startswith(f"{namespace}:budget:conn:") for k in keys)
-        assert f"{namespace}:budget:conn:quota" in keys
+        assert f"{namespace}:budget:conn:reported:account" in keys
         assert f"{namespace}:budget:conn:inflight:Tickets" in keys
     finally:
         client.delete(*client.scan_iter(match=f"{namespace}:*"))

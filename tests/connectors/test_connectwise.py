@@ -121,6 +121,94 @@ def test_a_page_all_in_one_second_steps_to_the_next_page_number(router: respx.Mo
     ]
 
 
+SITE = "https://api-eu.myconnectwise.net"
+
+
+def test_a_site_root_is_resolved_to_its_codebase_once_before_anything_else(namespace: str) -> None:
+    with respx.mock(base_url=SITE, assert_all_mocked=True, assert_all_called=True) as mock:
+        info = mock.get("/login/companyinfo/msp").respond(
+            json={"CompanyName": "MSP", "Codebase": "v2025_1/", "CompanyID": "msp", "IsCloud": True}
+        )
+        tickets = mock.get("/v2025_1/apis/3.0/service/tickets/5").respond(json=ticket(5, "2026-11-20T10:00:00Z"))
+        settings = make_settings(name="msp-cw", system="connectwise", base_url=SITE, secrets=SECRETS)
+        cw = ConnectWiseConnector(settings, runtime=HttpRuntime(namespace=namespace))
+        assert info.call_count == 0  # nothing is sent while the connector is built
+        for _ in range(2):
+            assert cw.http.request_json("GET", "service/tickets/5").data["id"] == 5
+        cw.close()
+    assert (info.call_count, tickets.call_count) == (1, 2)
+    assert cw.http.base_url == f"{SITE}/v2025_1/apis/3.0"
+
+
+def test_a_company_the_site_does_not_know_is_a_configuration_error(namespace: str) -> None:
+    with respx.mock(base_url=SITE, assert_all_called=True) as mock:
+        mock.get("/login/companyinfo/msp").respond(404, json={"code": "NotFound", "message": "Company msp not found"})
+        settings = make_settings(name="msp-cw", system="connectwise", base_url=SITE, secrets=SECRETS)
+        with pytest.raises(ConfigError, match="knows no company 'msp'"):
+            _ = ConnectWiseConnector(settings, runtime=HttpRuntime(namespace=namespace)).http
+
+
+def test_a_page_is_completed_with_time_in_bulk_and_notes_and_configurations_per_changed_ticket(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    times = router.get("/time/entries").respond(
+        json=[{"id": 1, "chargeToId": 5, "notes": "a"}, {"id": 2, "chargeToId": 7, "notes": "b"},
+              {"id": 3, "chargeToId": 5, "notes": "c"}]
+    )  # fmt: skip
+    notes = {
+        n: router.get(f"/service/tickets/{n}/notes").respond(
+            json=[{"id": 10 * n, "text": f"body {n}", "detailDescriptionFlag": True}]
+        )
+        for n in (5, 7)
+    }
+    configurations = {
+        n: router.get(f"/service/tickets/{n}/configurations").respond(json=[{"id": 900 + n}]) for n in (5, 7)
+    }
+    page = [ticket(5, "2026-11-20T10:00:00Z"), ticket(6, "2026-11-20T10:00:01Z"), ticket(7, "2026-11-20T10:00:02Z")]
+    stored_six = {**ticket(6, "2026-11-20T10:00:01Z"), "_psa_notes": [{"id": 60}], "_psa_extra": {"configurations": []}}
+
+    completion = connector(namespace).complete_page(page, {"6": stored_six})
+
+    assert completion.unchanged == ("6",)
+    assert [(t["id"], t["_psa_description"], [e["id"] for e in t["_psa_time_entries"]]) for t in completion.full] == [
+        (5, "body 5", [1, 3]),
+        (7, "body 7", [2]),
+    ]
+    assert [t["_psa_extra"]["configurations"] for t in completion.full] == [[{"id": 905}], [{"id": 907}]]
+    assert params(times.calls[0]) == {
+        "orderBy": "id asc",
+        "conditions": 'chargeToType = "ServiceTicket" and chargeToId in (5, 7)',
+        "page": "1",
+        "pageSize": "1000",
+    }
+    per_ticket = sum(route.call_count for route in (*notes.values(), *configurations.values()))
+    assert completion.request_count == 5 == times.call_count + per_ticket
+
+
+def test_a_ticket_whose_last_update_stands_keeps_its_stored_extras(router: respx.MockRouter, namespace: str) -> None:
+    listed = {**ticket(6, "2026-11-20T10:00:01Z"), "isInSla": False}  # a field moved, the update time did not
+    stored = {**ticket(6, "2026-11-20T10:00:01Z"), "isInSla": True, "_psa_notes": [{"id": 60}], "_psa_time_entries": []}
+
+    completion = connector(namespace).complete_page([listed], {"6": stored})  # (no route: any request would fail)
+
+    assert completion.full == [{**listed, "_psa_notes": [{"id": 60}], "_psa_time_entries": []}]
+    assert completion.request_count == 0
+
+
+def test_time_entries_of_many_tickets_are_asked_for_150_ids_at_a_time(router: respx.MockRouter, namespace: str) -> None:
+    times = router.get("/time/entries").respond(json=[])
+    ids = list(range(1000, 1310))
+    for n in ids:
+        router.get(f"/service/tickets/{n}/notes").respond(json=[])
+        router.get(f"/service/tickets/{n}/configurations").respond(json=[])
+
+    connector(namespace).complete_page([ticket(n, "2026-11-20T10:00:00Z") for n in ids], {})
+
+    asked = [params(call)["conditions"] for call in times.calls]
+    assert [len(c.split(",")) for c in asked] == [150, 150, 10]
+    assert all(len(str(call.request.url.query)) < 2000 for call in times.calls)
+
+
 def test_get_ticket_adds_notes_the_description_time_entries_and_configurations(
     router: respx.MockRouter, namespace: str
 ) -> None:

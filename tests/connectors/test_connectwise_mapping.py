@@ -21,6 +21,7 @@ from psabridge_sandbox.scenarios import Scenario
 from psabridge_sandbox.tickets import SeedTicket
 from psabridge_sandbox.world import build_world
 
+from .completion import check_pages_map_as_tickets_read_by_id
 from .contract.harness import connection_settings
 from .serving import serve
 
@@ -102,6 +103,11 @@ def test_a_seed_ticket_maps_to_the_canonical_ticket_it_was_made_from(bench: Benc
     assert [e.minutes for e in ticket.time_entries] == [e.minutes for e in seed.time_entries]
     assert set(seed.error_codes) <= set(ticket.error_codes)
     assert ticket.created_at == seed.created_at and ticket.closed_at == seed.closed_at
+
+
+def test_tickets_built_from_list_pages_map_as_the_tickets_read_by_id(bench: Bench) -> None:
+    compared = check_pages_map_as_tickets_read_by_id(bench.connector, bench.mapper, bench.context, bench.metadata)
+    assert compared == len(bench.cw.tickets) == 40
 
 
 def test_an_outbound_patch_is_what_update_ticket_accepts(bench: Bench) -> None:

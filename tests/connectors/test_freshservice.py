@@ -13,6 +13,7 @@ import pytest
 import respx
 
 from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry
+from psabridge.connectors.budget import Charge
 from psabridge.connectors.freshservice import FreshserviceConnector
 from psabridge.connectors.http import HttpRuntime
 from psabridge.errors import (
@@ -93,8 +94,15 @@ def test_a_backfill_asks_for_everything_oldest_created_first_and_follows_link(
     # when the first page was served (ticket 2 changed after that may have passed us on an earlier page).
     assert [p.watermark for p in pages] == [None, datetime(2026, 11, 20, 14, 30, tzinfo=UTC)]
     first, second = route.calls
-    assert params(first) == {"updated_since": "2000-01-01T00:00:00Z", "per_page": "100", "order_type": "asc"}
+    # stats and requester embedded in the list (the two a list may embed: FSSPEC), so the record carries the ticket
+    assert params(first) == {
+        "updated_since": "2000-01-01T00:00:00Z",
+        "per_page": "100",
+        "order_type": "asc",
+        "include": "stats,requester",
+    }
     assert str(second.request.url) == link[1 : link.index(">")]
+    assert [p.request_count for p in pages] == [1, 1]
     auth = first.request.headers["Authorization"]
     assert auth == "Basic " + base64.b64encode(b"fs-key:X").decode()
     assert first.request.headers["Accept"] == JSON
@@ -118,7 +126,12 @@ def test_an_incremental_run_starts_an_overlap_before_the_watermark_and_drops_rep
 
     assert [[r["id"] for r in p.records] for p in pages] == [[5], [6]]
     assert [p.watermark for p in pages] == [since, datetime(2026, 11, 20, 10, 1, tzinfo=UTC)]
-    assert params(route.calls[0]) == {"updated_since": "2026-11-20T09:58:30Z", "per_page": "100", "order_type": "asc"}
+    assert params(route.calls[0]) == {
+        "updated_since": "2026-11-20T09:58:30Z",
+        "per_page": "100",
+        "order_type": "asc",
+        "include": "stats,requester",
+    }
 
 
 def test_get_ticket_embeds_stats_requester_and_assets_and_reads_every_conversation_and_time_entry(
@@ -157,6 +170,46 @@ def test_get_ticket_embeds_stats_requester_and_assets_and_reads_every_conversati
     assert "stats" not in record and record["requester"] == {"id": 9}
     assert [n["id"] for n in record[EXTRA_NOTES]] == [1, 2]  # oldest first
     assert record[EXTRA_TIME_ENTRIES] == [{"id": 7, "time_spent": "00:30"}]
+
+
+def test_a_changed_ticket_costs_one_show_call_embedding_conversations_and_assets_and_its_time_entries(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    stats = {"first_responded_at": "2026-11-20T11:50:00Z", "resolved_at": None, "closed_at": None}
+    listed = [{**ticket(n, "2026-11-20T12:00:00Z"), "stats": stats, "requester": {"id": 9}} for n in (5, 6)]
+    embedded = [{"id": 2, "created_at": "2026-11-20T11:00:00Z"}, {"id": 1, "created_at": "2026-11-20T10:00:00Z"}]
+    view = router.get("/api/v2/tickets/5").respond(
+        json={"ticket": {**ticket(5, "2026-11-20T12:00:00Z"), "conversations": embedded, "assets": [{"id": 3}]}}
+    )
+    time = router.get("/api/v2/tickets/5/time_entries").respond(json={"time_entries": [{"id": 7}]})
+    stored = {"6": {**ticket(6, "2026-11-20T12:00:00Z"), "requester": {"id": 9}, EXTRA_EXTRA: {"stats": stats}}}
+
+    completion = connector(namespace).complete_page(listed, stored)
+
+    assert completion.unchanged == ("6",)  # its embedded stats equal the stored ones
+    [full] = completion.full
+    assert params(view.calls.last) == {"include": "conversations,assets"}
+    assert params(time.calls.last) == {"per_page": "100"}
+    assert full == {
+        **ticket(5, "2026-11-20T12:00:00Z"),
+        "requester": {"id": 9},
+        EXTRA_EXTRA: {"stats": stats, "assets": [{"id": 3}]},
+        EXTRA_NOTES: [embedded[1], embedded[0]],  # oldest first, as get_ticket lists them
+        EXTRA_TIME_ENTRIES: [{"id": 7}],
+    }
+    assert completion.request_count == 2
+
+
+def test_a_ticket_with_ten_conversations_has_them_all_listed(router: respx.MockRouter, namespace: str) -> None:
+    embedded = [{"id": n, "created_at": f"2026-11-20T10:{n:02d}:00Z"} for n in range(10)]
+    router.get("/api/v2/tickets/5").respond(json={"ticket": {**ticket(5, "x"), "conversations": embedded}})
+    every = router.get("/api/v2/tickets/5/conversations").respond(json={"conversations": [*embedded, {"id": 10}]})
+    router.get("/api/v2/tickets/5/time_entries").respond(json={"time_entries": []})
+
+    completion = connector(namespace).complete_page([ticket(5, "2026-11-20T12:00:00Z")], {})
+
+    assert len(completion.full[0][EXTRA_NOTES]) == 11
+    assert every.call_count == 1 and completion.request_count == 3
 
 
 # --- writing --------------------------------------------------------------------------------------------------------
@@ -418,15 +471,56 @@ def test_the_budget_waits_when_the_account_has_no_credit_left(
     assert sum(time.sleeps) >= 60 and len(route.calls) == 2
 
 
-@pytest.mark.parametrize(("plan", "per_minute"), [(None, 70), ("starter", 40), ("Pro", 120), ("enterprise", 140)])
-def test_the_default_budget_is_the_plans_list_tickets_limit(namespace: str, plan: str | None, per_minute: int) -> None:
+@pytest.mark.parametrize(
+    ("plan", "overall", "list_tickets", "ticket"),
+    [(None, 200, 70, 80), ("starter", 100, 40, 50), ("Pro", 400, 120, 140), ("enterprise", 500, 140, 160)],
+)
+def test_the_budget_is_the_plans_overall_limit_and_its_sub_limits(
+    namespace: str, plan: str | None, overall: int, list_tickets: int, ticket: int
+) -> None:
     fs = connector(namespace, options={"plan": plan} if plan else {})
-    assert (fs.http.budget.limits.requests, fs.http.budget.limits.per) == (per_minute, 61)
+    limits = fs.http.budget.limits
+    assert limits.requests is None  # no share of our own unless rate_budget says so
+    assert {(w.name, w.limit, w.per, w.every) for w in limits.windows} == {
+        ("account", overall, 61, True),
+        ("list_tickets", list_tickets, 61, False),
+        ("view_ticket", ticket, 61, False),
+        ("create_ticket", ticket, 61, False),
+        ("update_ticket", ticket, 61, False),
+        ("list_agents", list_tickets, 61, False),
+        ("list_requesters", list_tickets, 61, False),
+    }
+    assert FreshserviceConnector.budget_limits(fs.settings) == limits  # what `psabridge status` shows
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "credits", "window"),
+    [
+        ("GET", "/api/v2/tickets?include=stats,requester&per_page=100", 5, "list_tickets"),
+        ("GET", "/api/v2/tickets?per_page=100", 1, "list_tickets"),
+        ("GET", "/api/v2/tickets/9?include=conversations,assets", 3, "view_ticket"),
+        ("GET", "/api/v2/tickets/9", 1, "view_ticket"),
+        ("PUT", "/api/v2/tickets/9", 1, "update_ticket"),
+        ("POST", "/api/v2/tickets", 1, "create_ticket"),
+        ("GET", "/api/v2/tickets/9/conversations?per_page=100", 1, None),
+        ("GET", "/api/v2/tickets/9/time_entries?per_page=100", 1, None),
+        ("GET", "/api/v2/agents?per_page=100", 1, "list_agents"),
+        ("GET", "/api/v2/groups", 1, None),
+    ],
+)
+def test_requests_cost_credits_as_freshservice_counts_them(
+    namespace: str, method: str, path: str, credits: int, window: str | None
+) -> None:
+    fs = connector(namespace)
+    request = httpx.Request(method, BASE + path)
+    assert fs.charge_of(request, path.partition("?")[0]) == Charge(credits, (window,) if window else ())
 
 
 def test_an_unknown_plan_is_a_configuration_error(namespace: str) -> None:
-    with pytest.raises(ConfigError, match="'sprout' is not a Freshservice plan"):
+    with pytest.raises(ConfigError, match=r"options\.plan: Input should be 'starter', 'growth', 'pro' or 'enterprise'"):
         connector(namespace, options={"plan": "sprout"})
+    with pytest.raises(ConfigError, match=r"options\.webhook_headr: Extra inputs are not permitted"):
+        connector(namespace, options={"webhook_headr": "X-Token"})
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from psabridge_sandbox.scenarios import Scenario
 from psabridge_sandbox.tickets import SeedTicket
 from psabridge_sandbox.world import build_world
 
+from .completion import check_pages_map_as_tickets_read_by_id
 from .contract.harness import connection_settings
 from .serving import serve
 
@@ -60,7 +61,7 @@ def bench() -> Iterator[Bench]:
         settings = connection_settings(
             name="globex-fs", system="freshservice", base_url=root, tenant="globex",
             secrets={"api_key": FS_API_KEY, "webhook_secret": FS_WEBHOOK_SECRET},
-            rate_budget={"requests": 10_000, "per": 60},
+            rate_budget={"vendor_limits": False},  # the sandbox's unlimited plan
         )  # fmt: skip
         connector = FreshserviceConnector(settings, runtime=HttpRuntime(namespace="fs-mapping-test"))
         try:
@@ -124,6 +125,12 @@ def test_list_records_map_without_the_extras(bench: Bench) -> None:
         assert (result.ticket.summary, result.ticket.queue, result.ticket.priority) == (
             seed.summary, seed.queue.name, seed.priority,
         )  # fmt: skip
+
+
+def test_tickets_built_from_list_pages_map_as_the_tickets_read_by_id(bench: Bench) -> None:
+    compared = check_pages_map_as_tickets_read_by_id(bench.connector, bench.mapper, bench.context, bench.metadata)
+    listed = [row for row in bench.fs.tickets.rows() if not (row.data["deleted"] or row.data["spam"])]
+    assert compared == len(listed) > 40
 
 
 def test_an_outbound_patch_is_what_update_ticket_accepts(bench: Bench) -> None:

@@ -27,7 +27,7 @@ def test_without_overlap_the_watermark_stops_where_the_run_began(namespace: str)
         settings = connection_settings(
             name="globex-fs", system="freshservice", base_url=root, tenant="globex",
             secrets={"api_key": FS_API_KEY, "webhook_secret": FS_WEBHOOK_SECRET},
-            overlap=timedelta(0), page_size=50, rate_budget={"requests": 10_000, "per": 60},
+            overlap=timedelta(0), page_size=50, rate_budget={"vendor_limits": False},
         )  # fmt: skip
         connector = FreshserviceConnector(settings, runtime=HttpRuntime(namespace=namespace))
         fs.simulator.faults.update({"churn_touch": 8, "latency_ms": [1100, 1100]})

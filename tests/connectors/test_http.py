@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from psabridge.connectors.auth import BasicAuth
-from psabridge.connectors.budget import Budget, BudgetLimits
+from psabridge.connectors.budget import Budget, BudgetLimits, Charge, Window
 from psabridge.connectors.http import (
     DefaultHooks,
     FailureType,
@@ -387,19 +387,41 @@ def test_a_transport_failure_is_logged_without_a_status(
 
 
 class RateHeaderHooks(DefaultHooks):
-    """A vendor that reports the account's remaining quota per response."""
+    """A vendor that reports the account's remaining quota per response, and charges three credits per search."""
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
         remaining = response.headers.get("X-Quota-Left")
         if remaining is not None:
-            budget.shrink(int(remaining), resets_in=60)
+            budget.observe("account", used=1000 - int(remaining), limit=1000, resets_in=60)
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        return Charge(3, ("search",)) if path == "/search" else Charge()
 
 
-def test_a_response_hook_shrinks_the_budget_so_no_request_is_sent_over_the_vendor_quota(
+def test_a_hook_charges_credits_to_the_vendors_windows(
+    router: respx.MockRouter, make_client: ClientFactory, fake_time: FakeTime
+) -> None:
+    router.get("/search").respond(json=[])
+    router.get("/tickets").respond(json=[])
+    windows = (Window("account", 1000, 60, every=True), Window("search", 6, 60))
+    client = make_client(hooks=RateHeaderHooks(), budget=BudgetLimits(requests=100, per=60, windows=windows))
+
+    client.request("GET", "search")
+    client.request("GET", "tickets")
+
+    assert [(u.window.name, u.used) for u in client.budget.snapshot().windows] == [
+        ("budget", 4),
+        ("account", 4),
+        ("search", 3),
+    ]
+
+
+def test_a_response_hook_tells_the_budget_what_others_used_so_no_request_goes_over_the_vendor_quota(
     router: respx.MockRouter, make_client: ClientFactory, fake_time: FakeTime
 ) -> None:
     route = router.get("/tickets").mock(return_value=httpx.Response(200, json=[], headers={"X-Quota-Left": "0"}))
-    client = make_client(hooks=RateHeaderHooks(), budget=BudgetLimits(requests=1000, per=60))
+    windows = (Window("account", 1000, 60, every=True),)
+    client = make_client(hooks=RateHeaderHooks(), budget=BudgetLimits(requests=1000, per=60, windows=windows))
 
     client.request("GET", "tickets")
     assert client.budget.remaining() == 0

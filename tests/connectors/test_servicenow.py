@@ -189,6 +189,38 @@ def test_get_ticket_reads_the_incident_its_journal_and_time_worked(router: respx
     assert got["_psa_time_entries"] == [{"sys_id": sid(21), "task": ID}]
 
 
+def test_a_page_is_completed_with_its_journal_and_time_read_in_bulk(router: respx.MockRouter, namespace: str) -> None:
+    listed = [incident(n, "2026-11-20 12:00:00", close_notes="Done." if n == 3 else "") for n in range(1, 4)]
+    journal = router.get(f"{TABLE}/sys_journal_field").mock(
+        return_value=listing([{"sys_id": sid(11), "element_id": sid(2), "element": "comments", "value": "hi"}])
+    )
+    worked = router.get(f"{TABLE}/task_time_worked").mock(return_value=listing([{"sys_id": sid(21), "task": sid(3)}]))
+    stored = {sid(1): {**incident(1, "2026-11-20 12:00:00", close_notes=""), "_psa_notes": [], "_psa_time_entries": []}}
+
+    completion = make(namespace).complete_page(listed, stored)
+
+    assert completion.unchanged == (sid(1),)
+    assert [[n["sys_id"] for n in t["_psa_notes"]] for t in completion.full] == [[sid(11)], [f"{sid(3)}:close_notes"]]
+    assert [t["_psa_time_entries"] for t in completion.full] == [[], [{"sys_id": sid(21), "task": sid(3)}]]
+    assert params(journal.calls[0])["sysparm_query"] == (
+        f"element_idIN{sid(2)},{sid(3)}^elementINwork_notes,comments^ORDERBYsys_created_on^ORDERBYsys_id"
+    )
+    assert params(worked.calls[0])["sysparm_query"] == f"taskIN{sid(2)},{sid(3)}^ORDERBYsys_created_on^ORDERBYsys_id"
+    assert completion.request_count == 2
+
+
+def test_many_incidents_are_asked_for_150_sys_ids_at_a_time(router: respx.MockRouter, namespace: str) -> None:
+    journal = router.get(f"{TABLE}/sys_journal_field").mock(return_value=listing([]))
+    worked = router.get(f"{TABLE}/task_time_worked").mock(return_value=listing([]))
+
+    completion = make(namespace).complete_page([incident(n, "2026-11-20 12:00:00") for n in range(1, 321)], {})
+
+    asked = [params(call)["sysparm_query"].split("^")[0] for call in journal.calls]
+    assert sorted(len(q.removeprefix("element_idIN").split(",")) for q in asked) == [20, 150, 150]
+    assert all(len(str(call.request.url)) < 8192 for call in (*journal.calls, *worked.calls))
+    assert (len(completion.full), completion.request_count) == (320, 6)
+
+
 def test_list_notes_reads_the_journal_and_only_the_resolution_fields(router: respx.MockRouter, namespace: str) -> None:
     one = router.get(f"{TABLE}/incident/{ID}").respond(json={"result": {"sys_id": ID, "close_notes": ""}})
     router.get(f"{TABLE}/sys_journal_field").mock(return_value=listing([{"sys_id": sid(11), "value": "x"}]))

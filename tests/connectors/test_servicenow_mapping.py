@@ -22,6 +22,7 @@ from psabridge_sandbox.servicenow import ServiceNowSimulator
 from psabridge_sandbox.tickets import SeedTicket
 from psabridge_sandbox.world import build_world
 
+from .completion import check_pages_map_as_tickets_read_by_id
 from .contract.harness import connection_settings
 from .serving import serve
 
@@ -120,6 +121,11 @@ def test_a_list_record_maps_without_the_extras(bench: Bench) -> None:
 
     assert result.ticket.external_id == record["sys_id"]
     assert result.ticket.notes == () and result.ticket.queue is not None
+
+
+def test_tickets_built_from_list_pages_map_as_the_tickets_read_by_id(bench: Bench) -> None:
+    compared = check_pages_map_as_tickets_read_by_id(bench.connector, bench.mapper, bench.context, bench.metadata)
+    assert compared == len(bench.sn.instance.tables["incident"]) == 40
 
 
 def test_an_outbound_patch_is_what_update_ticket_accepts(bench: Bench) -> None:

@@ -16,6 +16,7 @@ import respx
 from psabridge.connectors import connector_class, get_connector
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth
 from psabridge.connectors.base import Page, PageCompletion
+from psabridge.connectors.requestcount import counted
 from psabridge.connectors.rest import ChangeRun, HttpConnector
 from psabridge.errors import BugError, ConfigError, NotFoundError
 from psabridge.model import System
@@ -232,13 +233,13 @@ def test_an_unordered_change_run_drops_repeats_from_neighbouring_pages_within_a_
     assert [r["id"] for r in run.page([record(1, 1)], last=True).records] == [1]  # beyond the window
 
 
-
 def test_complete_page_default_reads_changed_records_and_skips_unchanged(fake_module: types.ModuleType) -> None:
     read: list[str] = []
 
     class Reading(FakeVendor):
         def get_ticket(self, external_id: str) -> RawRecord:
             read.append(external_id)
+            counted()  # one request per read, as the HTTP layer counts them
             if external_id == "9":
                 raise NotFoundError("gone")
             return {"id": external_id, "full": True}
@@ -249,6 +250,6 @@ def test_complete_page_default_reads_changed_records_and_skips_unchanged(fake_mo
     with get_connector(make_settings(system="autotask", secrets={"secret": "s"})) as connector:
         completion = connector.complete_page(page, stored)
     assert completion == PageCompletion(
-        full=[{"id": "2", "full": True}, {"id": "3", "full": True}], unchanged=("1", "9"), request_count=2
-    )
+        full=[{"id": "2", "full": True}, {"id": "3", "full": True}], unchanged=("1", "9"), request_count=3
+    )  # the read of the ticket gone since it was listed cost a request too
     assert read == ["2", "3", "9"]

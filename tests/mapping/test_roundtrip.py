@@ -58,7 +58,7 @@ def live(request: pytest.FixtureRequest) -> Iterator[Live]:
         simulator.base_url = root = stack.enter_context(serve(simulator))
         # Hundreds of requests in seconds: far above the vendors' default budgets, which the connector would honour.
         connection = harness.settings(root + harness.base_path).model_copy(
-            update={"rate_budget": RateBudget(requests=100_000, per=timedelta(minutes=1))}
+            update={"rate_budget": RateBudget(requests=100_000, per=timedelta(minutes=1), vendor_limits=False)}
         )
         connector = harness.connector(connection, namespace=f"roundtrip-{vendor}")
         stack.callback(connector.close)

@@ -29,11 +29,18 @@ def make(
     tickets: int = 60,
     faults: str = "none",
     transport: httpx.BaseTransport | None = None,
+    limits: bool = True,
     **options: Any,
 ) -> tuple[AutotaskSimulator, AsgiClient]:
     """The simulator over ``tickets`` seed tickets, and an in-process client."""
     context = SandboxContext(
-        service=service("autotask"), world=world, anchor=ANCHOR, tickets=tickets, faults=faults, clock=clock
+        service=service("autotask"),
+        world=world,
+        anchor=ANCHOR,
+        tickets=tickets,
+        faults=faults,
+        clock=clock,
+        limits=limits,
     )
     at = AutotaskSimulator(context, webhook_transport=transport, **options)
     return at, AsgiClient(at.simulator)

@@ -318,6 +318,29 @@ def test_a_fourth_concurrent_call_on_one_endpoint_is_refused_as_a_thread_limit(w
     assert responses[4].status_code == 200  # another endpoint has its own three threads
 
 
+def test_limits_off_lifts_the_threshold_and_the_thread_limit(world: World, clock: FakeClock) -> None:
+    _, client = make(world, clock, requests_per_hour=3, limits=False, latency_scale=0.1)
+
+    async def burst(http: httpx.AsyncClient) -> list[httpx.Response]:
+        return list(await asyncio.gather(*(http.get(f"{API}/Tickets/{350001 + i}", headers=HEADERS) for i in range(8))))
+
+    assert {r.status_code for r in client.run(burst)} == {200}
+    usage = client.get(f"{API}/ThresholdInformation", headers=HEADERS).json()
+    assert usage["externalRequestThreshold"] == 1_000_000_000 and usage["currentTimeframeRequestCount"] == 9
+
+
+def test_notes_and_time_entries_of_a_page_of_tickets_come_from_one_query_with_in(
+    world: World, clock: FakeClock
+) -> None:
+    at, client = make(world, clock, tickets=40)
+    ids = [int(i) for i in at.tickets.ids()[:25]]
+    for entity, index in (("TicketNotes", at.notes_of), ("TimeEntries", at.entries_of)):
+        found = query_all(client, entity, {"filter": [{"op": "in", "field": "ticketID", "value": ids}]})
+        expected = sorted(row_id for ticket_id in ids for row_id in index.get(ticket_id, ()))
+        assert expected and [r["id"] for r in found] == expected  # in id order, as every query
+        assert {r["ticketID"] for r in found} <= set(ids)
+
+
 def test_the_registered_simulator_serves_state_and_the_control_plane(clock: FakeClock) -> None:
     sim = build_simulator("autotask", tickets=12, clock=clock, anchor=ANCHOR)
     try:

@@ -377,6 +377,38 @@ def test_time_entries_are_charged_to_tickets_and_listed_by_conditions(
     assert client.post(f"{API}/time/entries", headers=HEADERS, json={**body, "timeStart": None}).status_code == 400
 
 
+def test_time_entries_of_many_tickets_come_from_one_list_by_charge_to_id_in(
+    client: AsgiClient, cw: ConnectWiseSimulator
+) -> None:
+    ids = cw.tickets.ids()[:30]
+    expected = sorted(entry["id"] for ticket_id in ids for entry in cw.time_of(int(ticket_id)))
+    assert expected, "the seed must give some of these tickets time entries"
+    listed = get(
+        client,
+        "/time/entries",
+        conditions=f'chargeToType = "ServiceTicket" and chargeToId in ({", ".join(str(i) for i in ids)})',
+        orderBy="id asc",
+        pageSize=1000,
+    )
+    assert sorted(e["id"] for e in valid(listed.json(), "TimeEntryList")) == expected
+    assert {e["chargeToId"] for e in listed.json()} <= set(ids)
+
+
+def test_a_list_record_is_the_whole_ticket_as_by_id(client: AsgiClient, cw: ConnectWiseSimulator) -> None:
+    listed = {t["id"]: t for t in get(client, "/service/tickets", pageSize=1000, orderBy="id asc").json()}
+    ticket_id = cw.tickets.ids()[7]
+    assert get(client, f"/service/tickets/{ticket_id}").json() == listed[ticket_id]
+
+
+def test_the_codebase_is_discovered_at_the_site_root_without_credentials(client: AsgiClient) -> None:
+    info = client.get(f"/login/companyinfo/{CW_COMPANY.upper()}")
+    assert info.status_code == 200
+    assert info.json()["Codebase"] == "v4_6_release/"
+    assert "/" + info.json()["Codebase"] + "apis/3.0" == API
+    unknown = client.get("/login/companyinfo/nobody")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "NotFound"
+
+
 # --- auth, errors, limits -------------------------------------------------------------------------------------------
 
 
@@ -404,6 +436,15 @@ def test_the_cloudflare_limit_answers_429_with_retry_after(
     assert int(refused.headers["Retry-After"]) > 0
     clock.advance(61)
     assert get(client, "/service/priorities").status_code == 200
+
+
+def test_limits_off_lifts_the_cloudflare_limit(world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cw_module, "CLOUDFLARE_LIMIT", 3)
+    context = SandboxContext(
+        service=service("connectwise"), world=world, anchor=ANCHOR, tickets=5, clock=clock, limits=False
+    )
+    client = AsgiClient(ConnectWiseSimulator(context).simulator)
+    assert {get(client, "/service/priorities").status_code for _ in range(6)} == {200}
 
 
 def test_injected_500s_say_timeout_as_connectwise_does(world: World, clock: FakeClock) -> None:

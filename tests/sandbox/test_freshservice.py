@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
@@ -10,8 +11,10 @@ import pytest
 
 from psabridge_sandbox.clock import FakeClock
 from psabridge_sandbox.credentials import FS_API_KEY
+from psabridge_sandbox.freshservice import FreshserviceSimulator
 from psabridge_sandbox.freshservice_http import READONLY_API_KEY
 from psabridge_sandbox.freshservice_records import fs_time
+from psabridge_sandbox.registry import SandboxContext, service
 from psabridge_sandbox.world import World
 
 from .conftest import ANCHOR
@@ -106,6 +109,31 @@ def test_list_includes_embed_stats_and_requester(world: World, clock: FakeClock)
     assert ticket["requester"]["id"] == ticket["requester_id"]
     plain = api.get(LIST, params={"updated_since": EVERYTHING})
     assert "stats" not in plain.json()["tickets"][0] and "requester" not in plain.json()["tickets"][0]
+
+
+def test_a_list_cannot_embed_conversations_or_assets_only_a_show_call_can(world: World, clock: FakeClock) -> None:
+    api = Api(account(world, clock))
+    for include in ("conversations", "assets", "stats,conversations"):
+        refused = api.get(LIST, params={"updated_since": EVERYTHING, "include": include})
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "description": "Validation failed",
+            "errors": [
+                {
+                    "field": "include",
+                    "message": "It should be one of these values: 'stats,requester,requested_for'",
+                    "code": "invalid_value",
+                }
+            ],
+        }
+
+
+def test_limits_off_serves_the_unlimited_plan(world: World, clock: FakeClock) -> None:
+    context = SandboxContext(
+        service=service("freshservice"), world=world, anchor=ANCHOR, tickets=5, clock=clock, limits=False
+    )
+    assert FreshserviceSimulator(context).plan.name == "unlimited"
+    assert FreshserviceSimulator(replace(context, limits=True)).plan.name == "growth"
 
 
 def test_one_ticket_with_includes_and_the_records_it_points_at(world: World, clock: FakeClock) -> None:

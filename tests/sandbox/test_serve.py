@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from psabridge.cli import app
 from psabridge.settings import load_settings
 from psabridge_sandbox.configout import write_config, write_urls
-from psabridge_sandbox.credentials import PD_ROUTING_KEY, SECRET_FILES
+from psabridge_sandbox.credentials import FS_API_KEY, PD_ROUTING_KEY, SECRET_FILES
 from psabridge_sandbox.registry import SERVICES
 from psabridge_sandbox.runner import SandboxRunner
 
@@ -60,6 +60,20 @@ def test_runner_serves_every_registered_simulator_on_ephemeral_ports(tmp_path: P
     text = config.read_text()
     assert not [name for name, value in SECRET_FILES.items() if value in text]  # secrets only in files
     assert oct((tmp_path / "conf" / "sandbox-secrets" / "pd_routing_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_runner_without_limits_lifts_them_and_writes_a_config_that_keeps_none(tmp_path: Path) -> None:
+    with SandboxRunner(port_base=0, tickets=3, anchor=ANCHOR, limits=False) as sandbox:
+        info = sandbox.infos["freshservice"]
+        with httpx.Client(timeout=5, auth=(FS_API_KEY, "X")) as client:
+            answer = client.get(f"{info.url}/api/v2/tickets/1")
+        config = write_config(tmp_path / "psabridge.yaml", sandbox.infos, world=sandbox.world, host="127.0.0.1",
+                              limits=False)  # fmt: skip
+    assert answer.status_code == 200 and answer.headers["X-RateLimit-Total"] == "1000000000"
+    settings = load_settings(config, env={})
+    assert {c.name: c.rate_budget.vendor_limits for c in settings.connections} == dict.fromkeys(
+        ("msp-cw", "partner-at", "acme-snow", "globex-fs"), False
+    )
 
 
 def test_a_busy_port_names_the_service() -> None:

@@ -12,8 +12,11 @@ import pytest
 
 from psabridge_sandbox.clock import FakeClock
 from psabridge_sandbox.credentials import SN_PASSWORD, SN_USERNAME
+from psabridge_sandbox.registry import SandboxContext, service
+from psabridge_sandbox.servicenow import ServiceNowSimulator
 from psabridge_sandbox.world import World
-from tests.sandbox.servicenow_client import TABLE, list_all, make, valid
+from tests.sandbox.conftest import ANCHOR
+from tests.sandbox.servicenow_client import TABLE, Client, list_all, make, valid
 
 INCIDENTS = f"{TABLE}/incident"
 
@@ -237,6 +240,41 @@ def test_journal_entries_are_rows_of_sys_journal_field(world: World, clock: Fake
     newest = body["result"][-1]
     assert shown[newest["element"]].startswith(f"{newest['sys_created_on']} - ")
     assert newest["value"] in shown[newest["element"]]
+
+
+def test_journal_and_time_rows_of_many_incidents_come_from_one_query_with_in(world: World, clock: FakeClock) -> None:
+    sn, client = make(world, clock, tickets=40)
+    incidents = [str(r.id) for r in sn.instance.tables["incident"]][:30]
+    for table, field, index in (
+        ("sys_journal_field", "element_id", sn.instance.journal_of),
+        ("task_time_worked", "task", sn.instance.time_of),
+    ):
+        query = f"{field}IN{','.join(incidents)}^ORDERBYsys_created_on^ORDERBYsys_id"
+        rows, _ = list_all(client, table, {"sysparm_query": query, "sysparm_exclude_reference_link": "true"})
+        expected = {str(row_id) for incident in incidents for row_id in index.get(incident, ())}
+        assert expected and {r["sys_id"] for r in rows} == expected
+        stamps = [(r["sys_created_on"], r["sys_id"]) for r in rows]
+        assert stamps == sorted(stamps)
+
+
+def test_a_request_line_over_tomcats_8_kb_is_refused(world: World, clock: FakeClock) -> None:
+    _, client = make(world, clock, tickets=5)
+    many = ",".join(f"{i:032x}" for i in range(260))  # 260 sys_ids: about 8.6 KB
+    refused = client.get(f"{TABLE}/sys_journal_field", params={"sysparm_query": f"element_idIN{many}"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "Request header is too large"
+    fewer = ",".join(f"{i:032x}" for i in range(150))
+    assert client.get(f"{TABLE}/sys_journal_field", params={"sysparm_query": f"element_idIN{fewer}"}).status_code == 200
+
+
+def test_limits_off_lifts_the_rate_limit_rule(world: World, clock: FakeClock) -> None:
+    context = SandboxContext(
+        service=service("servicenow"), world=world, anchor=ANCHOR, tickets=5, clock=clock, limits=False
+    )
+    client = Client(ServiceNowSimulator(context, rate_limit=2).simulator)
+    answers = [client.get(f"{TABLE}/sys_user_group") for _ in range(4)]
+    assert {a.status_code for a in answers} == {200}
+    assert answers[-1].headers["X-RateLimit-Limit"] == "1000000000"
 
 
 def test_a_missing_record_is_a_404_in_the_error_shape(world: World, clock: FakeClock) -> None:

@@ -58,7 +58,9 @@ def test_a_new_query_part_made_only_of_invalid_terms_matches_everything() -> Non
     assert run("state=1^NQnope=2") == ["INC1", "INC2", "INC3", "INC4"]
 
 
-def test_equals_finds_a_top_level_term_for_index_lookups() -> None:
-    assert parse_query("state=2^priority=1", FIELDS.__contains__).equals("priority") == "1"
-    assert parse_query("state=2^ORpriority=1", FIELDS.__contains__).equals("priority") is None
-    assert parse_query("priority=1^NQstate=2", FIELDS.__contains__).equals("priority") is None
+def test_one_of_finds_a_top_level_term_for_index_lookups() -> None:
+    assert parse_query("state=2^priority=1", FIELDS.__contains__).one_of("priority") == ["1"]
+    assert parse_query("state=2^priorityIN1,3", FIELDS.__contains__).one_of("priority") == ["1", "3"]
+    assert parse_query("state=2^ORpriority=1", FIELDS.__contains__).one_of("priority") is None
+    assert parse_query("priority=1^NQstate=2", FIELDS.__contains__).one_of("priority") is None
+    assert parse_query("priority!=1", FIELDS.__contains__).one_of("priority") is None

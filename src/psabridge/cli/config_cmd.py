@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from psabridge.cli.common import EXIT_CONFIG, ConfigOption, load
+from psabridge.connectors.options import option_models
 from psabridge.rules import RulesFileError, load_rules, rules_schema
 from psabridge.settings import Settings
 
@@ -52,4 +53,22 @@ def schema(
     document = Settings.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "psabridge settings"
+    _document_options(document)
     typer.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _document_options(document: dict[str, Any]) -> None:
+    """Each system's options model, applied to ``options`` of the connections of that system (if/then)."""
+    defs = document.setdefault("$defs", {})
+    rules = []
+    for system, model in option_models().items():
+        schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+        rules.append(
+            {
+                "if": {"properties": {"system": {"const": system}}, "required": ["system"]},
+                "then": {"properties": {"options": {"$ref": f"#/$defs/{model.__name__}"}}},
+            }
+        )
+    defs["ConnectionSettings"]["allOf"] = rules

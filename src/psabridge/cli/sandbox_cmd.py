@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -26,6 +27,13 @@ DEFAULT_PORT_BASE = 8701
 """The sandbox's first port, which config/psabridge.yaml points at (psabridge_sandbox.registry.DEFAULT_PORT_BASE)."""
 FAULT_PROFILES = ("none", "flaky", "throttled", "slow", "malformed", "churn", "webhooks", "chaos")
 """The sandbox's fault profiles, for --help without importing it (psabridge_sandbox.faults.PROFILES)."""
+
+
+class Limits(StrEnum):
+    """Whether the simulators enforce the vendors' rate limits."""
+
+    ON = "on"
+    OFF = "off"
 
 
 @app.command("serve")
@@ -55,6 +63,15 @@ def serve(
         str | None,
         typer.Option(help="The seed data's 'now' (ISO 8601 with timezone); default: the current hour."),
     ] = None,
+    limits: Annotated[
+        Limits,
+        typer.Option(
+            help="on: every simulator limits as its vendor does (default). off: rate limits, thread caps and "
+            "Freshservice's plan are lifted, so a benchmark measures psabridge's own cost (pair it with "
+            "rate_budget.vendor_limits: false in the connections).",
+            case_sensitive=False,
+        ),
+    ] = Limits.ON,
 ) -> None:
     """Run every registered simulator until Ctrl+C (or SIGTERM), printing each base URL and its credentials."""
     require_sandbox("sandbox serve")
@@ -66,7 +83,15 @@ def serve(
         when = _anchor(anchor)
     except ValueError as exc:
         die(str(exc), EXIT_CONFIG)
-    runner = SandboxRunner(host=host, port_base=port_base, seed=seed, tickets=tickets, faults=chosen, anchor=when)
+    runner = SandboxRunner(
+        host=host,
+        port_base=port_base,
+        seed=seed,
+        tickets=tickets,
+        faults=chosen,
+        anchor=when,
+        limits=limits is Limits.ON,
+    )
     try:
         runner.start()
     except (OSError, RuntimeError) as exc:
@@ -81,13 +106,22 @@ def serve(
                 typer.echo(f"{name:<13} not available yet (no simulator registered)")
         if config_out is not None:
             webhook_port = 8700 if port_base in (0, DEFAULT_PORT_BASE) else max(port_base - 1, 0)
-            written = write_config(config_out, runner.infos, world=runner.world, host=host, webhook_port=webhook_port)
+            written = write_config(
+                config_out,
+                runner.infos,
+                world=runner.world,
+                host=host,
+                webhook_port=webhook_port,
+                limits=limits is Limits.ON,
+            )
             typer.echo(f"config written: {written} (check it: psabridge config check --config {written})")
         if urls_file is not None:
             typer.echo(f"urls written: {write_urls(urls_file, runner.infos)}")
         running = len(runner.infos) - len(runner.missing)
+        lifted = "" if limits is Limits.ON else ", rate limits off"
         typer.echo(
-            f"sandbox ready: {running} service(s), {tickets} seed ticket(s) per vendor, seed {seed}; Ctrl+C stops"
+            f"sandbox ready: {running} service(s), {tickets} seed ticket(s) per vendor, seed {seed}{lifted}; "
+            "Ctrl+C stops"
         )
         sys.stdout.flush()
         _wait_for_signal()

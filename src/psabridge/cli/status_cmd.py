@@ -48,7 +48,10 @@ def _run(run: dict[str, Any] | None) -> str:
 def _budget(budget: dict[str, Any]) -> str:
     if "error" in budget:
         return f"unknown ({budget['error']})"
-    if budget["limit"] is None:
+    parts = [f"{w['name']} {w['remaining']} of {w['limit']} per {w['per_seconds']:g}s left" for w in budget["windows"]]
+    if budget["concurrency"] is not None:
+        parts.append(f"{budget['concurrency']} in flight per endpoint")
+    if not parts:
         return "no limit configured"
     scope = "shared" if budget["shared"] else "this process only"
-    return f"{budget['remaining']} of {budget['limit']} per {budget['per_seconds']:g}s left ({scope})"
+    return "; ".join(parts) + f" ({scope})"

@@ -9,11 +9,17 @@ Every Autotask quirk psabridge knows lives here (VENDOR-APIS.md section 2 and it
 - Lists are ``POST <Entity>/query`` with a Filter; pages follow ``pageDetails.nextPageUrl`` by re-POSTing the query
   (KelvinTegelaar ``Get-AutotaskAPIResource.ps1``), at most 500 records a page. The QueryModel has no sort: pages
   come in id order, so the high-water mark is the newest ``lastActivityDate`` seen, kept by ``ChangeRun``.
+- Ingest from the page: a query without ``IncludeFields`` returns every field of the ticket (IncludeFields only
+  narrows it: ATDOCS REST_Advanced_Query_Features), so a list record is the ticket as ``GET Tickets/{id}`` answers
+  it and no fields are asked for (a mapping may read any field, UDFs too). A page's notes and time entries come
+  from ``TicketNotes/query`` and ``TimeEntries/query`` with ``ticketID in [...]``; only tickets whose
+  ``lastActivityDate`` moved are read (a note or time entry is activity on the ticket).
 - Errors are ``{"errors": ["..."]}``; business-rule refusals are HTTP 500 and permanent, while thread-limit
   refusals (``Itgenatr005``, "thread threshold ... exceeded", n8nAT ``retryHandler.ts``) are retried.
 - 10,000 requests per rolling hour per database, shared with every other integration, and 3 requests in flight per
   integration code and endpoint (ATDOCS REST_Thresholds_Limits, ThreadLimiting): our default budget is half the
-  hour and 3 concurrent, and ThresholdInformation shrinks it while the database is busy.
+  hour and 3 concurrent, and the database's own window (``database``) holds what ThresholdInformation says the
+  other integrations used, so our traffic never takes the database over its threshold.
 - Webhooks: ``X-Hook-Signature: sha1=<base64(HMAC-SHA1(SecretKey, raw body))>`` (autotask_webhooks.py).
 """
 
@@ -27,14 +33,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import require_secret
 from psabridge.connectors.autotask_webhooks import read_delivery, register
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
-from psabridge.connectors.budget import BudgetLimits
+from psabridge.connectors.budget import BudgetLimits, Window
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import NextUrlInBodyPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.requestcount import counting
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages
 from psabridge.errors import AuthError, NotFoundError, PermanentError
 from psabridge.log import get_logger
 from psabridge.markers import MARKER_PATTERN
@@ -42,13 +51,15 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector"]
+__all__ = ["CONNECTOR", "AutotaskAuth", "AutotaskConnector", "AutotaskOptions"]
 
 log = get_logger("psabridge.connectors.autotask")
 
 T = TypeVar("T")
 
 MAX_RECORDS = 500  # QueryModel.MaxRecords is 1-500 (ATDOCS REST_Basic_Query_Calls)
+DATABASE = "database"
+DATABASE_THRESHOLD = 10_000  # requests per rolling hour per database (ATDOCS REST_Thresholds_Limits)
 STATUS_COMPLETE = "5"  # the system "closed" status (ATPM "tickets Not Complete" filters noteq 5)
 EXTERNAL_ID_LENGTH = 50  # Ticket.externalID, where a created ticket's marker goes [UNCONFIRMED length]
 # TicketNotes.publish: 1 "All Autotask Users" (client portal), 2 "Internal Only" [UNCONFIRMED labels, VENDOR-APIS 2.5].
@@ -84,19 +95,40 @@ class AutotaskAuth(httpx.Auth):
         return f"AutotaskAuth({sorted(self._headers)})"
 
 
-class AutotaskConnector(HttpConnector):
-    """One Autotask database (a connection), through its zone.
+class AutotaskOptions(ConnectorOptions):
+    """``connections[].options`` of an Autotask connection."""
 
-    Options (``connections[].options``): ``zone_url`` (skip the lookup), ``integration_user`` (the API user's
-    resource id; looked up by user name otherwise), ``time_resource_id`` and ``time_role_id`` (who logs time when
-    the entry names nobody), ``note_type`` (TicketNotes.noteType, default 1), ``webhook_max_age`` (seconds, default
-    900), ``threshold_check`` (read ThresholdInformation before a poll, default true).
-    """
+    zone_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the zone's API root (https://webservicesN.autotask.net/ATServicesRest/): skips the zone lookup",
+    )
+    integration_user: str | None = Field(
+        default=None, description="the API user's resource id (default: looked up once by the user name)"
+    )
+    time_resource_id: int | None = Field(default=None, description="who logs time when an entry names nobody")
+    time_role_id: int | None = Field(default=None, description="the role time is logged in (default: the resource's)")
+    note_type: int = Field(default=NOTE_TYPE, description="TicketNotes.noteType of the notes psabridge writes")
+    webhook_max_age: float = Field(
+        default=900, ge=0, description="seconds after its EventTime a webhook delivery is refused as stale"
+    )
+    threshold_check: bool = Field(
+        default=True, description="read ThresholdInformation before a poll and hold back while the database is busy"
+    )
+
+
+class AutotaskConnector(HttpConnector):
+    """One Autotask database (a connection), through its zone (options: ``AutotaskOptions``)."""
 
     system: ClassVar[System] = System.AUTOTASK
+    options_model = AutotaskOptions
+    options: AutotaskOptions
     # Half of the database's 10,000 requests per rolling hour: every other integration of the tenant shares the
-    # rest. Three in flight per endpoint and integration code (ATDOCS ThreadLimiting; 2023.1+ integrations).
-    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=5000, per=3600, concurrency=3)
+    # rest; the database window itself counts theirs too (as ThresholdInformation reports them). Three in flight per
+    # endpoint and integration code (ATDOCS ThreadLimiting; 2023.1+ integrations).
+    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(
+        requests=5000, per=3600, concurrency=3, windows=(Window(DATABASE, DATABASE_THRESHOLD, 3600, every=True),)
+    )
     default_headers: ClassVar[Mapping[str, str]] = {"Content-Type": "application/json"}
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
@@ -142,9 +174,8 @@ class AutotaskConnector(HttpConnector):
 
     def _discover(self) -> str:
         """The zone URL of the API user (``options.zone_url`` skips the lookup)."""
-        configured = self.settings.options.get("zone_url")
-        if isinstance(configured, str) and configured:
-            return configured
+        if self.options.zone_url:
+            return self.options.zone_url
         user = require_secret(self.settings, "username")
         answer = self.http.request_json("GET", "v1.0/zoneInformation", params={"user": user}).data
         url = answer.get("url") if isinstance(answer, dict) else None
@@ -191,7 +222,6 @@ class AutotaskConnector(HttpConnector):
 
     def iter_changes(self, since: datetime | None) -> Iterator[Page]:
         """Tickets with ``lastActivityDate`` at or after ``since`` minus the overlap, 500 a page, oldest id first."""
-        self._check_threshold()
         start = self.read_from(since)
         condition = (
             {"op": "gte", "field": "lastActivityDate", "value": _format_time(start)}
@@ -200,12 +230,14 @@ class AutotaskConnector(HttpConnector):
         )
         body = {"MaxRecords": self.page_size(MAX_RECORDS, MAX_RECORDS), "Filter": [condition]}
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=False)
-        begun = self.runtime.clock()
         request = PageRequest(method="POST", url="Tickets/query", json=body)
         paginator = NextUrlInBodyPaginator(path="pageDetails.nextPageUrl", resend_body=True)
-        pages = self._call(lambda api: _first(api.paginate(request, paginator, _items)))
-        for fetched in pages:
-            page = run.page(fetched.records, last=fetched.last)
+        with counting() as setup:  # the threshold, the zone lookup and the first page count with the first page
+            self._check_threshold()
+            begun = self.runtime.clock()
+            pages = self._call(lambda api: _first(api.paginate(request, paginator, _items)))
+        for fetched, requests in counted_pages(pages, before=setup.value):
+            page = run.page(fetched.records, last=fetched.last, request_count=requests)
             if fetched.last and run.newest is not None and run.newest != since:
                 page = Page(page.records, self._safe_watermark(run.newest, since, begun), page.request_count)
             yield page
@@ -224,12 +256,14 @@ class AutotaskConnector(HttpConnector):
         return max(held, since) if since is not None else held
 
     def _check_threshold(self) -> None:
-        """Read ThresholdInformation (at most every 5 minutes) and shrink our budget while the database is busy.
+        """Read ThresholdInformation (at most every 5 minutes) into the budget's database window.
 
-        The call itself counts (n8nAT ``rateLimit.ts``). From half the threshold Autotask adds latency to every
-        call; we then allow ourselves our share of what is left of the hour.
+        The call itself counts (n8nAT ``rateLimit.ts``). What the database counted beyond our own requests is the
+        other integrations' and is held against the window until the next check replaces it (at most an hour, when
+        it has left Autotask's window too). From half the threshold Autotask adds latency to every call
+        (kb.clouddepot.com, VENDOR-APIS 2.6); we then leave the others their share of what is left.
         """
-        if self.settings.options.get("threshold_check", True) is False:
+        if not self.options.threshold_check:
             return
         now = self.runtime.clock()
         if self._threshold_checked is not None and now - self._threshold_checked < 300:
@@ -241,11 +275,14 @@ class AutotaskConnector(HttpConnector):
             log.warning("autotask.threshold_unavailable", connection=self.name, error=str(exc))
             return
         limit, used = info.get("externalRequestThreshold"), info.get("currentTimeframeRequestCount")
-        if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0 or used < limit // 2:
+        if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0:
             return
-        ours = self.api().budget.limits.requests or limit
-        share = min(1.0, ours / limit)
-        self.api().budget.shrink(int(max(0, limit - used) * share), resets_in=300)
+        budget = self.api().budget
+        allowed = limit
+        if used >= limit // 2:
+            share = min(1.0, (budget.limits.requests or limit) / limit)
+            allowed = used + int(max(0, limit - used) * share)
+        budget.observe(DATABASE, used=used, limit=allowed)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket with its notes (and its resolution as a note) and its time entries under the extras."""
@@ -255,21 +292,39 @@ class AutotaskConnector(HttpConnector):
             # Autotask answers {"item": null} with HTTP 200 for a missing (or hidden) ticket (n8nAT).
             raise NotFoundError(f"GET Tickets/{ticket_id}: no such ticket", connection=self.name, status=200)
         notes = self.list_notes(external_id)
-        resolution = item.get("resolution")
-        if isinstance(resolution, str) and resolution.strip():
-            notes.append(
-                {
-                    "id": f"{ticket_id}-resolution",
-                    "ticketID": ticket_id,
-                    "description": resolution,
-                    "createDateTime": item.get("resolvedDateTime") or item.get("completedDate"),
-                    "creatorResourceID": item.get("completedByResourceID"),
-                    RESOLUTION_NOTE: True,
-                }
-            )
-        item[EXTRA_NOTES] = notes
-        item[EXTRA_TIME_ENTRIES] = self._query("TimeEntries", [{"op": "eq", "field": "ticketID", "value": ticket_id}])
-        return item
+        time_entries = self._query("TimeEntries", [{"op": "eq", "field": "ticketID", "value": ticket_id}])
+        return _full(item, notes, time_entries)
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored notes and time while ``lastActivityDate`` stands (its resolution anew)."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        notes = [n for n in previous.get(EXTRA_NOTES) or () if not n.get(RESOLUTION_NOTE)]
+        return _full(dict(record), notes, list(previous.get(EXTRA_TIME_ENTRIES) or ()))
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records (the whole ticket) completed with the notes and time entries of the page, two queries each.
+
+        ``TicketNotes/query`` and ``TimeEntries/query`` take ``ticketID in [...]`` (ATDOCS REST_Basic_Query_Calls:
+        list operators), a page's 500 ids in one POSTed filter, so a page of tickets costs about one request per
+        500 notes or entries on top of its list page.
+        """
+        ids = [_ticket_id(self.external_id_of(record), self.name) for record in records]
+        tasks = [(entity, chunk) for chunk in chunks(ids, MAX_RECORDS) for entity in ("TicketNotes", "TimeEntries")]
+        found = self.each(
+            lambda task: self._query(task[0], [{"op": "in", "field": "ticketID", "value": list(task[1])}]), tasks
+        )
+        notes: dict[int, list[RawRecord]] = {}
+        time_entries: dict[int, list[RawRecord]] = {}
+        for (entity, _), rows in zip(tasks, found, strict=True):
+            into = notes if entity == "TicketNotes" else time_entries
+            for row in rows:
+                into.setdefault(int(row.get("ticketID") or 0), []).append(row)
+        return {
+            self.external_id_of(record): _full(dict(record), _oldest_first(notes.get(ticket_id, [])),
+                                               time_entries.get(ticket_id, []))
+            for record, ticket_id in zip(records, ids, strict=True)
+        }  # fmt: skip
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """The ticket's TicketNotes, oldest first (GET Tickets/{id}/Notes)."""
@@ -280,8 +335,7 @@ class AutotaskConnector(HttpConnector):
             paginator = NextUrlInBodyPaginator(path="pageDetails.nextPageUrl", resend_body=False)
             return [note for page in api.paginate(request, paginator, _items) for note in page.records]
 
-        notes = self._call(fetch)
-        return sorted(notes, key=lambda n: (str(n.get("createDateTime") or ""), int(n.get("id") or 0)))
+        return _oldest_first(self._call(fetch))
 
     def _query(self, entity: str, conditions: list[dict[str, Any]], **extra: Any) -> list[RawRecord]:
         """Every record of a query (a POST query is a read, so it may be repeated)."""
@@ -379,8 +433,7 @@ class AutotaskConnector(HttpConnector):
             return {"id": f"{ticket_id}-resolution", "ticketID": ticket_id, "description": description,
                     RESOLUTION_NOTE: True}  # fmt: skip
         title = (text.strip().splitlines() or ["psabridge"])[0][:250]
-        note_type = self.settings.options.get("note_type", NOTE_TYPE)
-        body = {"ticketID": ticket_id, "title": title, "description": description, "noteType": note_type,
+        body = {"ticketID": ticket_id, "title": title, "description": description, "noteType": self.options.note_type,
                 "publish": PUBLISH[kind]}  # fmt: skip
         note_id = self._write("POST", f"Tickets/{ticket_id}/Notes", body)
         item = self._call(lambda api: api.request_json("GET", f"TicketNotes/{note_id}").data.get("item"))
@@ -389,10 +442,10 @@ class AutotaskConnector(HttpConnector):
     def add_time_entry(self, external_id: str, entry: NewTimeEntry, *, marker: str) -> RawRecord:
         """POST TimeEntries for the ticket, the marker in summaryNotes."""
         ticket_id = _ticket_id(external_id, self.name)
-        resource = str(entry.who or self.settings.options.get("time_resource_id") or self.integration_user() or "")
+        resource = str(entry.who or self.options.time_resource_id or self.integration_user() or "")
         if not resource.isdigit():
             raise PermanentError("no resource to log time as (set options.time_resource_id)", connection=self.name)
-        role = self.settings.options.get("time_role_id") or self._role_of(resource)
+        role = self.options.time_role_id or self._role_of(resource)
         start = entry.started_at.astimezone(UTC)
         end = start + timedelta(minutes=entry.minutes)
         body: dict[str, Any] = {
@@ -450,13 +503,12 @@ class AutotaskConnector(HttpConnector):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify X-Hook-Signature over the raw body; say which ticket changed (the body is a hint, not data)."""
-        max_age = self.settings.options.get("webhook_max_age", 900)
         return read_delivery(
             headers,
             body,
             secret=require_secret(self.settings, "webhook_secret"),
             now=self.runtime.now(),
-            max_age=float(max_age) if isinstance(max_age, int | float) else 900.0,
+            max_age=self.options.webhook_max_age,
             connection=self.name,
         )
 
@@ -481,6 +533,31 @@ class AutotaskConnector(HttpConnector):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def _oldest_first(notes: list[RawRecord]) -> list[RawRecord]:
+    return sorted(notes, key=lambda n: (str(n.get("createDateTime") or ""), int(n.get("id") or 0)))
+
+
+def _full(item: RawRecord, notes: list[RawRecord], time_entries: list[RawRecord]) -> RawRecord:
+    """A ticket with its extras: its notes, then its resolution as one more note, and its time entries."""
+    ticket_id = item.get("id")
+    resolution = item.get("resolution")
+    if isinstance(resolution, str) and resolution.strip():
+        notes = [
+            *notes,
+            {
+                "id": f"{ticket_id}-resolution",
+                "ticketID": ticket_id,
+                "description": resolution,
+                "createDateTime": item.get("resolvedDateTime") or item.get("completedDate"),
+                "creatorResourceID": item.get("completedByResourceID"),
+                RESOLUTION_NOTE: True,
+            },
+        ]
+    item[EXTRA_NOTES] = notes
+    item[EXTRA_TIME_ENTRIES] = time_entries
+    return item
 
 
 def _errors(response: httpx.Response) -> list[str] | None:

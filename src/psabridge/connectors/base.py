@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from psabridge.connectors.options import ConnectorOptions, read_options
+from psabridge.connectors.requestcount import counting
 from psabridge.errors import NotFoundError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
@@ -49,7 +51,7 @@ class Page:
         records: raw vendor records as the list endpoint returned them, de-duplicated within the run.
         watermark: the high-water mark that is safe to store once this page (and every page before it) is committed;
             the next run starts from it minus the connector's overlap window.
-        request_count: HTTP requests this page cost (for budgets and benchmarks).
+        request_count: HTTP requests this page cost (for budgets and benchmarks; every retry counted).
     """
 
     records: list[RawRecord]
@@ -63,8 +65,9 @@ class PageCompletion:
 
     Attributes:
         full: full raw tickets (as ``get_ticket`` returns them) of the records that changed, in page order.
-        unchanged: external ids whose list record equals the stored one (nothing to map or store).
-        request_count: vendor requests the completion cost (bulk pages plus per-ticket reads).
+        unchanged: external ids whose list record equals the stored one (nothing to map or store), and of tickets
+            gone since the page was listed.
+        request_count: HTTP requests the completion sent (bulk pages plus per-ticket reads, every retry counted).
     """
 
     full: list[RawRecord]
@@ -114,11 +117,14 @@ class Connector(abc.ABC):
     """
 
     system: ClassVar[System]
+    #: The model of this vendor's ``connections[].options`` (see connectors/options.py).
+    options_model: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     #: How far behind the stored watermark an incremental read starts, so records updated while we paged are not lost.
     default_overlap_seconds: ClassVar[float] = 300.0
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
+        self.options = read_options(self.options_model, settings.options, connection=settings.name)
 
     @property
     def name(self) -> str:
@@ -148,23 +154,63 @@ class Connector(abc.ABC):
 
         ``stored`` holds the raw record last stored for each external id of the page that the store knows (an
         absent id is new). A record whose list fields equal the stored ones is reported unchanged and costs nothing.
-        This default reads each changed ticket by id; vendors override it to build full records from the list
-        record itself (list fields asked for up front) plus sub-resources read in bulk for the whole page, and read
-        per ticket only what the vendor has no bulk read for, and only for tickets whose change markers moved.
+        A record whose fields changed while the vendor's change marker did not (``reuse_extras``: a field computed
+        from the clock, say) keeps the stored record's sub-resources and costs nothing either. The rest are read
+        by ``read_full``: by id here; vendors override it to build full records from the list record itself (list
+        fields asked for up front) plus sub-resources read in bulk for the whole page, reading per ticket only what
+        the vendor has no bulk read for.
         """
-        full: list[RawRecord] = []
+        built: dict[str, RawRecord] = {}
         unchanged: list[str] = []
+        to_read: list[RawRecord] = []
         for record in records:
             external_id = self.external_id_of(record)
             previous = stored.get(external_id)
-            if previous is not None and all(previous.get(k, _MISSING) == v for k, v in record.items()):
+            if previous is not None and self.list_fields_equal(record, previous):
                 unchanged.append(external_id)
                 continue
-            try:
-                full.append(self.get_ticket(external_id))
-            except NotFoundError:
+            reused = self.reuse_extras(record, previous) if previous is not None else None
+            if reused is not None:
+                built[external_id] = reused
+            else:
+                to_read.append(record)
+        with counting() as count:
+            built.update(self.read_full(to_read) if to_read else {})
+        full: list[RawRecord] = []
+        same = set(unchanged)
+        for record in records:
+            external_id = self.external_id_of(record)
+            if external_id in built:
+                full.append(built[external_id])
+            elif external_id not in same:
                 unchanged.append(external_id)  # deleted since the page was listed: the next page or reconcile sees it
-        return PageCompletion(full=full, unchanged=tuple(unchanged), request_count=len(full))
+        return PageCompletion(full=full, unchanged=tuple(unchanged), request_count=count.value)
+
+    def list_fields_equal(self, record: RawRecord, previous: RawRecord) -> bool:
+        """Whether a list record says nothing new about the stored full record (default: every list field equal)."""
+        return all(previous.get(key, _MISSING) == value for key, value in record.items())
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The full record from a changed list record and the stored one, when its sub-resources cannot have changed.
+
+        Vendors whose list record is the whole ticket return it with the stored ``_psa_*`` extras when the vendor's
+        change marker (update time, version counter) is the stored one's; None (the default) reads it again.
+        """
+        return None
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """Full raw tickets for list records that changed, by external id; a ticket gone since is left out.
+
+        The default reads each by id (``get_ticket``).
+        """
+        full: dict[str, RawRecord] = {}
+        for record in records:
+            external_id = self.external_id_of(record)
+            try:
+                full[external_id] = self.get_ticket(external_id)
+            except NotFoundError:
+                continue  # deleted since the page was listed
+        return full
 
     @abc.abstractmethod
     def list_notes(self, external_id: str) -> list[RawRecord]:
@@ -228,8 +274,7 @@ class Connector(abc.ABC):
 
         Ingest treats notes authored by it as echoes even when a marker was stripped by the vendor.
         """
-        value = self.settings.options.get("integration_user")
-        return str(value) if value is not None else None
+        return self.options.integration_user
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 

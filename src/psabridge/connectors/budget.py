@@ -1,23 +1,30 @@
-"""Rate budgets: keep our own traffic to one connection under the vendor's limit, across threads, processes and hosts.
+"""Rate budgets: keep our own traffic to one connection under the vendor's limits, across threads, processes and hosts.
 
-A budget allows ``requests`` per ``per`` seconds (a rolling window) and at most ``concurrency`` requests in flight
-per endpoint. ``slot(endpoint)`` waits (bounded by ``max_wait``) until both allow a request, and raises
-``RateLimitedError`` with the expected wait when the window will not free up in time, so a worker thread is not
-blocked for minutes.
+A budget enforces rolling windows of *credits* (a request costs one credit unless the vendor charges more, as
+Freshservice does for each ``include``) and at most ``concurrency`` requests in flight per endpoint:
+
+- the connection's own window, ``requests`` credits per ``per`` seconds (``rate_budget`` in the settings, else the
+  vendor's default): every request counts;
+- the vendor's windows (``BudgetLimits.windows``): an endpoint's sub-limit (Freshservice's list tickets, view
+  ticket ...) counts the requests whose ``Charge`` names it; an account-wide window (``every=True``: Freshservice's
+  account limit, Autotask's database threshold) counts every request, and also what other integrations used, as
+  the vendor reports it (``observe``).
+
+``slot(endpoint, charge=...)`` waits (bounded by ``max_wait``) until every window has room and the endpoint a free
+in-flight slot, and raises ``RateLimitedError`` with the exact wait when a window will not free up in time, so a
+caller that sleeps ``retry_after`` and tries again gets room (and a worker thread is not blocked for minutes).
 
 Two implementations share that behaviour:
 
 - ``RedisBudget`` (broker ``redis://``): the state lives in Redis, so every process and host serving the connection
-  shares it. The window is Dramatiq's bucketed sliding window (``dramatiq/rate_limits``) with buckets of ``per / 60``
-  seconds (its ``WindowRateLimiter`` has one-second buckets, i.e. 3,600 Redis keys summed per request for an hourly
-  budget); the in-flight cap is a lease per slot in a sorted set, so a killed worker's slot frees itself (at once
-  when it died on the same host, else when its lease ends).
-- ``LocalBudget`` (embedded or amqp broker): the same rules in process memory, shared by every client of the
-  connection in this process.
+  shares it. A window is Dramatiq's bucketed sliding window (``dramatiq/rate_limits``) with buckets of ``per / 60``
+  seconds, checked and charged for all windows at once by one Lua script; the in-flight cap is a lease per slot in a
+  sorted set, so a killed worker's slot frees itself (at once when it died on the same host, else when its lease
+  ends).
+- ``LocalBudget`` (embedded or amqp broker): the same rules over exact sliding logs in process memory, shared by every
+  client of the connection in this process.
 
-A vendor's response hook may ``shrink`` the budget when the vendor's headers say the account-wide quota (shared
-with other integrations) is nearly spent. Keys are ``<namespace>:budget:<connection>:...``; tests pass their own
-namespace.
+Keys are ``<namespace>:budget:<connection>:...``; tests pass their own namespace.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,17 +49,53 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "OWN_WINDOW",
     "Budget",
     "BudgetLimits",
     "BudgetSnapshot",
+    "Charge",
     "LocalBudget",
     "RedisBudget",
+    "Window",
+    "WindowUsage",
     "budget_for",
 ]
 
 DEFAULT_NAMESPACE = "psabridge"
+OWN_WINDOW = "budget"
+"""The name of the connection's own window (``requests`` per ``per``) in snapshots."""
 _POLL = 0.02  # seconds between looks at a busy concurrency slot
 _BUCKETS = 60  # buckets per window in Redis: a request is counted for at most per * (1 + 1/60) seconds
+
+
+@dataclass(frozen=True)
+class Window:
+    """A vendor's rolling limit: ``limit`` credits per ``per`` seconds.
+
+    Attributes:
+        name: what the vendor calls it (``list_tickets``, ``view_ticket``, ``account``, ``database`` ...).
+        limit: credits allowed per window.
+        per: the window in seconds.
+        every: every request counts against it (an account-wide limit); otherwise only requests whose ``Charge``
+            names it (an endpoint's sub-limit).
+    """
+
+    name: str
+    limit: int
+    per: float
+    every: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit <= 0 or self.per <= 0:
+            raise ConfigError(f"rate window {self.name!r} needs a positive limit and length")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one request costs: ``credits`` against the budget, its account-wide windows and the named windows."""
+
+    credits: int = 1
+    windows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,14 +103,17 @@ class BudgetLimits:
     """The limits a budget enforces.
 
     Attributes:
-        requests: requests allowed per window (None: no window limit).
+        requests: credits allowed per window (None: no limit of our own); a request costs one credit unless the
+            vendor charges more.
         per: the window in seconds.
         concurrency: requests in flight per endpoint (None: no cap).
+        windows: the vendor's own windows (sub-limits per endpoint, account-wide limits).
     """
 
     requests: int | None = None
     per: float = 3600.0
     concurrency: int | None = None
+    windows: tuple[Window, ...] = ()
 
     def __post_init__(self) -> None:
         if self.requests is not None and self.requests <= 0:
@@ -76,20 +122,52 @@ class BudgetLimits:
             raise ConfigError(f"rate_budget.per must be a positive duration, not {self.per}s")
         if self.concurrency is not None and self.concurrency <= 0:
             raise ConfigError(f"rate_budget.concurrency must be positive, not {self.concurrency}")
+        names = [w.name for w in self.windows]
+        if OWN_WINDOW in names or len(set(names)) != len(names):
+            raise ConfigError(f"rate windows need distinct names other than {OWN_WINDOW!r}: {names}")
 
     @classmethod
     def resolve(cls, configured: RateBudget, default: BudgetLimits) -> BudgetLimits:
         """The connection's ``rate_budget`` with the vendor's default for what it leaves out.
 
         ``per`` is taken from the configuration when it was written there or when ``requests`` was (the settings
-        model documents an hour as the default window); otherwise the vendor's window applies.
+        model documents an hour as the default window); otherwise the vendor's window applies. The vendor's own
+        windows always apply (they are the vendor's, not ours to configure), unless ``vendor_limits`` is off: then
+        only what is configured counts, for a sandbox whose limits are lifted.
         """
         per_given = "per" in configured.model_fields_set or configured.requests is not None
+        if not configured.vendor_limits:
+            return cls(
+                requests=configured.requests,
+                per=configured.per.total_seconds(),
+                concurrency=configured.concurrency,
+            )
         return cls(
             requests=configured.requests if configured.requests is not None else default.requests,
             per=configured.per.total_seconds() if per_given else default.per,
             concurrency=configured.concurrency if configured.concurrency is not None else default.concurrency,
+            windows=default.windows,
         )
+
+    def all_windows(self) -> tuple[Window, ...]:
+        """Our own window (if any, named ``OWN_WINDOW``, counting every request) and the vendor's windows."""
+        own = (Window(OWN_WINDOW, self.requests, self.per, every=True),) if self.requests is not None else ()
+        return own + self.windows
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    """One window's state.
+
+    Attributes:
+        window: the window (its limit as the vendor last reported it, if it did).
+        used: credits counted now (ours, and others' as the vendor reported them).
+        remaining: credits that may still be spent now.
+    """
+
+    window: Window
+    used: int
+    remaining: int
 
 
 @dataclass(frozen=True)
@@ -100,9 +178,9 @@ class BudgetSnapshot:
         connection: the connection the budget belongs to.
         limits: the limits in force.
         shared: whether the state is shared across processes (Redis).
-        used: requests counted in the current window (None without a window limit).
-        remaining: requests that may still start now (None: unlimited).
-        vendor_remaining: the vendor-reported quota still usable, while one is in force.
+        used: credits counted in our own window (None without one).
+        remaining: credits that may start now in every window (None: unlimited).
+        windows: every window's usage, ours first.
     """
 
     connection: str
@@ -110,7 +188,7 @@ class BudgetSnapshot:
     shared: bool
     used: int | None
     remaining: int | None
-    vendor_remaining: int | None
+    windows: tuple[WindowUsage, ...] = ()
 
 
 class Budget(abc.ABC):
@@ -140,29 +218,35 @@ class Budget(abc.ABC):
         self.max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
+        self._windows = limits.all_windows()
+        self._by_name = {w.name: w for w in self._windows}
 
     @contextmanager
-    def slot(self, endpoint: str = "*", *, max_wait: float | None = None) -> Iterator[None]:
+    def slot(
+        self, endpoint: str = "*", *, charge: Charge | None = None, max_wait: float | None = None
+    ) -> Iterator[None]:
         """Hold room for one request to ``endpoint`` while the body of the ``with`` runs.
 
         Args:
             endpoint: what the concurrency cap counts against.
+            charge: what the request costs (default one credit, no endpoint window).
             max_wait: wait at most this long (and never longer than the budget's ``max_wait``).
 
         Raises:
-            RateLimitedError: the window has no room within ``max_wait`` (``retry_after`` says when it will).
+            RateLimitedError: a window has no room within ``max_wait`` (``retry_after`` says when it will).
             RetryLaterError: every concurrent slot of the endpoint stayed busy for ``max_wait``, or the shared
                 budget store is unreachable.
         """
+        charge = charge or Charge()
         deadline = self._clock() + (self.max_wait if max_wait is None else max(0.0, min(max_wait, self.max_wait)))
         if self.limits.concurrency is None:
-            self._take(deadline)
+            self._take(deadline, charge)
             yield
             return
         while True:
             with self._hold(endpoint) as held:
                 if held:
-                    self._take(deadline)
+                    self._take(deadline, charge)
                     yield
                     return
             if self._clock() >= deadline:
@@ -174,38 +258,44 @@ class Budget(abc.ABC):
             self._sleep(_POLL * (1 + random.random()))
 
     def remaining(self) -> int | None:
-        """How many requests may start now without waiting (None: no limit applies)."""
+        """How many credits may be spent now without waiting (None: no limit applies)."""
         return self.snapshot().remaining
+
+    def charged(self, charge: Charge) -> list[Window]:
+        """The windows a request with ``charge`` counts against: every account-wide one, and those it names."""
+        return [w for w in self._windows if w.every or w.name in charge.windows]
 
     @abc.abstractmethod
     def snapshot(self) -> BudgetSnapshot:
         """The budget's current state."""
 
     @abc.abstractmethod
-    def shrink(self, remaining: int, *, resets_in: float | None = None) -> None:
-        """Allow at most ``remaining`` more requests until ``resets_in`` seconds from now (default: one window).
+    def observe(self, window: str, *, used: int, limit: int | None = None, resets_in: float | None = None) -> None:
+        """Take in what the vendor reports of an account-wide window: ``used`` credits counted now (and its limit).
 
-        For a vendor hook that reads the account-wide quota from response headers. The latest call wins.
+        What the vendor counted beyond our own traffic is other integrations' use: it is held against the window
+        until ``resets_in`` seconds from now (default: the window's length), when it has left the vendor's window
+        too. A limit the vendor reports replaces the declared one for that long. The latest report wins. A report
+        about a window the budget does not have (the vendor's limits are off) is ignored.
         """
 
     @abc.abstractmethod
-    def _try_take(self) -> float | None:
-        """Count one request if the window (and any vendor quota) allows; else the seconds until it may."""
+    def _try_take(self, charge: Charge) -> float | None:
+        """Count a request if every window it is charged to has room; else the seconds until all of them will."""
 
     @abc.abstractmethod
     def _hold(self, endpoint: str) -> AbstractContextManager[bool]:
         """Try to take a concurrent slot of ``endpoint``; the context yields whether it was taken."""
 
-    def _take(self, deadline: float) -> None:
+    def _take(self, deadline: float, charge: Charge) -> None:
         while True:
-            wait = self._try_take()
+            wait = self._try_take(charge)
             if wait is None:
                 return
             now = self._clock()
             if now + wait > deadline:
                 raise RateLimitedError(
-                    f"our rate budget is used up ({self.limits.requests} requests per {self.limits.per:g}s, "
-                    f"or the vendor's remaining quota); room again in {wait:.1f}s",
+                    f"our rate budget is used up ({_describe(self.charged(charge))}); room again in {wait:.1f}s",
                     retry_after=wait,
                     connection=self.connection,
                     details={"source": "budget"},
@@ -214,8 +304,79 @@ class Budget(abc.ABC):
             self._sleep(max(wait, 0.001) + random.uniform(0, 0.01))
 
 
+def _describe(windows: Iterable[Window]) -> str:
+    return ", ".join(f"{w.name} {w.limit} per {w.per:g}s" for w in windows) or "no window"
+
+
+def _snapshot(budget: Budget, usages: list[WindowUsage]) -> BudgetSnapshot:
+    own = next((u for u in usages if u.window.name == OWN_WINDOW), None)
+    remaining = min((u.remaining for u in usages if u.window.every), default=None)
+    return BudgetSnapshot(
+        budget.connection,
+        budget.limits,
+        budget.shared,
+        own.used if own is not None else None,
+        remaining,
+        tuple(usages),
+    )
+
+
+# --- in process -------------------------------------------------------------------------------------------------------
+
+
+class _Log:
+    """One window's exact sliding log of (time, credits), plus other integrations' use as the vendor reported it."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.entries: deque[tuple[float, int]] = deque()
+        self.ours = 0
+        self.foreign = 0
+        self.foreign_until = 0.0
+        self.reported_limit: int | None = None
+
+    def expire(self, now: float) -> None:
+        horizon = now - self.window.per
+        while self.entries and self.entries[0][0] <= horizon:
+            self.ours -= self.entries.popleft()[1]
+        if self.foreign_until and now >= self.foreign_until:
+            self.foreign, self.foreign_until, self.reported_limit = 0, 0.0, None
+
+    @property
+    def limit(self) -> int:
+        return self.reported_limit if self.reported_limit is not None else self.window.limit
+
+    def wait_for(self, credits: int, now: float) -> float:
+        """Seconds until ``credits`` more fit (0: now); requests leave the window oldest first, others' at once."""
+        used = self.ours + self.foreign
+        need = used + credits - self.limit
+        if need <= 0 or used == 0:
+            return 0.0  # (a request costing more than the whole window goes alone into an empty one)
+        freed = 0
+        foreign = self.foreign
+        for stamp, spent in self.entries:
+            leaves = stamp + self.window.per
+            if foreign and self.foreign_until <= leaves:
+                freed, foreign = freed + foreign, 0
+                if freed >= need:
+                    return max(0.0, self.foreign_until - now)
+            freed += spent
+            if freed >= need:
+                return max(0.0, leaves - now)
+        return max(0.0, self.foreign_until - now)
+
+    def usage(self) -> WindowUsage:
+        window = self.window if self.reported_limit is None else _with_limit(self.window, self.reported_limit)
+        used = self.ours + self.foreign
+        return WindowUsage(window, used, max(0, self.limit - used))
+
+
+def _with_limit(window: Window, limit: int) -> Window:
+    return Window(window.name, limit, window.per, window.every)
+
+
 class LocalBudget(Budget):
-    """A budget in process memory: a sliding log of request times and in-flight counters, under one lock."""
+    """A budget in process memory: a sliding log per window and in-flight counters, under one lock."""
 
     def __init__(
         self,
@@ -227,31 +388,22 @@ class LocalBudget(Budget):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(connection, limits, max_wait=max_wait, sleep=sleep, clock=clock)
-        self._log: deque[float] = deque()
+        self._logs = {w.name: _Log(w) for w in self._windows}
         self._in_flight: dict[str, int] = {}
-        self._cap: int | None = None
-        self._cap_until = 0.0
         self._lock = threading.Lock()
 
-    def _expire(self, now: float) -> None:
-        horizon = now - self.limits.per
-        while self._log and self._log[0] <= horizon:
-            self._log.popleft()
-        if self._cap is not None and now >= self._cap_until:
-            self._cap = None
-
-    def _try_take(self) -> float | None:
+    def _try_take(self, charge: Charge) -> float | None:
         with self._lock:
             now = self._clock()
-            self._expire(now)
-            if self._cap is not None and self._cap <= 0:
-                return self._cap_until - now
-            if self.limits.requests is not None and len(self._log) >= self.limits.requests:
-                return self._log[0] + self.limits.per - now
-            if self.limits.requests is not None:
-                self._log.append(now)
-            if self._cap is not None:
-                self._cap -= 1
+            logs = [self._logs[w.name] for w in self.charged(charge)]
+            for log in logs:
+                log.expire(now)
+            wait = max((log.wait_for(charge.credits, now) for log in logs), default=0.0)
+            if wait > 0:
+                return wait
+            for log in logs:
+                log.entries.append((now, charge.credits))
+                log.ours += charge.credits
             return None
 
     @contextmanager
@@ -273,68 +425,80 @@ class LocalBudget(Budget):
         with self._lock:
             return self._in_flight.get(endpoint, 0)
 
-    def shrink(self, remaining: int, *, resets_in: float | None = None) -> None:
-        """Allow at most ``remaining`` more requests until ``resets_in`` seconds from now (default: one window)."""
+    def observe(self, window: str, *, used: int, limit: int | None = None, resets_in: float | None = None) -> None:
+        """Take in what the vendor reports of an account-wide window (see ``Budget.observe``)."""
+        declared = self._by_name.get(window)
+        if declared is None:
+            return
         with self._lock:
-            self._cap = max(0, remaining)
-            self._cap_until = self._clock() + (self.limits.per if resets_in is None else resets_in)
+            now = self._clock()
+            log = self._logs[window]
+            log.expire(now)
+            log.foreign = max(0, used - log.ours)
+            log.reported_limit = limit
+            log.foreign_until = now + (declared.per if resets_in is None else resets_in)
 
     def snapshot(self) -> BudgetSnapshot:
         """The budget's current state."""
         with self._lock:
-            self._expire(self._clock())
-            used = len(self._log) if self.limits.requests is not None else None
-            return _snapshot(self, used, self._cap)
+            now = self._clock()
+            for log in self._logs.values():
+                log.expire(now)
+            return _snapshot(self, [log.usage() for log in self._logs.values()])
 
 
-class _BucketWindowLimiter:
-    """Dramatiq's bucketed sliding window (``WindowRateLimiter``) with buckets of any width.
+# --- shared through Redis ---------------------------------------------------------------------------------------------
 
-    A request is counted in the bucket of its start time; a bucket counts until all of it is older than ``per``,
-    so every request of the last ``per`` seconds is always counted (and a request counts at most one bucket
-    longer). ``incr_and_sum`` is Dramatiq's atomic (WATCH/MULTI) "add one unless the sum would exceed".
-    """
-
-    def __init__(self, backend: Any, key: str, *, limit: int, per: float, wall: Callable[[], float]) -> None:
-        self.backend = backend
-        self.key = key
-        self.limit = limit
-        self.width = per / _BUCKETS
-        self.count = _BUCKETS + 1
-        self.ttl_ms = math.ceil((per + 2 * self.width) * 1000)
-        self._wall = wall
-
-    def _keys(self, now: float) -> tuple[int, list[str]]:
-        current = math.floor(now / self.width)
-        return current, [f"{self.key}@{current - i}" for i in range(self.count)]
-
-    def try_acquire(self) -> bool:
-        _, keys = self._keys(self._wall())
-        return bool(self.backend.incr_and_sum(keys[0], lambda: keys, 1, maximum=self.limit, ttl=self.ttl_ms))
-
-    def usage(self) -> tuple[int, float]:
-        """(requests counted now, seconds until the oldest counted bucket stops counting)."""
-        now = self._wall()
-        current, keys = self._keys(now)
-        values = self.backend.client.mget(keys)
-        used = 0
-        oldest: int | None = None
-        for offset, value in enumerate(values):
-            if value:
-                used += int(value)
-                oldest = current - offset
-        frees_in = (oldest + self.count) * self.width - now if oldest is not None else 0.0
-        return used, max(0.0, frees_in)
-
-
-_CAP_TAKE = """
-local v = redis.call('GET', KEYS[1])
-if not v then return 1 end
-if tonumber(v) <= 0 then return 0 end
-redis.call('DECR', KEYS[1])
-return 1
+_TAKE = """
+local credits = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local k, a = 1, 4
+local wait = 0
+local current = {}
+for w = 1, n do
+  local count, limit, width = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local ttl, cur = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  a = a + 5
+  local seen = KEYS[k]
+  local reported = redis.call('HMGET', seen, 'limit', 'foreign')
+  if reported[1] then limit = tonumber(reported[1]) end
+  local foreign = tonumber(reported[2]) or 0
+  local values = redis.call('MGET', unpack(KEYS, k + 1, k + count))
+  local used = foreign
+  for i = 1, count do used = used + (tonumber(values[i]) or 0) end
+  if used > 0 and used + credits > limit then
+    local need = used + credits - limit
+    local foreign_at = now + math.max(0, redis.call('PTTL', seen)) / 1000
+    local freed, found = 0, false
+    for i = count, 1, -1 do
+      local leaves = (cur - (i - 1) + count) * width
+      if foreign > 0 and foreign_at <= leaves then
+        freed, foreign = freed + foreign, 0
+        if freed >= need then wait, found = math.max(wait, foreign_at - now), true break end
+      end
+      freed = freed + (tonumber(values[i]) or 0)
+      if freed >= need then wait, found = math.max(wait, leaves - now), true break end
+    end
+    if not found then wait = math.max(wait, foreign_at - now) end
+  end
+  current[w] = {KEYS[k + 1], ttl}
+  k = k + 1 + count
+end
+if wait > 0 then return {0, tostring(wait)} end
+for w = 1, n do
+  redis.call('INCRBY', current[w][1], credits)
+  redis.call('PEXPIRE', current[w][1], current[w][2])
+end
+return {1, '0'}
 """
-"""Take one from the vendor quota if one is in force; DECR keeps the key's expiry."""
+"""Charge every window of a request at once, or say how long until all of them have room.
+
+Per window the KEYS are its report hash (limit and foreign use the vendor reported, expiring with the report) and
+its bucket keys, newest first; ARGV holds the credits, the wall time, the number of windows and per window its bucket
+count, limit, bucket width, bucket TTL and current bucket index. A bucket counts until all of it is older than the
+window (Dramatiq's WindowRateLimiter), so a request is counted at most one bucket longer than the window.
+"""
 
 _SLOT_TAKE = """
 local now = redis.call('TIME')
@@ -352,19 +516,36 @@ and each later request renews the counter's expiry, so concurrency could stay re
 expires on its own, whatever the others do.
 """
 
-_BACKENDS: dict[str, Any] = {}
-_BACKENDS_LOCK = threading.Lock()
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
-def _redis_backend(url: str) -> Any:
-    """One Dramatiq RedisBackend (one connection pool) per Redis URL and process."""
-    from dramatiq.rate_limits.backends import RedisBackend
+def _redis_client(url: str) -> redis.Redis:
+    """One Redis client (one connection pool) per Redis URL and process."""
+    import redis
 
-    with _BACKENDS_LOCK:
-        backend = _BACKENDS.get(url)
-        if backend is None:
-            backend = _BACKENDS[url] = RedisBackend(url=url, socket_timeout=5, socket_connect_timeout=5)
-        return backend
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(url)
+        if client is None:
+            client = _CLIENTS[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        return client
+
+
+class _Buckets:
+    """Where one window's buckets live in Redis, and how they are named at a moment (``<key>@<bucket index>``)."""
+
+    def __init__(self, prefix: str, window: Window) -> None:
+        self.window = window
+        self.key = f"{prefix}:window" if window.name == OWN_WINDOW else f"{prefix}:window:{window.name}"
+        self.reported = f"{prefix}:reported:{window.name}"
+        self.width = window.per / _BUCKETS
+        self.count = _BUCKETS + 1
+        self.ttl_ms = math.ceil((window.per + 2 * self.width) * 1000)
+
+    def at(self, now: float) -> tuple[int, list[str]]:
+        """The current bucket index and the keys of every bucket that still counts, newest first."""
+        current = math.floor(now / self.width)
+        return current, [f"{self.key}@{current - i}" for i in range(self.count)]
 
 
 class RedisBudget(Budget):
@@ -397,19 +578,11 @@ class RedisBudget(Budget):
         slot_ttl: float = 120.0,
     ) -> None:
         super().__init__(connection, limits, max_wait=max_wait, sleep=sleep, clock=clock)
-
-        self._backend = _redis_backend(url)
-        self._client: redis.Redis = self._backend.client
+        self._client: redis.Redis = _redis_client(url)
+        self._wall = wall
         self.prefix = f"{namespace}:budget:{connection}"
-        self._window = (
-            _BucketWindowLimiter(
-                self._backend, f"{self.prefix}:window", limit=limits.requests, per=limits.per, wall=wall
-            )
-            if limits.requests is not None
-            else None
-        )
-        self._cap_key = f"{self.prefix}:quota"
-        self._cap_take = self._client.register_script(_CAP_TAKE)
+        self._buckets = {w.name: _Buckets(self.prefix, w) for w in self._windows}
+        self._take_script = self._client.register_script(_TAKE)
         self._slot_ttl_ms = math.ceil(slot_ttl * 1000)
         self._slot_take = self._client.register_script(_SLOT_TAKE)
 
@@ -420,20 +593,25 @@ class RedisBudget(Budget):
             details={"source": "budget"},
         )
 
-    def _try_take(self) -> float | None:
+    def _try_take(self, charge: Charge) -> float | None:
         import redis
 
+        windows = self.charged(charge)
+        if not windows:
+            return None
+        now = self._wall()
+        keys: list[str] = []
+        args: list[Any] = [charge.credits, repr(now), len(windows)]
+        for window in windows:
+            buckets = self._buckets[window.name]
+            current, names = buckets.at(now)
+            keys += [buckets.reported, *names]
+            args += [buckets.count, window.limit, repr(buckets.width), buckets.ttl_ms, current]
         try:
-            cap = self._client.get(self._cap_key)
-            if cap is not None and int(cap) <= 0:
-                return max(0.001, int(self._client.pttl(self._cap_key)) / 1000)
-            if self._window is not None and not self._window.try_acquire():
-                return max(0.001, self._window.usage()[1])
-            if cap is not None:
-                self._cap_take(keys=[self._cap_key])
+            taken, wait = self._take_script(keys=keys, args=args)
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
-        return None
+        return None if int(taken) else max(0.001, float(wait))
 
     def _hold(self, endpoint: str) -> AbstractContextManager[bool]:
         assert self.limits.concurrency is not None
@@ -474,13 +652,29 @@ class RedisBudget(Budget):
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
 
-    def shrink(self, remaining: int, *, resets_in: float | None = None) -> None:
-        """Allow at most ``remaining`` more requests until ``resets_in`` seconds from now (default: one window)."""
+    def _ours(self, buckets: _Buckets) -> int:
+        _, names = buckets.at(self._wall())
+        return sum(int(v) for v in self._client.mget(names) if v)
+
+    def observe(self, window: str, *, used: int, limit: int | None = None, resets_in: float | None = None) -> None:
+        """Take in what the vendor reports of an account-wide window, for every process (see ``Budget.observe``)."""
         import redis
 
-        seconds = self.limits.per if resets_in is None else resets_in
+        declared = self._by_name.get(window)
+        if declared is None:
+            return
+        buckets = self._buckets[window]
+        seconds = declared.per if resets_in is None else resets_in
         try:
-            self._client.set(self._cap_key, max(0, remaining), px=max(1, math.ceil(seconds * 1000)))
+            foreign = max(0, used - self._ours(buckets))
+            fields: dict[str, int] = {"foreign": foreign}
+            if limit is not None:
+                fields["limit"] = limit
+            with self._client.pipeline() as pipe:
+                pipe.delete(buckets.reported)
+                pipe.hset(buckets.reported, mapping=fields)  # type: ignore[arg-type]
+                pipe.pexpire(buckets.reported, max(1, math.ceil(seconds * 1000)))
+                pipe.execute()
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
 
@@ -488,21 +682,18 @@ class RedisBudget(Budget):
         """The budget's current state, read from Redis."""
         import redis
 
+        usages = []
         try:
-            used = self._window.usage()[0] if self._window is not None else None
-            cap = self._client.get(self._cap_key)
+            for window in self._windows:
+                buckets = self._buckets[window.name]
+                reported = self._client.hmget(buckets.reported, ["limit", "foreign"])
+                limit = int(reported[0]) if reported[0] is not None else window.limit
+                used = self._ours(buckets) + (int(reported[1]) if reported[1] is not None else 0)
+                shown = window if limit == window.limit else _with_limit(window, limit)
+                usages.append(WindowUsage(shown, used, max(0, limit - used)))
         except redis.RedisError as exc:
             raise self._unreachable(exc) from exc
-        return _snapshot(self, used, int(cap) if cap is not None else None)
-
-
-def _snapshot(budget: Budget, used: int | None, cap: int | None) -> BudgetSnapshot:
-    remaining: int | None = None
-    if budget.limits.requests is not None and used is not None:
-        remaining = max(0, budget.limits.requests - used)
-    if cap is not None:
-        remaining = min(cap, remaining) if remaining is not None else max(0, cap)
-    return BudgetSnapshot(budget.connection, budget.limits, budget.shared, used, remaining, cap)
+        return _snapshot(self, usages)
 
 
 _LOCAL: dict[tuple[str, str], LocalBudget] = {}

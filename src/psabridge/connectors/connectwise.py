@@ -4,6 +4,10 @@ Sources use VENDOR-APIS.md's shorthand (section 1): pyCW = HealthITAU/pyconnectw
 covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwise-psa-webhook-routing.ts``.
 
 - Auth: Basic ``company+publicKey:privateKey`` plus the per-integration ``clientId`` header (pyCW ``_get_headers``).
+- Codebase: the configured base URL may be the site root (``https://api-na.myconnectwise.net``); then, before
+  anything else, ``GET /login/companyinfo/{company}`` names the instance's ``Codebase`` (``v4_6_release/``, or a
+  pinned release such as ``v2025_1/``) and requests go to ``<site>/<codebase>apis/3.0``, as real clients do (pyCW
+  ``_try_get_codebase_from_api``; VENDOR-APIS.md 1.1). A base URL ending in ``/apis/3.0`` pins the codebase.
 - Reading changes: ``conditions=_info/lastUpdated >= [..]`` (dates in brackets), ``orderBy=_info/lastUpdated asc, id
   asc`` (no default order is documented), ``pageSize=1000`` (the maximum). ``_info/lastUpdated`` rather than the
   older alias ``lastUpdated``: it is the path of the field in the records themselves, and clients use that path in
@@ -15,6 +19,17 @@ covenanttechnologysolutions/connectwise-rest, Nango = NangoHQ/nango ``connectwis
   does the reader step to the next page number instead. ``Link`` (rel next) says whether more follow (pyCW).
 - A ticket's body is not on the ticket: it is the first note flagged ``detailDescriptionFlag`` (VENDOR-APIS.md
   1.4); ``get_ticket`` adds notes, time entries and configurations.
+- Ingest from the page: a list record is the whole ticket (the list returns every field unless ``fields`` narrows
+  it: CW docs mirror "PSA-Pagination.md"/"fields"; pyCW ``ConnectWiseManageRequestParams``; the simulator and the
+  issue's measurements agree), so nothing is re-read by id and no ``fields`` are asked for (a mapping may read any
+  field, custom ones too). Time entries of a whole page come from one list, ``chargeToId in (...)`` (the
+  per-ticket ``/timeentries`` endpoint itself says to use ``/time/entries?conditions=chargeToId=..``: ai-connor/
+  connectwise ``TicketsAPI.md``), a few hundred ids a request so the query string stays under IIS's default 2,048
+  characters [UNCONFIRMED for ConnectWise's servers]. Notes and configurations exist only per ticket (no bulk
+  endpoint, no child data on the list: ``childConditions`` filters, it does not embed), so they are read per
+  ticket, overlapped, and only for tickets whose ``_info.lastUpdated`` moved since the stored copy (adding a note
+  or time moves it [UNCONFIRMED: reported by integrators]); a ticket whose other fields changed keeps its stored
+  notes and configurations.
 - Updates: PATCH with a JSON Patch array of ``replace`` ops, references as ``{"id": ..}`` (pyCW Patch; CWREST); the
   2015 spec's single object is refused today. ``skipCallback`` on our writes keeps our own callbacks from echoing.
 - Errors ``{code, message, errors[]}`` (pyCW); 500s whose text says "timeout" are transient (pyCW retries exactly
@@ -34,8 +49,10 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import BasicAuth, HeaderAuth, MultiAuth, require_secret
 from psabridge.connectors.base import (
@@ -48,20 +65,31 @@ from psabridge.connectors.base import (
     WebhookEvent,
 )
 from psabridge.connectors.budget import BudgetLimits
-from psabridge.connectors.connectwise_callbacks import CallbackKeys, given_signature, key_target, signature
-from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, json_or_none
+from psabridge.connectors.connectwise_callbacks import (
+    DEFAULT_FETCHES_PER_MINUTE,
+    CallbackKeys,
+    given_signature,
+    key_target,
+    signature,
+)
+from psabridge.connectors.http import FailureType, HttpClient, HttpRuntime, Resolution, json_or_none
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import BasePaginator, PageNumberPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
+from psabridge.connectors.requestcount import counting
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages, numeric_id
 from psabridge.connectors.webhook_input import delivery_token, integer_id, json_body
-from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
+from psabridge.errors import ConfigError, NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "ConnectWiseConnector", "SeekPaginator", "signature"]
+__all__ = ["CONNECTOR", "ConnectWiseConnector", "ConnectWiseOptions", "SeekPaginator", "signature"]
 
 VENDOR = "ConnectWise"
+API_PATH = "apis/3.0"
+COMPANY_INFO = "login/companyinfo/{company}"
 MAX_PAGE = 1000  # ConnectWise's largest pageSize (CWREST typedef; CW docs mirror PSA-Pagination.md)
+IDS_PER_CONDITION = 150  # ids in one "chargeToId in (...)": about 1,500 characters of the query string
 TICKET_ORDER = "_info/lastUpdated asc, id asc"
 _NOTE_FLAGS: dict[NoteKind, str] = {
     NoteKind.PUBLIC: "detailDescriptionFlag",  # "Discussion": what the customer sees
@@ -146,10 +174,27 @@ class SeekPaginator(BasePaginator):
         request.params["page"] = self.page
 
 
+class ConnectWiseOptions(ConnectorOptions):
+    """``connections[].options`` of a ConnectWise PSA connection."""
+
+    skip_callback: bool = Field(
+        default=True,
+        description="send skipCallback on our writes, so ConnectWise does not call us back about our own changes",
+    )
+    callback_key_fetches_per_minute: int = Field(
+        default=DEFAULT_FETCHES_PER_MINUTE,
+        ge=1,
+        description="callback signing keys fetched a minute at most, apart from the rate budget (forged callbacks "
+        "naming unknown key ids cost ConnectWise no more than this)",
+    )
+
+
 class ConnectWiseConnector(HttpConnector):
     """A ConnectWise PSA connection (an MSP's own PSA: one instance, every client's tickets)."""
 
     system = System.CONNECTWISE
+    options_model = ConnectWiseOptions
+    options: ConnectWiseOptions
     # No published limit; Cloudflare throttles bursts. 15 requests/s on average and 4 in flight per endpoint leave
     # room for the MSP's other integrations; rate_budget in the settings overrides it.
     budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=900, per=60, concurrency=4)
@@ -158,9 +203,45 @@ class ConnectWiseConnector(HttpConnector):
     }
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
+        self._api: HttpClient | None = None
+        self._api_lock = threading.Lock()
         super().__init__(settings, runtime=runtime)
         self._keys: CallbackKeys | None = None
         self._keys_lock = threading.Lock()
+
+    # -- the codebase ------------------------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> HttpClient:
+        """The client of the API root: the configured one, or ``<site>/<codebase>apis/3.0`` once discovered."""
+        if self._api is None:
+            with self._api_lock:
+                if self._api is None:
+                    self._api = self.build_client(base_url=self._discover())
+        return self._api
+
+    @http.setter
+    def http(self, client: HttpClient) -> None:
+        # The base class builds a client on the configured base URL: the API root itself, or the site root that
+        # the codebase is looked up at.
+        self._site = client
+        if urlsplit(client.base_url).path.rstrip("/").endswith("/" + API_PATH):
+            self._api = client
+
+    def _discover(self) -> str:
+        """``<site>/<codebase>apis/3.0`` from the company info (the site root serves it, no credentials needed)."""
+        company = require_secret(self.settings, "company")
+        try:
+            info = self._site.request_json("GET", COMPANY_INFO.format(company=company)).data
+        except NotFoundError as exc:
+            raise ConfigError(
+                f"ConnectWise at {self._site.base_url} knows no company {company!r} (credentials.company)",
+                connection=self.name,
+            ) from exc
+        codebase = info.get("Codebase") if isinstance(info, dict) else None
+        if not isinstance(codebase, str) or not re.fullmatch(r"[\w.-]+/?", codebase):
+            raise PermanentError(f"the company info names no Codebase: {str(info)[:200]}", connection=self.name)
+        return f"{self._site.base_url}/{codebase.strip('/')}/{API_PATH}"
 
     def auth(self) -> httpx.Auth:
         """Basic ``company+publicKey:privateKey`` and the ``clientId`` header."""
@@ -220,23 +301,69 @@ class ConnectWiseConnector(HttpConnector):
         size = self.page_size(MAX_PAGE, MAX_PAGE)
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=True)
         request = PageRequest(url="service/tickets", params={"orderBy": TICKET_ORDER, "pageSize": size})
-        for page in self.http.paginate(request, SeekPaginator(base, size), _records):
-            yield run.page(page.records, last=page.last)
+        with counting() as setup:
+            pages = self.http.paginate(request, SeekPaginator(base, size), _records)  # (finds the codebase)
+        for page, requests in counted_pages(pages, before=setup.value):
+            yield run.page(page.records, last=page.last, request_count=requests)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket plus notes, its description (the first Discussion note), time entries and configurations."""
         ticket_id = numeric_id(external_id, VENDOR)
         ticket: RawRecord = dict(self.http.request_json("GET", f"service/tickets/{ticket_id}").data)
-        notes = self.list_notes(external_id)
-        ticket[EXTRA_NOTES] = notes
-        described = [n for n in notes if n.get("detailDescriptionFlag")]
-        ticket[EXTRA_DESCRIPTION] = described[0].get("text") if described else None
-        ticket[EXTRA_TIME_ENTRIES] = self._all(
+        time_entries = self._all(
             "time/entries", {"conditions": f'chargeToType = "ServiceTicket" and chargeToId = {ticket_id}'}
         )
-        configurations = self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data
-        ticket[EXTRA_EXTRA] = {"configurations": list(configurations or [])}
-        return ticket
+        return _full(ticket, self.list_notes(external_id), time_entries, self._configurations(ticket_id))
+
+    def _configurations(self, ticket_id: int) -> list[RawRecord]:
+        return list(self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data or [])
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored notes, time and configurations while ``_info.lastUpdated`` stands."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        return {**record, **{key: value for key, value in previous.items() if key.startswith("_psa_")}}
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records completed with time entries in bulk and notes and configurations per ticket, overlapped."""
+        ids = [numeric_id(self.external_id_of(record), VENDOR) for record in records]
+        tasks: list[tuple[str, Any]] = [("time", chunk) for chunk in chunks(ids, IDS_PER_CONDITION)]
+        tasks += [(kind, record) for record in records for kind in ("notes", "configurations")]
+        done = self.each(self._read_part, tasks)
+        time_entries: dict[int, list[RawRecord]] = {}
+        per_ticket: dict[tuple[str, str], list[RawRecord] | None] = {}
+        for (kind, item), found in zip(tasks, done, strict=True):
+            if kind == "time":
+                for entry in found or ():
+                    time_entries.setdefault(int(entry.get("chargeToId") or 0), []).append(entry)
+            else:
+                per_ticket[kind, self.external_id_of(item)] = found
+        full: dict[str, RawRecord] = {}
+        for record, ticket_id in zip(records, ids, strict=True):
+            external_id = self.external_id_of(record)
+            notes, configurations = per_ticket["notes", external_id], per_ticket["configurations", external_id]
+            if notes is None or configurations is None:
+                continue  # deleted since the page was listed
+            full[external_id] = _full(dict(record), notes, time_entries.get(ticket_id, []), configurations)
+        return full
+
+    def _read_part(self, task: tuple[str, Any]) -> list[RawRecord] | None:
+        """One read of ``read_full``: a chunk of time entries, or one ticket's notes or configurations (None: gone)."""
+        kind, item = task
+        if kind == "time":
+            listed = ", ".join(str(ticket_id) for ticket_id in item)
+            return self._all(
+                "time/entries", {"conditions": f'chargeToType = "ServiceTicket" and chargeToId in ({listed})'}
+            )
+        external_id = self.external_id_of(item)
+        marker = (item.get("_info") or {}).get("lastUpdated")
+        try:
+            if kind == "notes":
+                return self.remembered(("notes", external_id, marker), lambda: self.list_notes(external_id))
+            ticket_id = numeric_id(external_id, VENDOR)
+            return self.remembered(("configurations", external_id, marker), lambda: self._configurations(ticket_id))
+        except NotFoundError:
+            return None
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every note of the ticket, oldest first."""
@@ -299,7 +426,7 @@ class ConnectWiseConnector(HttpConnector):
 
     @property
     def _skip_callback(self) -> bool:
-        return bool(self.settings.options.get("skip_callback", True))
+        return self.options.skip_callback
 
     def update_ticket(self, external_id: str, patch: RawRecord) -> RawRecord:
         """PATCH a JSON Patch array (replace; remove for None); a stale board/status/priority refreshes metadata."""
@@ -421,16 +548,32 @@ class ConnectWiseConnector(HttpConnector):
         """The connection's callback keys, set up on the first callback (workers that only poll never need them)."""
         with self._keys_lock:
             if self._keys is None:
-                self._keys = CallbackKeys(self.settings, self.runtime)
+                self._keys = CallbackKeys(
+                    self.settings, self.runtime, fetches_per_minute=self.options.callback_key_fetches_per_minute
+                )
             return self._keys
 
     def close(self) -> None:
-        """Close the API client and the key-fetching client."""
-        super().close()
+        """Close the site and API clients (discovering nothing) and the key-fetching client."""
+        self._site.close()
+        if self._api is not None and self._api is not self._site:
+            self._api.close()
         with self._keys_lock:
             keys, self._keys = self._keys, None
         if keys is not None:
             keys.close()
+
+
+def _full(
+    ticket: RawRecord, notes: list[RawRecord], time_entries: list[RawRecord], configurations: list[RawRecord]
+) -> RawRecord:
+    """A ticket with its extras: notes, the description (the first Discussion note), time and configurations."""
+    described = [n for n in notes if n.get("detailDescriptionFlag")]
+    ticket[EXTRA_NOTES] = notes
+    ticket[EXTRA_DESCRIPTION] = described[0].get("text") if described else None
+    ticket[EXTRA_TIME_ENTRIES] = time_entries
+    ticket[EXTRA_EXTRA] = {"configurations": configurations}
+    return ticket
 
 
 def _records(body: Any) -> list[Any]:

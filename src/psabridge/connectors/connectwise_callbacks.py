@@ -193,18 +193,18 @@ class CallbackKeys:
     """The signing keys of one connection's callbacks: checked URLs, a bounded cache, a fetch budget of their own.
 
     Args:
-        settings: the connection (``base_url``, ``credentials.webhook_host``, ``timeouts``,
-            ``options.callback_key_fetches_per_minute``).
+        settings: the connection (``base_url``, ``credentials.webhook_host``, ``timeouts``).
         runtime: transport, broker (a shared budget with Redis), namespace and clock, as the API client's.
+        fetches_per_minute: the key fetches allowed a minute (``options.callback_key_fetches_per_minute``).
 
     Raises:
-        ConfigError: ``webhook_host`` or the fetch budget option is invalid.
+        ConfigError: ``webhook_host`` is invalid.
     """
 
-    def __init__(self, settings: ConnectionSettings, runtime: HttpRuntime) -> None:
+    def __init__(self, settings: ConnectionSettings, runtime: HttpRuntime, *, fetches_per_minute: int) -> None:
         self.connection = settings.name
         self.origin = KeyOrigin.of(settings.base_url, settings.secrets.get("webhook_host"))
-        self.fetches_per_minute = _per_minute(settings.options.get("callback_key_fetches_per_minute"))
+        self.fetches_per_minute = fetches_per_minute
         self._clock: Callable[[], float] = runtime.clock
         budget = budget_for(
             f"{settings.name}:callback-keys",
@@ -341,11 +341,3 @@ class CallbackKeys:
 
 def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
-
-
-def _per_minute(value: Any) -> int:
-    if value is None:
-        return DEFAULT_FETCHES_PER_MINUTE
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"options.callback_key_fetches_per_minute must be a positive integer, not {value!r}")
-    return value

@@ -18,6 +18,13 @@ theapsgroup/go-freshservice, FSDOCS = api.freshservice.com; pango = askasoft/pan
 - One ticket: ``include=stats,requester,assets`` (+1 credit each on a show call): ``stats`` (resolved_at,
   closed_at, first_responded_at) and ``assets`` go under ``_psa_extra``, the requester stays where Freshservice puts
   it; all conversations (notes and replies, paged) under ``_psa_notes``, time entries under ``_psa_time_entries``.
+- Ingest from the page: the list asks for ``include=stats,requester`` (the two a list may embed, +2 credits each
+  per page: FSSPEC list-tickets ``include``), so a list record carries every field of the ticket. Conversations
+  and assets can only be embedded in a show call (FSSPEC view-ticket ``include``: conversations, requester,
+  problem, stats, assets, change, related_tickets) and time entries exist only per ticket: a changed ticket costs
+  one show call with ``include=conversations,assets`` (3 credits of the view-ticket sub-limit; it embeds the first
+  ten conversations, so a ticket with ten or more lists them all as well) and one time-entries call (no sub-limit),
+  overlapped; a ticket whose ``updated_at`` stands keeps its stored conversations, assets and time.
 - Writes: PUT with only the fields to change (FSDOCS verbs table: PUT updates; goFS ``Put``); POST to create (201).
   Notes: ``private`` defaults to true, bodies are HTML (FSSPEC ``ticket_note``); there is no resolution note type,
   so a resolution is a private note. Time: ``time_spent`` "hh:mm", ``executed_at`` (FSSPEC ``time_entry``).
@@ -27,12 +34,17 @@ theapsgroup/go-freshservice, FSDOCS = api.freshservice.com; pango = askasoft/pan
 - Errors: ``{"description": "Validation failed", "errors": [{field, message, code}]}`` or ``{code, message}``
   (FSSPEC ``BadRequest``/``Forbidden``); a 404 has no body. A write refused with ``invalid_value`` on a field we take
   from metadata (group, agent, status ...) refreshes the metadata cache.
-- Rate: per-minute limits per plan, shared by every app on the account, with per-endpoint sub-limits (list tickets
-  40/70/120/140 on Starter/Growth/Pro/Enterprise; docs.exalate.com). The default budget is the plan's list-tickets
-  sub-limit (``options.plan``, default growth), the tightest limit of what psabridge calls most; every answer's
-  ``X-RateLimit-Remaining`` then shrinks the budget to what the account has left. 429 waits as Retry-After says
-  (seconds, or a date: FSSPEC calls it a date-time). Waits of up to a minute happen inside the request (see
-  ``retry_policy``).
+- Rate: per-minute limits per plan, shared by every app on the account, counted in credits: an overall limit and
+  sub-limits for list tickets, view, create and update ticket, list agents and list requesters (``PLANS``, from
+  Freshworks' announcement of the per-minute model, community.freshworks.dev/t/1101, and docs.exalate.com "Rate
+  Limit Limitations for Freshservice"; MSP Core follows Growth; no sub-limit exists for conversations or time
+  entries). A request costs one credit, plus one per ``include`` on a show call and two per include on a list
+  (docs.exalate.com: embedding costs 1 credit on SHOW, 3 on LIST; askasoft/pango ``freshservice/tickets.go``), in
+  the overall limit and in its sub-limit alike. The budget counts credits in each window as Freshservice does, a
+  second longer (our window starts when we send, theirs when the request arrives); every answer's
+  ``X-RateLimit-Total``/``-Remaining`` then tells the account window what other apps used. 429 waits as
+  Retry-After says (seconds, or a date: FSSPEC calls it a date-time). Waits of up to a minute happen inside the
+  request (see ``retry_policy``).
 - Webhooks: Freshservice signs nothing. The Workflow Automator "Trigger Webhook" action posts a body the admin
   designs; psabridge's setup asks for ``{"ticket_id": {{ticket.id}}, "event": "ticket_updated", ...}`` and a custom
   header carrying the shared secret (``X-Psabridge-Secret``, or ``options.webhook_header``), compared in constant
@@ -46,34 +58,79 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from psabridge.connectors.auth import BasicAuth, require_secret
 from psabridge.connectors.base import EXTRA_EXTRA, EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
-from psabridge.connectors.budget import Budget, BudgetLimits
+from psabridge.connectors.budget import Budget, BudgetLimits, Charge, Window
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution, RetryPolicy, json_or_none
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import LinkHeaderPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector, numeric_id
+from psabridge.connectors.rest import ChangeRun, HttpConnector, counted_pages, numeric_id
 from psabridge.connectors.webhook_input import header_value, integer_id, json_body, same_secret
-from psabridge.errors import ConfigError, PermanentError, WebhookVerificationError
+from psabridge.errors import ConfigError, NotFoundError, PermanentError, WebhookVerificationError
 from psabridge.markers import find_marker, marker_for, with_marker
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "PLAN_LIST_LIMITS", "FreshserviceConnector", "text_to_html"]
+__all__ = ["CONNECTOR", "PLANS", "FreshserviceConnector", "FreshserviceOptions", "PlanLimits", "text_to_html"]
 
 VENDOR = "Freshservice"
 MAX_PAGE = 100  # Freshservice's largest per_page; more is a 400 (FSDOCS #pagination)
-PLAN_LIST_LIMITS = {"starter": 40, "growth": 70, "pro": 120, "enterprise": 140}
-"""List-tickets calls per minute by plan (docs.exalate.com; FSDOCS #rate_limit); MSP Core follows Growth."""
+ACCOUNT = "account"
+WINDOW_SECONDS = 61  # Freshservice's minute, plus a second: our window starts when we send, theirs on arrival
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """A plan's per-minute limits in credits: overall, and per sub-limited endpoint (see the module docstring)."""
+
+    overall: int
+    list_tickets: int
+    ticket: int  # each of view, create and update ticket
+    list_users: int  # each of list agents and list requesters
+
+    def budget(self) -> BudgetLimits:
+        """The budget of a connection on this plan: the account window and one window per sub-limit."""
+        per = WINDOW_SECONDS
+        windows = [Window(ACCOUNT, self.overall, per, every=True), Window("list_tickets", self.list_tickets, per)]
+        windows += [Window(name, self.ticket, per) for name in ("view_ticket", "create_ticket", "update_ticket")]
+        windows += [Window(name, self.list_users, per) for name in ("list_agents", "list_requesters")]
+        return BudgetLimits(windows=tuple(windows))
+
+
+PLANS: dict[str, PlanLimits] = {
+    "starter": PlanLimits(100, 40, 50, 40),
+    "growth": PlanLimits(200, 70, 80, 70),
+    "pro": PlanLimits(400, 120, 140, 120),
+    "enterprise": PlanLimits(500, 140, 160, 140),
+}
+"""Per-minute limits by plan (community.freshworks.dev/t/1101; docs.exalate.com; FSDOCS #rate_limit)."""
+_TICKET_PATH = re.compile(r"^/?api/v2/tickets/\d+/?$")
+_SUB_LIMITS = {
+    ("GET", "tickets"): "list_tickets",
+    ("GET", "ticket"): "view_ticket",
+    ("POST", "tickets"): "create_ticket",
+    ("PUT", "ticket"): "update_ticket",
+    ("GET", "api/v2/agents"): "list_agents",
+    ("GET", "api/v2/requesters"): "list_requesters",
+}
+"""(method, what the path names) -> the sub-limit a request counts against, as the plans list them."""
 TICKET_INCLUDE = "stats,requester,assets"
+LIST_INCLUDE = "stats,requester"
+VIEW_INCLUDE = "conversations,assets"
+EMBEDDED_CONVERSATIONS = 10
+"""A show call embeds at most the first ten conversations (Freshworks' v2 docs of ``include=conversations`` for
+Freshdesk, which the simulator follows; [UNCONFIRMED] for Freshservice, hence a ticket with ten is listed in full)."""
 WEBHOOK_HEADER = "X-Psabridge-Secret"
-BACKFILL_SINCE = "2000-01-01T00:00:00Z"
+BACKFILL_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 MARKER_LOOKBACK = timedelta(days=2)  # how far back find_by_marker looks for a create whose answer was lost
 # Fields Freshservice computes or refuses on PUT: never sent, whatever a patch holds.
 _READ_ONLY = frozenset(
@@ -116,10 +173,47 @@ def text_to_html(text: str) -> str:
     return "<div>" + html.escape(text).replace("\n", "<br>") + "</div>"
 
 
+Plan = Literal["starter", "growth", "pro", "enterprise"]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _aware(value: datetime) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class FreshserviceOptions(ConnectorOptions):
+    """``connections[].options`` of a Freshservice connection."""
+
+    plan: Annotated[Plan, BeforeValidator(_lower)] = Field(
+        default="growth",
+        description="the account's plan, whose per-minute API limits psabridge keeps to (MSP Core follows Growth)",
+    )
+    backfill_since: Annotated[datetime, AfterValidator(_aware)] = Field(
+        default=BACKFILL_SINCE,
+        description="a backfill lists tickets updated since then (Freshservice lists only 30 days without it)",
+    )
+    requester_email: str | None = Field(
+        default=None, description="requester of tickets psabridge creates when the mirrored ticket names none"
+    )
+    marker_lookback_hours: float = Field(
+        default=MARKER_LOOKBACK.total_seconds() / 3600,
+        gt=0,
+        description="how far back a create whose answer was lost is looked for by its marker",
+    )
+    webhook_header: str = Field(
+        default=WEBHOOK_HEADER, min_length=1, description="the workflow's custom header carrying the shared secret"
+    )
+
+
 class FreshserviceConnector(HttpConnector):
     """A Freshservice connection (one client's account, or an MSP account whose departments are clients)."""
 
     system = System.FRESHSERVICE
+    options_model = FreshserviceOptions
+    options: FreshserviceOptions
     # Limits are per minute, so a full budget or a 429 frees up within a minute: wait for it inside the request. Raising
     # instead would restart a backfill from its first page (pages come by creation time, so the watermark only moves
     # at the end), and with Growth's 70 list calls a minute a backfill of more than 7,000 tickets could never finish.
@@ -134,16 +228,11 @@ class FreshserviceConnector(HttpConnector):
         super().__init__(settings, runtime=runtime)
         self._agent_id: str | None = None  # learned from the first note we write
 
-    def default_budget(self) -> BudgetLimits:
-        """The plan's list-tickets calls per minute (``options.plan``, default growth)."""
-        plan = str(self.settings.options.get("plan", "growth")).lower()
-        if plan not in PLAN_LIST_LIMITS:
-            raise ConfigError(
-                f"options.plan {plan!r} is not a Freshservice plan ({', '.join(PLAN_LIST_LIMITS)})",
-                connection=self.name,
-            )
-        # A second more than Freshservice's minute: our window starts when we send, theirs when the request arrives.
-        return BudgetLimits(requests=PLAN_LIST_LIMITS[plan], per=61)
+    @classmethod
+    def vendor_budget(cls, options: ConnectorOptions) -> BudgetLimits:
+        """The plan's per-minute limits (``options.plan``), in credits."""
+        assert isinstance(options, FreshserviceOptions)
+        return PLANS[options.plan].budget()
 
     def auth(self) -> httpx.Auth:
         """Basic ``apikey:X``."""
@@ -166,10 +255,22 @@ class FreshserviceConnector(HttpConnector):
         return None
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Follow ``X-RateLimit-Remaining``: the account's credits left this minute, shared with other apps."""
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        if remaining is not None and remaining.strip().isdigit():
-            budget.shrink(int(remaining), resets_in=60.0)
+        """Follow ``X-RateLimit-Total``/``-Remaining``: the account's credits this minute, shared with other apps."""
+        total = response.headers.get("X-RateLimit-Total", "").strip()
+        remaining = response.headers.get("X-RateLimit-Remaining", "").strip()
+        if total.isdigit() and remaining.isdigit() and int(total) > 0:
+            budget.observe(ACCOUNT, used=max(0, int(total) - int(remaining)), limit=int(total))
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """Credits as Freshservice counts them, in the account window and the endpoint's sub-limit."""
+        method = request.method.upper()
+        target = path.strip("/")
+        shape = "tickets" if target == "api/v2/tickets" else "ticket" if _TICKET_PATH.match(path) else target
+        window = _SUB_LIMITS.get((method, shape))
+        list_tickets = window == "list_tickets"
+        includes = [p for p in request.url.params.get("include", "").split(",") if p.strip()] if method == "GET" else []
+        credits = 1 + (2 if list_tickets else 1) * len(includes)
+        return Charge(credits, (window,) if window else ())
 
     def endpoint_of(self, path: str) -> str:
         """``tickets``, ``groups`` ...: the first segment after ``/api/v2``."""
@@ -190,29 +291,23 @@ class FreshserviceConnector(HttpConnector):
         """Tickets updated at or after ``since`` minus the overlap (or all), by creation time, 100 a page."""
         start = self.read_from(since)
         params = {
-            "updated_since": stamp(start) if start is not None else self._backfill_since(),
+            "updated_since": stamp(start if start is not None else self.options.backfill_since),
             "per_page": self.page_size(MAX_PAGE, MAX_PAGE),
             "order_type": "asc",
+            "include": LIST_INCLUDE,
         }
         run = ChangeRun(since=since, external_id=self.external_id_of, updated_at=self.updated_at_of, ordered=False)
         began: datetime | None = None
         request = PageRequest(url="api/v2/tickets", params=params)
-        for fetched in self.http.paginate(request, LinkHeaderPaginator(), _tickets):
+        for fetched, requests in counted_pages(self.http.paginate(request, LinkHeaderPaginator(), _tickets)):
             if began is None:
                 began = _server_time(fetched.reply.response) or self.runtime.now()
-            page = run.page(fetched.records, last=fetched.last)
+            page = run.page(fetched.records, last=fetched.last, request_count=requests)
             if fetched.last and page.watermark is not None and page.watermark > began:
                 # A ticket changed after the first page was served may sit on a page we had already read: the next
                 # run must start no later than that moment.
                 page = dataclasses.replace(page, watermark=max(began, since) if since is not None else began)
             yield page
-
-    def _backfill_since(self) -> str:
-        value = self.settings.options.get("backfill_since", BACKFILL_SINCE)
-        parsed = parse_time(value)
-        if parsed is None:
-            raise ConfigError(f"options.backfill_since {value!r} is not a timestamp", connection=self.name)
-        return stamp(parsed)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The ticket with stats, requester and assets, its conversations and its time entries."""
@@ -224,10 +319,67 @@ class FreshserviceConnector(HttpConnector):
         ticket[EXTRA_TIME_ENTRIES] = self._all(f"api/v2/tickets/{ticket_id}/time_entries", "time_entries")
         return ticket
 
+    def list_fields_equal(self, record: RawRecord, previous: RawRecord) -> bool:
+        """Every field equal, the list's embedded ``stats`` compared with the stored ``_psa_extra.stats``."""
+        fields, stats = _split_stats(record)
+        return stats == (previous.get(EXTRA_EXTRA) or {}).get("stats") and super().list_fields_equal(fields, previous)
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored conversations, assets and time while ``updated_at`` stands."""
+        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
+            return None
+        fields, stats = _split_stats(record)
+        extra = {**(previous.get(EXTRA_EXTRA) or {}), "stats": stats}
+        return {**fields, **{k: v for k, v in previous.items() if k.startswith("_psa_")}, EXTRA_EXTRA: extra}
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records completed per ticket (no bulk read exists): conversations and assets, time; overlapped."""
+        tasks = [(kind, record) for record in records for kind in ("view", "time")]
+        found = dict(
+            zip(((k, self.external_id_of(r)) for k, r in tasks), self.each(self._read_part, tasks), strict=True)
+        )
+        full: dict[str, RawRecord] = {}
+        for record in records:
+            external_id = self.external_id_of(record)
+            view, time_entries = found["view", external_id], found["time", external_id]
+            if view is None or time_entries is None:
+                continue  # deleted since the page was listed
+            fields, stats = _split_stats(record)
+            full[external_id] = {
+                **fields,
+                EXTRA_EXTRA: {"stats": stats, "assets": view.get("assets") or []},
+                EXTRA_NOTES: view[EXTRA_NOTES],
+                EXTRA_TIME_ENTRIES: time_entries,
+            }
+        return full
+
+    def _read_part(self, task: tuple[str, RawRecord]) -> Any:
+        """One read of ``read_full``: the show call (assets, conversations) or the time entries (None: gone)."""
+        kind, record = task
+        external_id = self.external_id_of(record)
+        ticket_id = numeric_id(external_id, VENDOR)
+        marker = record.get("updated_at")
+        try:
+            if kind == "time":
+                path = f"api/v2/tickets/{ticket_id}/time_entries"
+                return self.remembered(("time", external_id, marker), lambda: self._all(path, "time_entries"))
+            return self.remembered(("view", external_id, marker), lambda: self._view(external_id))
+        except NotFoundError:
+            return None
+
+    def _view(self, external_id: str) -> RawRecord:
+        """The show call with the conversations and assets embedded; every conversation if it has ten or more."""
+        path = f"api/v2/tickets/{numeric_id(external_id, VENDOR)}"
+        ticket = _field(self.http.request_json("GET", path, params={"include": VIEW_INCLUDE}).data, "ticket")
+        embedded = list(ticket.get("conversations") or [])
+        notes = self.list_notes(external_id) if len(embedded) >= EMBEDDED_CONVERSATIONS else _oldest_first(embedded)
+        return {"assets": ticket.get("assets"), EXTRA_NOTES: notes}
+
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Every conversation (private and public notes, replies), oldest first."""
-        notes = self._all(f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/conversations", "conversations")
-        return sorted(notes, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
+        return _oldest_first(
+            self._all(f"api/v2/tickets/{numeric_id(external_id, VENDOR)}/conversations", "conversations")
+        )
 
     def _all(self, path: str, key: str) -> list[RawRecord]:
         """Every record of a paged list (``per_page=100``, following ``Link``)."""
@@ -285,7 +437,7 @@ class FreshserviceConnector(HttpConnector):
         """
         tag = marker_for(_key(marker))
         body = {k: v for k, v in fields.items() if k not in _READ_ONLY and not k.startswith("_psa_")}
-        fallback = self.settings.options.get("requester_email")
+        fallback = self.options.requester_email
         if fallback and not any(body.get(k) for k in ("requester_id", "email", "phone")):
             body["email"] = str(fallback)
         description = str(body.get("description") or "")
@@ -298,9 +450,8 @@ class FreshserviceConnector(HttpConnector):
     def find_by_marker(self, marker: str) -> str | None:
         """The ticket, updated within ``options.marker_lookback_hours`` (48), whose description holds the marker."""
         tag = marker_for(_key(marker))
-        hours = float(str(self.settings.options.get("marker_lookback_hours", MARKER_LOOKBACK.total_seconds() / 3600)))
         params = {
-            "updated_since": stamp(self.runtime.now() - timedelta(hours=hours)),
+            "updated_since": stamp(self.runtime.now() - timedelta(hours=self.options.marker_lookback_hours)),
             "per_page": MAX_PAGE,
             "order_type": "desc",  # newest first: a lost create is among the latest
         }
@@ -373,7 +524,7 @@ class FreshserviceConnector(HttpConnector):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check the shared-secret header in constant time; read only the ticket id and the kind of event."""
-        name = str(self.settings.options.get("webhook_header", WEBHOOK_HEADER)).lower()
+        name = self.options.webhook_header.lower()
         given = header_value(headers, name)
         if not given:
             raise WebhookVerificationError(f"the delivery has no {name} header", connection=self.name)
@@ -445,6 +596,16 @@ def _choices(raw: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(raw, dict):
         return tuple((str(value), str(label)) for label, value in raw.items())
     return ()
+
+
+def _oldest_first(conversations: list[RawRecord]) -> list[RawRecord]:
+    return sorted(conversations, key=lambda n: (str(n.get("created_at") or ""), int(n.get("id") or 0)))
+
+
+def _split_stats(record: RawRecord) -> tuple[RawRecord, Any]:
+    """A list record without the ``stats`` it embeds, and those stats (as get_ticket keeps them apart)."""
+    fields = dict(record)
+    return fields, fields.pop("stats", None)
 
 
 def _key(marker: str) -> str:

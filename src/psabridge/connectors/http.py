@@ -4,7 +4,9 @@ Every vendor connector sends its requests through an ``HttpClient`` built by ``b
 them get the same behaviour:
 
 - explicit connect/read timeouts and a connection pool (one ``httpx.Client`` per connection);
-- a rate budget slot around every request (``connectors/budget.py``);
+- a rate budget slot around every request (``connectors/budget.py``), charged as the vendor counts it (the
+  ``charge_of`` hook: credits and the vendor's endpoint windows), and every attempt counted for whoever counts
+  requests (``connectors/requestcount.py``);
 - one structured log line per request: connection, method, path (secret query parameters masked), status,
   duration_ms, attempt, outcome; never a header or a credential;
 - an outcome for every response and transport failure from one table, ``DEFAULT_RESOLUTIONS`` (after airbyte's
@@ -38,8 +40,9 @@ import httpx
 import tenacity
 from tenacity import stop as tenacity_stop
 
-from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, budget_for
+from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, Charge, budget_for
 from psabridge.connectors.pagination import PageRequest, Paginator
+from psabridge.connectors.requestcount import counted
 from psabridge.errors import (
     AuthError,
     BugError,
@@ -210,14 +213,22 @@ class ResponseHooks(Protocol):
         ...
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """See every response (errors too), e.g. to follow the vendor's rate headers with ``budget.shrink``."""
+        """See every response (errors too), e.g. to follow the vendor's rate headers with ``budget.observe``."""
         ...
 
     def endpoint_of(self, path: str) -> str:
         """The endpoint a request path counts against for the concurrency cap (path relative to the base URL)."""
         ...
 
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """What a request costs the budget: credits, and the vendor's endpoint windows it counts against.
 
+        ``path`` is the request's path relative to the base URL.
+        """
+        ...
+
+
+_ONE_CREDIT = Charge()
 _VERSION_SEGMENT = re.compile(r"^v?\d+(\.\d+)*$", re.IGNORECASE)
 
 
@@ -261,11 +272,15 @@ class DefaultHooks:
         return default_error_message(response)
 
     def on_response(self, response: httpx.Response, budget: Budget) -> None:
-        """Follow the vendor's rate headers, e.g. ``budget.shrink(remaining, resets_in=...)`` (default: none)."""
+        """Follow the vendor's rate headers, e.g. ``budget.observe("account", used=...)`` (default: none)."""
 
     def endpoint_of(self, path: str) -> str:
         """The endpoint a path counts against for the concurrency cap (default: first non-version segment)."""
         return default_endpoint(path)
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        """What a request costs the budget (default: one credit, no endpoint window)."""
+        return _ONE_CREDIT
 
 
 # --- retry policy -------------------------------------------------------------------------------------------------
@@ -633,9 +648,12 @@ class HttpClient:
             method, self.resolve(url, params), json=json, content=content, headers=headers
         )
         target = self._safe_target(str(request.url))
-        endpoint = self.hooks.endpoint_of(self._relative_path(request.url.path))
-        with self.budget.slot(endpoint, max_wait=self.retry.max_elapsed - (self._clock() - started)):
+        path = self._relative_path(request.url.path)
+        endpoint = self.hooks.endpoint_of(path)
+        charge = self.hooks.charge_of(request, path)
+        with self.budget.slot(endpoint, charge=charge, max_wait=self.retry.max_elapsed - (self._clock() - started)):
             begun = self._clock()
+            counted()
             try:
                 response = _released(self._client.send(request))
             except Exception as exc:

@@ -22,11 +22,13 @@ client (``self.http``) is built from them::
 from __future__ import annotations
 
 import abc
+import contextvars
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -34,6 +36,7 @@ from psabridge.connectors.base import Connector, Page
 from psabridge.connectors.budget import BudgetLimits
 from psabridge.connectors.http import (
     DefaultHooks,
+    FetchedPage,
     HttpClient,
     HttpRuntime,
     Resolution,
@@ -41,11 +44,17 @@ from psabridge.connectors.http import (
     RetryPolicy,
     build_http_client,
 )
+from psabridge.connectors.options import ConnectorOptions, read_options
+from psabridge.connectors.requestcount import counting
 from psabridge.errors import PermanentError
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import RawRecord, VendorMetadata
 
-__all__ = ["ChangeRun", "HttpConnector", "numeric_id"]
+__all__ = ["ChangeRun", "HttpConnector", "chunks", "counted_pages", "numeric_id"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+_REMEMBERED = 4096  # sub-resource reads kept for a page completed again (after a rate limit)
 
 
 class HttpConnector(DefaultHooks, Connector):
@@ -57,6 +66,7 @@ class HttpConnector(DefaultHooks, Connector):
         retry_policy: attempts, total time, backoff and the longest inline Retry-After wait.
         default_headers: headers for every request (Accept, a version pin ...).
         secret_params: query parameters to mask in logs, beyond the usual secret-looking names.
+        parallel_reads: per-ticket reads overlapped at most (``each``), never more than the budget's concurrency.
 
     Args:
         settings: the connection.
@@ -68,6 +78,7 @@ class HttpConnector(DefaultHooks, Connector):
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
     default_headers: ClassVar[Mapping[str, str]] = {}
     secret_params: ClassVar[tuple[str, ...]] = ()
+    parallel_reads: ClassVar[int] = 4
 
     def __init__(self, settings: ConnectionSettings, *, runtime: HttpRuntime | None = None) -> None:
         super().__init__(settings)
@@ -75,6 +86,8 @@ class HttpConnector(DefaultHooks, Connector):
         self.http: HttpClient = self.build_client()
         self._metadata: VendorMetadata | None = None
         self._metadata_lock = threading.Lock()
+        self._remembered: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._remembered_lock = threading.Lock()
 
     def metadata(self, *, refresh: bool = False) -> VendorMetadata:
         """The vendor's metadata (see ``load_metadata``), loaded on first use and cached until ``refresh``."""
@@ -94,7 +107,7 @@ class HttpConnector(DefaultHooks, Connector):
             auth=self.auth(),
             hooks=self,
             resolutions=self.resolutions,
-            budget_defaults=self.default_budget(),
+            budget_defaults=self.vendor_budget(self.options),
             retry=self.retry_policy,
             headers=self.default_headers,
             secret_params=self.secret_params,
@@ -102,12 +115,23 @@ class HttpConnector(DefaultHooks, Connector):
             runtime=self.runtime,
         )
 
-    def default_budget(self) -> BudgetLimits:
-        """The vendor's default budget for this connection: ``budget_defaults``, unless the settings decide it.
+    @classmethod
+    def vendor_budget(cls, options: ConnectorOptions) -> BudgetLimits:
+        """The vendor's limits for a connection with these options: ``budget_defaults`` unless overridden.
 
-        Override when the default depends on the connection (e.g. the vendor plan named in ``options``).
+        Override when they depend on the connection (e.g. the vendor plan named in ``options``).
         """
-        return self.budget_defaults
+        return cls.budget_defaults
+
+    @classmethod
+    def budget_limits(cls, settings: ConnectionSettings) -> BudgetLimits:
+        """The limits a connection's budget enforces: its ``rate_budget`` over the vendor's (for ``status``).
+
+        Raises:
+            ConfigError: the connection's options are invalid.
+        """
+        options = read_options(cls.options_model, settings.options, connection=settings.name)
+        return BudgetLimits.resolve(settings.rate_budget, cls.vendor_budget(options))
 
     @abc.abstractmethod
     def auth(self) -> httpx.Auth | None:
@@ -133,6 +157,43 @@ class HttpConnector(DefaultHooks, Connector):
     def page_size(self, default: int, maximum: int) -> int:
         """The configured ``page_size`` (else ``default``), never above the vendor's ``maximum``."""
         return max(1, min(self.settings.page_size or default, maximum))
+
+    def each(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``work`` done for every item, in order, overlapped on a few threads (the budget still paces each request).
+
+        At most ``parallel_reads`` run at once, and never more than the budget lets be in flight per endpoint. Every
+        thread runs in a copy of the caller's context, so requests are counted where the caller counts them. The
+        first failure is raised once the others have finished or been cancelled.
+        """
+        concurrency = self.budget_limits(self.settings).concurrency
+        workers = min(self.parallel_reads, concurrency or self.parallel_reads, len(items))
+        if workers <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"psabridge-{self.name}") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def remembered(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+        """``read()``, or what it gave for ``key`` lately: a page completed again after a rate limit is not re-read.
+
+        Keys name the resource and the vendor's change marker of its ticket, so a ticket that changed is read anew.
+        """
+        with self._remembered_lock:
+            if key in self._remembered:
+                self._remembered.move_to_end(key)
+                found: T = self._remembered[key]
+                return found
+        value = read()
+        with self._remembered_lock:
+            self._remembered[key] = value
+            while len(self._remembered) > _REMEMBERED:
+                self._remembered.popitem(last=False)
+        return value
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -210,6 +271,23 @@ class ChangeRun:
             self._pages.append(this_page)
         watermark = self.newest if (self._ordered or last) else self.since
         return Page(records=fresh, watermark=watermark, request_count=request_count)
+
+
+def counted_pages(pages: Iterator[FetchedPage], *, before: int = 0) -> Iterator[tuple[FetchedPage, int]]:
+    """Each fetched page with the requests fetching it took (retries included; ``before`` added to the first)."""
+    extra = before
+    while True:
+        with counting() as count:
+            fetched = next(pages, None)
+        if fetched is None:
+            return
+        yield fetched, count.value + extra
+        extra = 0
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (a bulk filter's list of ids, kept to a URL's length)."""
+    return [items[start : start + size] for start in range(0, len(items), max(1, size))]
 
 
 def numeric_id(external_id: str, vendor: str) -> int:

@@ -16,6 +16,13 @@ Sources use VENDOR-APIS.md's shorthand (section 3): pysnow = rbw/pysnow, SNANS =
   themselves read back "", VENDOR-APIS 3.4-3.5) and its time (``task_time_worked`` rows) under ``_psa_notes`` and
   ``_psa_time_entries``. close_notes is a plain field, not a journal: it is added to ``_psa_notes`` as a row with
   ``element: close_notes`` so the resolution reaches the canonical notes.
+- Ingest from the page: the list returns every field of the incident unless ``sysparm_fields`` narrows it (docs
+  "Table API - GET /now/table/{tableName}"), so a list record is the incident as a GET by id answers it and no
+  fields are asked for (the mapping reads the instance's own ``u_`` fields too). The journal and time of a whole page
+  come in bulk, ``element_idIN<sys_ids>`` and ``taskIN<sys_ids>`` (encoded-query ``IN``: docs "Encoded query
+  strings"), 150 sys_ids a request so the request line stays well under Tomcat's 8 KB (KB0826932). Only incidents
+  whose ``sys_updated_on``/``sys_mod_count`` moved are read: a journal entry is a write to the incident, so it
+  moves both.
 - Writes: PATCH by sys_id (SNANS; PUT is also partial in practice, pysnow). ``priority`` is derived from impact x
   urgency and never written (the mapping sends impact and urgency). ServiceNow stores unknown choice values silently,
   so choices in a write are checked against the metadata first (refreshed once when a value is unknown). Notes are
@@ -42,13 +49,15 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
+from pydantic import Field
 
 from psabridge.connectors.auth import BasicAuth
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import Budget, BudgetLimits
 from psabridge.connectors.http import FailureType, HttpRuntime, Resolution
+from psabridge.connectors.options import ConnectorOptions
 from psabridge.connectors.pagination import OffsetPaginator, PageRequest
-from psabridge.connectors.rest import ChangeRun, HttpConnector
+from psabridge.connectors.rest import ChangeRun, HttpConnector, chunks, counted_pages
 from psabridge.connectors.servicenow_paging import (
     SYS_ID,
     SeekPaginator,
@@ -69,7 +78,7 @@ from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import Choice, RawRecord, VendorMetadata
 
-__all__ = ["CONNECTOR", "ServiceNowConnector"]
+__all__ = ["CONNECTOR", "ServiceNowConnector", "ServiceNowOptions"]
 
 log = get_logger("psabridge.connectors.servicenow")
 
@@ -93,18 +102,36 @@ OPERATIONS: dict[str, Literal["created", "updated", "deleted"]] = {
     "delete": "deleted",
 }
 _CONFIG_403 = ("User Not Authorized", "Failed API level ACL Validation", "ACL Exception")
+_JOURNAL_ELEMENTS = "elementINwork_notes,comments"
+SYS_IDS_PER_QUERY = 150  # 150 x 33 characters: about 5 KB of a request line Tomcat caps at 8 KB
+
+
+class ServiceNowOptions(ConnectorOptions):
+    """``connections[].options`` of a ServiceNow connection."""
+
+    integration_user: str | None = Field(
+        default=None, description="the user name our writes show in sys_updated_by (default: the username credential)"
+    )
+    webhook_secret_header: str = Field(
+        default="X-Webhook-Secret", min_length=1, description="the header the business rule puts the shared secret in"
+    )
+    webhook_max_age_seconds: float = Field(
+        default=900, ge=0, description="notifications about older changes are refused as replays (0: no check)"
+    )
+    resolution_close_code: str = Field(
+        default="Solution provided", min_length=1, description="close_code set with a resolution note when empty"
+    )
+    metadata_max_rows: int = Field(
+        default=20_000, gt=0, description="users and configuration items loaded for lookups, at most"
+    )
 
 
 class ServiceNowConnector(HttpConnector):
-    """One client's ServiceNow instance (incidents), over the Table API.
-
-    Options (``connections[].options``): ``webhook_secret_header`` (default ``X-Webhook-Secret``),
-    ``webhook_max_age_seconds`` (default 900; 0 turns the staleness check off), ``resolution_close_code``
-    (default ``Solution provided``), ``metadata_max_rows`` (users and CIs loaded for lookups, default 20,000),
-    ``integration_user`` (default: the ``username`` credential).
-    """
+    """One client's ServiceNow instance (incidents), over the Table API (options: ``ServiceNowOptions``)."""
 
     system = System.SERVICENOW
+    options_model = ServiceNowOptions
+    options: ServiceNowOptions
     # No global limit exists: each instance's admins set hourly rules (VENDOR-APIS 3.6; port-labs/ocean PR#3266 met
     # 500/hour). 10,000 requests/hour (~3/s) and 4 in flight keep well clear of the inbound REST semaphores.
     budget_defaults: ClassVar[BudgetLimits] = BudgetLimits(requests=10_000, per=3600.0, concurrency=4)
@@ -178,8 +205,8 @@ class ServiceNowConnector(HttpConnector):
             limit=self.page_size(self.page_default, self.page_maximum), since=self.read_from(since)
         )
         request = PageRequest(url=INCIDENT, params=dict(READ))
-        for fetched in self.http.paginate(request, paginator, _results):
-            yield run.page(fetched.records, last=fetched.last)
+        for fetched, requests in counted_pages(self.http.paginate(request, paginator, _results)):
+            yield run.page(fetched.records, last=fetched.last, request_count=requests)
 
     def get_ticket(self, external_id: str) -> RawRecord:
         """The incident with its journal and time worked (``_psa_notes``, ``_psa_time_entries``)."""
@@ -188,6 +215,45 @@ class ServiceNowConnector(HttpConnector):
         record[EXTRA_NOTES] = self._journal(sys_id) + _close_notes(record)
         record[EXTRA_TIME_ENTRIES] = self._rows(TIME_WORKED, f"task={sys_id}^ORDERBYsys_created_on^ORDERBYsys_id")
         return record
+
+    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
+        """The list record with the stored journal and time while sys_updated_on and sys_mod_count stand."""
+        if any(not record.get(k) or record.get(k) != previous.get(k) for k in ("sys_updated_on", "sys_mod_count")):
+            return None
+        journal = [n for n in previous.get(EXTRA_NOTES) or () if n.get("element") != "close_notes"]
+        return {
+            **record,
+            EXTRA_NOTES: journal + _close_notes(record),
+            EXTRA_TIME_ENTRIES: list(previous.get(EXTRA_TIME_ENTRIES) or ()),
+        }
+
+    def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
+        """List records (the whole incident) completed with the page's journal and time, read in bulk."""
+        ids = [self._sys_id(self.external_id_of(record)) for record in records]
+        tasks = [(table, chunk) for chunk in chunks(ids, SYS_IDS_PER_QUERY) for table in (JOURNAL, TIME_WORKED)]
+        found = self.each(self._bulk_rows, tasks)
+        journal: dict[str, list[RawRecord]] = {}
+        worked: dict[str, list[RawRecord]] = {}
+        for (table, _), rows in zip(tasks, found, strict=True):
+            into, key = (journal, "element_id") if table == JOURNAL else (worked, "task")
+            for row in rows:
+                into.setdefault(_reference(row.get(key)), []).append(row)
+        return {
+            sys_id: {
+                **record,
+                EXTRA_NOTES: journal.get(sys_id, []) + _close_notes(record),
+                EXTRA_TIME_ENTRIES: worked.get(sys_id, []),
+            }
+            for record, sys_id in zip(records, ids, strict=True)
+        }
+
+    def _bulk_rows(self, task: tuple[str, Sequence[str]]) -> list[RawRecord]:
+        """The journal (work notes, comments) or time rows of many incidents, oldest first (as per incident)."""
+        table, sys_ids = task
+        listed = ",".join(sys_ids)
+        if table == JOURNAL:
+            return self._rows(JOURNAL, f"element_idIN{listed}^{_JOURNAL_ELEMENTS}^ORDERBYsys_created_on^ORDERBYsys_id")
+        return self._rows(TIME_WORKED, f"taskIN{listed}^ORDERBYsys_created_on^ORDERBYsys_id")
 
     def list_notes(self, external_id: str) -> list[RawRecord]:
         """Journal entries (work notes and comments) oldest first, then the resolution notes if any."""
@@ -276,7 +342,7 @@ class ServiceNowConnector(HttpConnector):
             raise ConfigError(
                 "no webhook_secret credential is configured for ServiceNow notifications", connection=self.name
             )
-        header = str(self.settings.options.get("webhook_secret_header") or "X-Webhook-Secret").lower()
+        header = self.options.webhook_secret_header.lower()
         given = header_value(headers, header)
         if not given:
             raise WebhookVerificationError(f"the {header} header is missing", connection=self.name)
@@ -320,7 +386,7 @@ class ServiceNowConnector(HttpConnector):
         return _result(self.http.request_json("GET", f"{INCIDENT}/{sys_id}", params=params).data)
 
     def _journal(self, sys_id: str) -> list[RawRecord]:
-        query = f"element_id={sys_id}^elementINwork_notes,comments^ORDERBYsys_created_on^ORDERBYsys_id"
+        query = f"element_id={sys_id}^{_JOURNAL_ELEMENTS}^ORDERBYsys_created_on^ORDERBYsys_id"
         return self._rows(JOURNAL, query)
 
     def _rows(self, path: str, query: str, *, fields: str | None = None, limit: int | None = None) -> list[RawRecord]:
@@ -378,7 +444,7 @@ class ServiceNowConnector(HttpConnector):
         if marker not in str(incident.get("close_notes", "")):
             patch: dict[str, str] = {"close_notes": value}
             if not incident.get("close_code"):
-                patch["close_code"] = str(self.settings.options.get("resolution_close_code") or "Solution provided")
+                patch["close_code"] = self.options.resolution_close_code
             reply = self.http.request_json("PATCH", f"{INCIDENT}/{sys_id}", params=READ, json=patch, idempotent=True)
             incident = _result(reply.data)
         return _close_notes(incident)[0]
@@ -396,7 +462,7 @@ class ServiceNowConnector(HttpConnector):
 
     def _check_age(self, occurred: datetime | None) -> None:
         """Deliveries about changes older than ``webhook_max_age_seconds`` are refused as stale (replays)."""
-        max_age = self._option_number("webhook_max_age_seconds", 900)
+        max_age = self.options.webhook_max_age_seconds
         if max_age <= 0:
             return
         if occurred is None:
@@ -407,12 +473,6 @@ class ServiceNowConnector(HttpConnector):
                 f"the notification is stale: the change is {age.total_seconds():.0f}s old (limit {max_age:.0f}s)",
                 connection=self.name,
             )
-
-    def _option_number(self, name: str, default: float) -> float:
-        value = self.settings.options.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"option {name} must be a number, not {value!r}", connection=self.name)
-        return float(value)
 
     def load_metadata(self) -> VendorMetadata:
         """Incident choices (sys_choice), assignment groups, users and configuration items."""
@@ -436,7 +496,7 @@ class ServiceNowConnector(HttpConnector):
             )
         groups = self._rows(GROUPS, "active=true^ORDERBYname^ORDERBYsys_id", fields="sys_id,name")
         fields["assignment_group"] = [Choice(value=g["sys_id"], label=g["name"]) for g in groups]
-        cap = int(self._option_number("metadata_max_rows", 20_000))
+        cap = self.options.metadata_max_rows
         users = self._capped(USERS, "active=true", "sys_id,name,user_name,email", cap)
         people = [
             Choice(value=u["sys_id"], label=u["name"], extra={"user_name": u["user_name"], "email": u["email"]})
@@ -477,6 +537,11 @@ def _result(body: Any) -> RawRecord:
     if not isinstance(result, dict):
         raise PermanentError(f"ServiceNow answered without a result record: {str(body)[:200]}")
     return result
+
+
+def _reference(value: Any) -> str:
+    """The sys_id of a reference field, bare (``sysparm_exclude_reference_link``) or as ``{link, value}``."""
+    return str(value.get("value") if isinstance(value, dict) else value or "")
 
 
 def _close_notes(incident: Mapping[str, Any]) -> list[RawRecord]:

@@ -81,13 +81,11 @@ def _dead_letters_by_connection(session: Session) -> Counter[str]:
 
 
 def _budget(conn: ConnectionSettings, broker_url: str, namespace: str) -> dict[str, Any]:
+    """The limits the connector really enforces (``budget_limits``: the vendor's, by plan, under ``rate_budget``)."""
     try:
         cls = connector_class(conn.system.value)
-        defaults = cls.budget_defaults if issubclass(cls, HttpConnector) else BudgetLimits()
-        budget = budget_for(
-            conn.name, BudgetLimits.resolve(conn.rate_budget, defaults), broker_url=broker_url, namespace=namespace
-        )
-        snapshot = budget.snapshot()
+        limits = cls.budget_limits(conn) if issubclass(cls, HttpConnector) else BudgetLimits()
+        snapshot = budget_for(conn.name, limits, broker_url=broker_url, namespace=namespace).snapshot()
     except PsaBridgeError as exc:
         return {"error": str(exc)}
     return {
@@ -95,4 +93,16 @@ def _budget(conn: ConnectionSettings, broker_url: str, namespace: str) -> dict[s
         "per_seconds": snapshot.limits.per,
         "remaining": snapshot.remaining,
         "shared": snapshot.shared,
+        "concurrency": snapshot.limits.concurrency,
+        "windows": [
+            {
+                "name": usage.window.name,
+                "limit": usage.window.limit,
+                "per_seconds": usage.window.per,
+                "every_request": usage.window.every,
+                "used": usage.used,
+                "remaining": usage.remaining,
+            }
+            for usage in snapshot.windows
+        ],
     }

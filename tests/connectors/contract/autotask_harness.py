@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from psabridge.connectors.autotask import MAX_RECORDS
 from psabridge.vendordata import RawRecord
 from psabridge_sandbox.autotask import AutotaskSimulator
 from psabridge_sandbox.autotask_webhooks import dotnet_json
@@ -19,7 +20,7 @@ from psabridge_sandbox.credentials import AT_INTEGRATION_CODE, AT_SECRET, AT_USE
 from psabridge_sandbox.registry import SandboxContext, default_anchor, service
 from psabridge_sandbox.world import build_world
 
-from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
+from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, pages_needed, pages_of
 
 HEADERS = {"ApiIntegrationCode": AT_INTEGRATION_CODE, "UserName": AT_USERNAME, "Secret": AT_SECRET}
 
@@ -28,11 +29,12 @@ class AutotaskHarness(VendorHarness):
     """How the contract suite drives the Autotask simulator."""
 
     system = "autotask"
+    setup_requests = 2  # the zone lookup and ThresholdInformation
 
     def __init__(self) -> None:
         self._vendors: dict[int, AutotaskSimulator] = {}
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
         clock = SystemClock()
         context = SandboxContext(
             service=service("autotask"),
@@ -41,6 +43,7 @@ class AutotaskHarness(VendorHarness):
             seed=seed,
             tickets=tickets,
             clock=clock,
+            limits=limits,
         )
         at = AutotaskSimulator(context)
         self._vendors[id(at.simulator)] = at
@@ -81,6 +84,20 @@ class AutotaskHarness(VendorHarness):
 
     def missing_id(self) -> str:
         return "987654321"
+
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """Per page: its list request, and for the read tickets (all of a page in one ``ticketID in`` filter) the
+        pages of their notes and of their time entries, 500 records a page: nothing per ticket.
+        """
+        at = self.at(served)
+        total = 0
+        for page in pages:
+            ids = [int(i) for i in page if i in read]
+            total += 1
+            for chunk in pages_of(ids, MAX_RECORDS):
+                total += pages_needed(sum(len(at.notes_of.get(i, ())) for i in chunk), MAX_RECORDS)
+                total += pages_needed(sum(len(at.entries_of.get(i, ())) for i in chunk), MAX_RECORDS)
+        return total
 
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         if variant == "valid":  # a real callout of the simulator, signed with the webhook secret

@@ -16,6 +16,9 @@ collect_ignore = [] if HARNESSES else ["test_contract.py"]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "harness" in metafunc.fixturenames:
         metafunc.parametrize("harness", HARNESSES, ids=[h.id for h in HARNESSES])
+    if "limited" in metafunc.fixturenames:  # the harnesses whose default limits a test can cross
+        limited = [h for h in HARNESSES if h.limited_tickets]
+        metafunc.parametrize("limited", limited, ids=[h.id for h in limited])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import httpx
 
+from psabridge.connectors.connectwise import IDS_PER_CONDITION, MAX_PAGE
 from psabridge.vendordata import RawRecord
 from psabridge_sandbox.clock import SystemClock
-from psabridge_sandbox.connectwise import ConnectWiseSimulator
+from psabridge_sandbox.connectwise import API_ROOT, ConnectWiseSimulator
 from psabridge_sandbox.core import Simulator
 from psabridge_sandbox.registry import SandboxContext, default_anchor, service
 from psabridge_sandbox.world import build_world
 
-from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
+from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, pages_needed, pages_of
 
 
 class ConnectWiseHarness(VendorHarness):
     """How the contract suite drives the ConnectWise simulator."""
 
     system = "connectwise"
+    setup_requests = 1  # the codebase, from /login/companyinfo/{company}
 
     def __init__(self) -> None:
         self._instances: dict[int, ConnectWiseSimulator] = {}
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
         """Built directly, so the harness can reach the instance's tables."""
         clock = SystemClock()
         context = SandboxContext(
             service=service(self.system), world=build_world(seed), anchor=default_anchor(clock), seed=seed,
-            tickets=tickets, clock=clock,
+            tickets=tickets, clock=clock, limits=limits,
         )  # fmt: skip
         instance = ConnectWiseSimulator(context)
         self._instances[id(instance.simulator)] = instance
@@ -78,6 +80,20 @@ class ConnectWiseHarness(VendorHarness):
             "initialDescription": "The VPN disconnects every hour since Monday.",
         }
 
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """Per page: its list request, time entries by ``chargeToId in`` (150 ids a request, 1,000 entries a page),
+        and per read ticket its notes (1,000 a page) and its configurations: ConnectWise has no bulk read of those.
+        """
+        cw = self._cw(served)
+        total = 0
+        for page in pages:
+            ids = [i for i in page if i in read]
+            total += 1
+            for chunk in pages_of(ids, IDS_PER_CONDITION):
+                total += pages_needed(sum(len(cw.time_of(int(i))) for i in chunk), MAX_PAGE)
+            total += sum(pages_needed(len(cw.notes_of(int(i))), MAX_PAGE) + 1 for i in ids)
+        return total
+
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         if variant == "stale":
             return None  # ConnectWise callbacks carry no delivery time to judge staleness by
@@ -87,7 +103,7 @@ class ConnectWiseHarness(VendorHarness):
             f"{credentials.get('company')}+{credentials.get('public_key')}", str(credentials.get("private_key"))
         )
         headers = {"clientId": str(credentials.get("client_id"))}
-        with httpx.Client(base_url=served.base_url, auth=auth, headers=headers, timeout=10) as client:
+        with httpx.Client(base_url=served.root + API_ROOT, auth=auth, headers=headers, timeout=10) as client:
             client.post(
                 "/system/callbacks",
                 json={"url": served.receiver_url, "type": "Ticket", "level": "Owner", "description": "contract"},

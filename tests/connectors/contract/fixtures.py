@@ -17,7 +17,7 @@ def vendor(harness: VendorHarness, namespace: str) -> Iterator[StartVendor]:
     """Start the harness's simulator with N tickets, served on loopback; everything stops when the test ends."""
     with ExitStack() as stack:
 
-        def start(tickets: int = 40, seed: int = 0) -> Served:
-            return serve_vendor(harness, tickets=tickets, namespace=namespace, stack=stack, seed=seed)
+        def start(tickets: int = 40, seed: int = 0, limits: bool = True) -> Served:
+            return serve_vendor(harness, tickets=tickets, namespace=namespace, stack=stack, seed=seed, limits=limits)
 
         yield start

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import httpx
 
+from psabridge.connectors.freshservice import EMBEDDED_CONVERSATIONS, MAX_PAGE
 from psabridge.vendordata import RawRecord
 from psabridge_sandbox.clock import SystemClock
 from psabridge_sandbox.core import Simulator
@@ -16,25 +17,27 @@ from psabridge_sandbox.freshservice_http import WEBHOOK_SECRET_HEADER
 from psabridge_sandbox.registry import SandboxContext, default_anchor, service
 from psabridge_sandbox.world import build_world
 
-from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
+from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, pages_needed
 
 
 class FreshserviceHarness(VendorHarness):
     """How the contract suite drives the Freshservice simulator (Growth plan, as the sandbox serves it)."""
 
     system = "freshservice"
+    # Growth's view-ticket sub-limit is 80 credits a minute and a ticket's show call costs 3: 40 tickets cross it.
+    limited_tickets = 40
 
     def __init__(self) -> None:
         self._instances: dict[int, FreshserviceSimulator] = {}
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
         """Built directly, so the harness can reach the instance's tables."""
         clock = SystemClock()
         context = SandboxContext(
             service=service(self.system), world=build_world(seed), anchor=default_anchor(clock), seed=seed,
-            tickets=tickets, clock=clock,
+            tickets=tickets, clock=clock, limits=limits,
         )  # fmt: skip
-        instance = FreshserviceSimulator(context, plan="growth")
+        instance = FreshserviceSimulator(context, plan="growth" if limits else "unlimited")
         self._instances[id(instance.simulator)] = instance
         return instance.simulator
 
@@ -74,6 +77,21 @@ class FreshserviceHarness(VendorHarness):
             "source": 3,
             "type": "Incident",
         }
+
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """Per page: its list request (stats and requester embedded); per read ticket, as no bulk read exists, one
+        show call embedding conversations and assets (all conversations listed too when ten or more) and its time
+        entries, 100 a page.
+        """
+        fs = self._fs(served)
+        total = 0
+        for page in pages:
+            total += 1
+            for external_id in (i for i in page if i in read):
+                conversations = len(fs.conversations_of(int(external_id)))
+                total += 1 + (pages_needed(conversations, MAX_PAGE) if conversations >= EMBEDDED_CONVERSATIONS else 0)
+                total += pages_needed(len(fs.time_entries_of(int(external_id))), MAX_PAGE)
+        return total
 
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         if variant == "stale":

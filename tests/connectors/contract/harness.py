@@ -36,7 +36,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +69,8 @@ __all__ = [
     "WebhookDelivery",
     "WebhookVariant",
     "connection_settings",
+    "pages_needed",
+    "pages_of",
     "serve_vendor",
     "ticket_ids",
 ]
@@ -340,10 +342,19 @@ class VendorHarness(abc.ABC):
     Attributes:
         system: the sandbox service name, which is also the connection's ``system``.
         backfill_tickets: how many tickets the backfill test seeds ("thousands").
+        count_tickets: how many tickets the request-count test seeds.
+        count_page_size: its list pages' size (several pages, so per-page costs show).
+        setup_requests: what a connector sends once before its first list page (a zone or codebase lookup ...).
+        limited_tickets: a backfill that crosses the vendor's default limits (for the no-429 test; None: none of
+            this vendor's limits are ours to cross in a test's time).
     """
 
     system: ClassVar[str]
     backfill_tickets: ClassVar[int] = 2500
+    count_tickets: ClassVar[int] = 250
+    count_page_size: ClassVar[int] = 100
+    setup_requests: ClassVar[int] = 0
+    limited_tickets: ClassVar[int | None] = None
 
     @property
     def id(self) -> str:
@@ -357,9 +368,9 @@ class VendorHarness(abc.ABC):
 
     # -- building (defaults work for a registered simulator and connector) --
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
-        """The vendor's simulator holding ``tickets`` seed tickets, no faults."""
-        return build_simulator(self.system, seed=seed, tickets=tickets)
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
+        """The vendor's simulator holding ``tickets`` seed tickets, no faults (``limits`` False: rate limits lifted)."""
+        return build_simulator(self.system, seed=seed, tickets=tickets, limits=limits)
 
     def settings(self, base_url: str, *, wrong_credentials: bool = False) -> ConnectionSettings:
         """Settings for the sandbox service at ``base_url``: its registry entry and the sandbox credentials.
@@ -432,6 +443,15 @@ class VendorHarness(abc.ABC):
         """Vendor-shaped fields of a new ticket that the simulator accepts."""
 
     @abc.abstractmethod
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """The requests the design allows for listing ``pages`` (external ids per page) and completing them.
+
+        ``read`` are the tickets whose sub-resources must be read (new, or changed since the stored copy); the
+        others of a page cost nothing. Count a list request per page, the vendor's bulk pages for the read tickets
+        of each page, and the per-ticket reads only the vendor forces (``setup_requests`` is counted apart).
+        """
+
+    @abc.abstractmethod
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         """A delivery about ``external_id`` as the vendor would POST it to psabridge.
 
@@ -442,9 +462,11 @@ class VendorHarness(abc.ABC):
         """
 
 
-def serve_vendor(harness: VendorHarness, *, tickets: int, namespace: str, stack: ExitStack, seed: int = 0) -> Served:
-    """Build, wrap and serve the harness's simulator until ``stack`` closes."""
-    simulator = harness.build_simulator(tickets=tickets, seed=seed)
+def serve_vendor(
+    harness: VendorHarness, *, tickets: int, namespace: str, stack: ExitStack, seed: int = 0, limits: bool = True
+) -> Served:
+    """Build, wrap and serve the harness's simulator until ``stack`` closes (``limits`` False: rate limits lifted)."""
+    simulator = harness.build_simulator(tickets=tickets, seed=seed, limits=limits)
     stack.callback(simulator.close)
     gate = FaultGate(simulator)
     root = stack.enter_context(serve(gate))
@@ -464,3 +486,13 @@ def ticket_ids(pages: Iterator[Any], connector: Connector) -> tuple[list[str], d
         found.extend(connector.external_id_of(record) for record in page.records)
         watermark = page.watermark if page.watermark is not None else watermark
     return found, watermark, records
+
+
+def pages_of(ids: Sequence[str], size: int) -> list[list[str]]:
+    """``ids`` in groups of ``size``: the bulk reads' chunks, for a harness's ``design_requests``."""
+    return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
+def pages_needed(rows: int, page: int) -> int:
+    """Requests to read ``rows`` records ``page`` at a time (an empty answer is one request too)."""
+    return max(1, -(-rows // page))

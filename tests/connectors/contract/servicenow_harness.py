@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from psabridge.connectors.servicenow import SYS_IDS_PER_QUERY, ServiceNowConnector
 from psabridge.vendordata import RawRecord
 from psabridge_sandbox.clock import SystemClock
 from psabridge_sandbox.core import Simulator
@@ -16,7 +17,9 @@ from psabridge_sandbox.registry import SandboxContext, default_anchor, service
 from psabridge_sandbox.servicenow import SECRET_HEADER, ServiceNowSimulator
 from psabridge_sandbox.world import build_world
 
-from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant
+from .harness import Served, VendorHarness, WebhookDelivery, WebhookVariant, pages_needed, pages_of
+
+ROWS_PAGE = ServiceNowConnector.rows_page
 
 AGENT = "dana.whitfield"  # one of the MSP's engineers: the business rule notifies their changes, not ours
 
@@ -29,12 +32,12 @@ class ServiceNowHarness(VendorHarness):
     def __init__(self) -> None:
         self._instances: dict[int, ServiceNowSimulator] = {}
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
         """Built directly, so the harness can reach the instance's tables."""
         clock = SystemClock()
         context = SandboxContext(
             service=service(self.system), world=build_world(seed), anchor=default_anchor(clock), seed=seed,
-            tickets=tickets, clock=clock,
+            tickets=tickets, clock=clock, limits=limits,
         )  # fmt: skip
         instance = ServiceNowSimulator(context)
         self._instances[id(instance.simulator)] = instance
@@ -86,6 +89,19 @@ class ServiceNowHarness(VendorHarness):
             "category": "network",
             "subcategory": "vpn",
         }
+
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """Per page: its list request, and per 150 read incidents (``element_idIN``/``taskIN``) the pages of their
+        journal and of their time worked, 1,000 rows a page: nothing per incident.
+        """
+        instance = self._sn(served).instance
+        total = 0
+        for page in pages:
+            total += 1
+            for chunk in pages_of([i for i in page if i in read], SYS_IDS_PER_QUERY):
+                total += pages_needed(sum(len(instance.journal_of.get(i, ())) for i in chunk), ROWS_PAGE)
+                total += pages_needed(sum(len(instance.time_of.get(i, ())) for i in chunk), ROWS_PAGE)
+        return total
 
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         served.gate.reset()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,9 +20,10 @@ from psabridge.errors import AuthError, NotFoundError, PermanentError, WebhookVe
 from psabridge.markers import marker_for
 from psabridge.model import NoteKind
 from psabridge.settings import Timeouts
+from psabridge.vendordata import RawRecord
 
 from .fixtures import StartVendor
-from .harness import Served, VendorHarness, WebhookVariant, ticket_ids
+from .harness import Served, VendorHarness, WebhookVariant, serve_vendor, ticket_ids
 
 
 def some_ticket(served: Served) -> str:
@@ -101,6 +104,91 @@ def test_records_changing_during_paging_are_not_lost(harness: VendorHarness, ven
     versions = Counter((connector.external_id_of(r), connector.updated_at_of(r)) for r in first_records)
     assert [key for key, count in versions.items() if count > 1] == []
     assert len(set(first)) >= len(before)
+
+
+@dataclass
+class Pass:
+    """One sync pass as the sync engine makes it: each list page, completed against the store."""
+
+    pages: list[list[str]] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)  # tickets whose full record the pass built
+    counted: int = 0  # the requests the connector reported (pages and completions)
+    sent: int = 0  # the requests that reached the simulator
+    refused: int = 0  # of them, answered 429 or refused for a thread limit
+    watermark: datetime | None = None
+
+
+def sync_pass(served: Served, connector: Connector, store: dict[str, RawRecord], since: datetime | None) -> Pass:
+    """List every changed page and complete it against ``store`` (which takes the full records built)."""
+    served.gate.reset()
+    done = Pass()
+    for page in connector.iter_changes(since):
+        ids = [connector.external_id_of(record) for record in page.records]
+        completion = connector.complete_page(page.records, {i: store[i] for i in ids if i in store})
+        store.update((connector.external_id_of(full), full) for full in completion.full)
+        done.pages.append(ids)
+        done.completed += [connector.external_id_of(full) for full in completion.full]
+        done.counted += page.request_count + completion.request_count
+        done.watermark = page.watermark if page.watermark is not None else done.watermark
+    arrivals = served.gate.arrivals()
+    done.sent = len(arrivals)
+    done.refused = sum(1 for a in arrivals if a.status == 429 or (a.status == 500 and a.scripted is None))
+    return done
+
+
+def test_a_sync_costs_what_the_design_says(harness: VendorHarness, vendor: StartVendor) -> None:
+    """Backfill, an incremental poll with one change, and a pass over unchanged data, requests counted.
+
+    Each vendor's harness states the design's count (``design_requests``): a list request per page, bulk pages for
+    the page's new or changed tickets, and per ticket only the reads the vendor forces. Counted against a sandbox
+    without rate limits (the count does not depend on them, and the test stays short).
+    """
+    served = vendor(tickets=harness.count_tickets, limits=False)
+    connector = served.connector(page_size=harness.count_page_size, rate_budget={"vendor_limits": False})
+    store: dict[str, RawRecord] = {}
+
+    backfill = sync_pass(served, connector, store, None)
+
+    every = [i for page in backfill.pages for i in page]
+    assert sorted(every) == sorted(served.tickets()) and len(store) == harness.count_tickets
+    assert backfill.sent == backfill.counted, "request_count must count every request sent"
+    assert backfill.sent <= harness.setup_requests + harness.design_requests(served, backfill.pages, every)
+    assert len(backfill.pages) >= 2
+
+    changed = sorted(served.tickets())[len(every) // 3]
+    harness.change_tickets(served, [changed])
+    poll = sync_pass(served, connector, store, backfill.watermark)
+
+    assert poll.completed == [changed], "only the changed ticket is built again"
+    assert poll.sent == poll.counted
+    assert poll.sent <= harness.design_requests(served, poll.pages, {changed})
+
+    again = sync_pass(served, connector, store, None)
+
+    assert again.sent == again.counted == len(again.pages) == len(backfill.pages), "list pages only"
+    assert again.refused == backfill.refused == poll.refused == 0
+
+
+@pytest.mark.slow
+def test_a_backfill_past_the_vendors_default_limits_causes_no_429(limited: VendorHarness, namespace: str) -> None:
+    """A backfill that needs more of the vendor's per-minute limits than a minute holds waits for them instead."""
+    assert limited.limited_tickets is not None
+    with ExitStack() as stack:
+        served = serve_vendor(limited, tickets=limited.limited_tickets, namespace=namespace, stack=stack)
+        connector = served.connector()
+        stack.callback(connector.close)
+        store: dict[str, RawRecord] = {}
+
+        backfill = sync_pass(served, connector, store, None)
+
+        every = [i for page in backfill.pages for i in page]
+        assert len(store) == len(every) == limited.limited_tickets
+        assert backfill.refused == 0, "our own traffic must never be refused for the vendor's limits"
+        assert (
+            backfill.sent
+            == backfill.counted
+            <= limited.setup_requests + limited.design_requests(served, backfill.pages, every)
+        )
 
 
 # --- failures ---------------------------------------------------------------------------------------------------------

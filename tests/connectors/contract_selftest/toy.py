@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from psabridge.connectors.auth import HeaderAuth, require_secret
 from psabridge.connectors.base import NewTimeEntry, Page, WebhookEvent
-from psabridge.connectors.budget import BudgetLimits
+from psabridge.connectors.budget import BudgetLimits, Charge, Window
 from psabridge.connectors.http import HttpRuntime
 from psabridge.connectors.pagination import PageNumberPaginator, PageRequest
 from psabridge.connectors.rest import ChangeRun, HttpConnector
@@ -43,6 +44,8 @@ KEY_HEADER = "X-Toy-Key"
 SIGNATURE_HEADER = "X-Toy-Signature"
 MAX_PAGE = 100
 SIGNATURE_WINDOW = 300  # seconds a signed delivery stays acceptable
+VIEW_LIMIT, VIEW_WINDOW = 10, 2.0  # reads of one ticket per window (a sub-limit, as Freshservice has)
+_ONE_TICKET = re.compile(r"^/?(api/)?tickets/\d+$")
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -67,14 +70,20 @@ def toy_auth(request: Request) -> str:
     return "integration"
 
 
+def _one_ticket_read(request: Request, principal: str | None) -> str | None:
+    return "view" if request.method == "GET" and _ONE_TICKET.match(request.url.path) else None
+
+
 class ToyVendor:
     """Tickets, notes and time entries in sandbox tables, behind the toy API at ``/api``."""
 
-    def __init__(self, *, tickets: int, seed: int = 0) -> None:
+    def __init__(self, *, tickets: int, seed: int = 0, limits: bool = True) -> None:
         self.simulator = Simulator(
             "toy", auth=toy_auth, errors=toy_errors, seed=seed, state=self.state, signer=self._sign
         )
         sim = self.simulator
+        if limits:
+            sim.rate_limit(VIEW_LIMIT, VIEW_WINDOW, key=_one_ticket_read)
         self.tickets = sim.table("tickets")
         self.notes = sim.table("notes")
         self.time_entries = sim.table("time_entries")
@@ -175,7 +184,12 @@ class ToyConnector(HttpConnector):
     """The toy vendor's connector: declarations, the vendor's error shape, and the verbs."""
 
     system = System.FRESHSERVICE  # ConnectionSettings admits only the four vendors; the toy borrows a value
-    budget_defaults = BudgetLimits(requests=3000, per=60, concurrency=4)
+    budget_defaults = BudgetLimits(
+        requests=3000, per=60, concurrency=4, windows=(Window("view", VIEW_LIMIT, VIEW_WINDOW + 0.1),)
+    )
+
+    def charge_of(self, request: httpx.Request, path: str) -> Charge:
+        return Charge(1, ("view",)) if request.method == "GET" and _ONE_TICKET.match(path) else Charge()
 
     def auth(self) -> httpx.Auth:
         return HeaderAuth.from_secrets(self.settings, {KEY_HEADER: "api_key"})
@@ -270,6 +284,7 @@ class ToyHarness(VendorHarness):
     """How the contract suite drives the toy vendor."""
 
     system = "toy"
+    limited_tickets = 15  # 15 reads of one ticket: more than its window holds
 
     def __init__(self) -> None:
         self._vendors: dict[int, ToyVendor] = {}
@@ -281,8 +296,8 @@ class ToyHarness(VendorHarness):
     def _toy(self, served: Served) -> ToyVendor:
         return self._vendors[id(served.simulator)]
 
-    def build_simulator(self, *, tickets: int, seed: int = 0) -> Simulator:
-        vendor = ToyVendor(tickets=tickets, seed=seed)
+    def build_simulator(self, *, tickets: int, seed: int = 0, limits: bool = True) -> Simulator:
+        vendor = ToyVendor(tickets=tickets, seed=seed, limits=limits)
         self._vendors[id(vendor.simulator)] = vendor
         return vendor.simulator
 
@@ -314,6 +329,10 @@ class ToyHarness(VendorHarness):
 
     def new_ticket_fields(self) -> RawRecord:
         return {"title": "Mirrored: VPN down for the whole office", "status": "open"}
+
+    def design_requests(self, served: Served, pages: Sequence[Sequence[str]], read: Collection[str]) -> int:
+        """Per page its list request; per read ticket the default completion's read by id: the ticket, its notes."""
+        return sum(1 + 2 * sum(1 for i in page if i in read) for page in pages)
 
     def webhook(self, served: Served, external_id: str, variant: WebhookVariant) -> WebhookDelivery | None:
         # A real delivery, sent by the simulator to the gate's receiver, then spoiled as the variant asks.

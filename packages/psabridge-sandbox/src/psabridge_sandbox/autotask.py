@@ -139,13 +139,15 @@ class AutotaskSimulator:
         self.webhooks = WebhookRegistry(sim.webhooks, seed=context.seed)
         self.writer = TicketWriter(self)
         self._seed()
+        hourly = context.limit(requests_per_hour)
         self.threshold: RateLimit = sim.rate_limit(
-            requests_per_hour,
+            hourly,
             3600,
             key=lambda request, principal: "database" if principal else None,
-            message=THRESHOLD_MESSAGE.format(limit=requests_per_hour),
+            message=THRESHOLD_MESSAGE.format(limit=hourly),
         )
-        sim.concurrency_limit(threads, key=self._thread_key, status=500, message=THREAD_LIMIT_MESSAGE)
+        if context.limits:
+            sim.concurrency_limit(threads, key=self._thread_key, status=500, message=THREAD_LIMIT_MESSAGE)
         self.entities = self._entities()
         self._routes()
 
@@ -402,15 +404,20 @@ class AutotaskSimulator:
         return {"items": items, "pageDetails": details}
 
     def _candidates(self, name: str, query: Query, table: Table) -> Sequence[int]:
-        """Every id in order, or only a ticket's notes or time entries when the query names one ``ticketID``."""
+        """Every id in order, or only the notes or time entries of the tickets a top-level ``ticketID`` filter names.
+
+        (An index only: the filter itself is still evaluated on every candidate.)
+        """
         index = {"TicketNotes": self.notes_of, "TimeEntries": self.entries_of}.get(name)
         if index is not None:
             for spec in query.filters:
                 keyed = {str(k).casefold(): v for k, v in spec.items()}
-                if str(keyed.get("op", "")).casefold() == "eq" and str(keyed.get("field", "")).casefold() == "ticketid":
-                    value = keyed.get("value")
-                    if isinstance(value, int | str) and str(value).isdigit():
-                        return index.get(int(value), [])
+                if str(keyed.get("field", "")).casefold() != "ticketid":
+                    continue
+                op, value = str(keyed.get("op", "")).casefold(), keyed.get("value")
+                values: list[Any] | None = [value] if op == "eq" else value if isinstance(value, list) else None
+                if op in ("eq", "in") and values is not None and all(str(v).isdigit() for v in values):
+                    return sorted({row_id for v in values for row_id in index.get(int(str(v)), ())})
         return table.ids()  # type: ignore[return-value]
 
     def _page_url(self, request: Request, name: str, cursor: Cursor, query: Query, by_get: bool) -> str:

@@ -40,8 +40,14 @@ DEMO_LINKS: list[dict[str, Any]] = [
 ]
 
 
-def sandbox_config(infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int) -> dict[str, Any]:
-    """The configuration as data: every service of the registry, running or not, in registry order."""
+def sandbox_config(
+    infos: Mapping[str, ServiceInfo], *, world: World, host: str, webhook_port: int, limits: bool = True
+) -> dict[str, Any]:
+    """The configuration as data: every service of the registry, running or not, in registry order.
+
+    With ``limits`` False (a sandbox whose rate limits are lifted) the connections keep no vendor limits either
+    (``rate_budget: {vendor_limits: false}``), so psabridge measures its own cost.
+    """
     connections: list[dict[str, Any]] = []
     notifiers: list[dict[str, Any]] = []
     for spec in SERVICES:
@@ -50,6 +56,8 @@ def sandbox_config(infos: Mapping[str, ServiceInfo], *, world: World, host: str,
         if spec.role == "connection":
             entry["mapping"] = f"builtin:{entry['system']}"  # the default mapping psabridge ships for the vendor
             entry["poll_every"] = "2m"
+            if not limits:
+                entry["rate_budget"] = {"vendor_limits": False}
             connections.append(entry)
         else:
             notifiers.append(entry)
@@ -82,6 +90,7 @@ def write_config(
     world: World,
     host: str,
     webhook_port: int = 8700,
+    limits: bool = True,
 ) -> Path:
     """Write the configuration and its secret files (``sandbox-secrets/`` beside it, readable by the owner only)."""
     path = path.resolve()
@@ -90,12 +99,14 @@ def write_config(
     secrets.mkdir(mode=0o700, exist_ok=True)
     for name, value in SECRET_FILES.items():
         _write(secrets / name, value, mode=0o600)
-    data = sandbox_config(infos, world=world, host=host, webhook_port=webhook_port)
+    data = sandbox_config(infos, world=world, host=host, webhook_port=webhook_port, limits=limits)
     stopped = [name for name, info in infos.items() if not info.running]
     header = [
         "# Written by `psabridge sandbox serve`: psabridge on the embedded default, pointed at the sandbox.",
         f"# Secrets are files under {SECRETS_DIR}/ beside this file. Relative paths are relative to this folder.",
     ]
+    if not limits:
+        header.append("# The sandbox serves without rate limits: so do the connections (rate_budget.vendor_limits).")
     if stopped:
         header.append(f"# Not running (no simulator registered yet): {', '.join(stopped)}.")
     _write(path, "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))

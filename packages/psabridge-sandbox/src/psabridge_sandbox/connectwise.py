@@ -16,7 +16,13 @@ Sources (VENDOR-APIS.md section 1 shorthand; the published 2015 Service API spec
 - 500s: ConnectWise answers database timeouts with 500 and a message saying "timeout" (pyCW retries exactly those);
   the fault injector's 500s look like that. 502/503/504 come from Cloudflare, as HTML.
 - Lists: ``conditions``, ``orderBy``, ``page``/``pageSize`` (default 25, max 1000), ``fields``, ``Link`` header;
-  ``/count`` answers ``{"count": n}`` (connectwise_conditions.py, connectwise_query.py).
+  ``/count`` answers ``{"count": n}`` (connectwise_conditions.py, connectwise_query.py). A list record is the whole
+  record, as a GET by id answers it (``fields`` only narrows it). Time entries of many tickets come from one list:
+  ``chargeToType = "ServiceTicket" and chargeToId in (1, 2, ...)``; notes and configurations exist only under
+  their ticket (``/service/tickets/{id}/notes``, ``/configurations``: no bulk read).
+- Codebase discovery: ``GET /login/companyinfo/{company}`` at the site root, without credentials, answers the
+  instance's ``Codebase`` (``v4_6_release/``), which clients put before ``apis/3.0`` (pyCW
+  ``_try_get_codebase_from_api`` reads ``Codebase``; the other fields are [UNCONFIRMED] as observed in the wild).
 - Writes: POST creates (201), PATCH takes a JSON Patch array, PUT replaces (connectwise_writes.py). Adding a note or
   a time entry moves the ticket's ``_info/lastUpdated`` and fires its callback [UNCONFIRMED: observed behaviour
   reported by integrators, not documented].
@@ -110,6 +116,9 @@ _TIME_KNOWN = frozenset(
      "hoursbilled", "hoursdeduct"}
 )  # fmt: skip
 _CHARGE_TO = re.compile(r"\bchargeToId\s*=\s*(\d+)\b", re.IGNORECASE)
+_CHARGE_TO_ANY = re.compile(r"\bchargeToId\s+in\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)", re.IGNORECASE)
+COMPANY_INFO = "/login/companyinfo/{company}"
+CODEBASE = API_ROOT.strip("/").partition("/")[0] + "/"  # "v4_6_release/": the stable alias (VENDOR-APIS.md 1.1)
 
 
 class ConnectWiseSimulator:
@@ -133,7 +142,7 @@ class ConnectWiseSimulator:
             webhook_transport=webhook_transport,
         )
         sim = self.simulator
-        sim.rate_limit(CLOUDFLARE_LIMIT, 60, message="You are being rate limited.")
+        sim.rate_limit(context.limit(CLOUDFLARE_LIMIT), 60, message="You are being rate limited.")
         self.tickets = sim.table("tickets", first_id=1001)
         self._seeds: dict[int, SeedTicket] = {}
         self._note_base: dict[int, int] = {}
@@ -186,6 +195,7 @@ class ConnectWiseSimulator:
         route("/system/callbacks/{id:int}", self.callbacks.get, "GET")
         route("/system/callbacks/{id:int}", self.callbacks.delete, "DELETE")
         sim.add_route(KEY_PATH, self.callbacks.signing_key, methods=["GET"])
+        sim.add_route(COMPANY_INFO, self.company_info, methods=["GET"], case_sensitive=False)
 
     def _load(self, seeds: list[SeedTicket]) -> None:
         """Seed tickets -> native tickets; notes and time entries get their ids now and their records on first use."""
@@ -203,8 +213,8 @@ class ConnectWiseSimulator:
     # --- auth, state ---------------------------------------------------------------------------------------------
 
     def authenticate(self, request: Request) -> str | None:
-        """Basic ``company+publicKey:privateKey`` plus ``clientId``; the signing-key URL needs neither."""
-        if request.url.path == KEY_PATH:
+        """Basic ``company+publicKey:privateKey`` plus ``clientId``; the signing key and company info need neither."""
+        if request.url.path == KEY_PATH or request.url.path.lower().startswith("/login/companyinfo/"):
             return None
         if not request.headers.get("clientid"):
             raise VendorError(
@@ -229,6 +239,23 @@ class ConnectWiseSimulator:
         if request.headers["clientid"] != CW_CLIENT_ID:
             raise VendorError(400, "clientId is not a registered integration", code="InvalidClientId")
         return f"{company}+{public}"
+
+    async def company_info(self, request: Request) -> Response:
+        """GET /login/companyinfo/{company}: where the company's API lives (its codebase), asked before anything."""
+        company = request.path_params["company"]
+        if company.casefold() != CW_COMPANY.casefold():
+            raise VendorError(404, f"Company {company} not found", code="NotFound")  # [UNCONFIRMED answer]
+        return JSONResponse(
+            {
+                "CompanyName": CW_COMPANY,
+                "Codebase": CODEBASE,
+                "VersionCode": "v2025.1",
+                "VersionNumber": "v4.6.2025.1",
+                "CompanyID": CW_COMPANY,
+                "IsCloud": True,
+                "SiteUrl": request.url.netloc,
+            }
+        )
 
     def state(self) -> dict[str, Any]:
         """Tickets, the notes and time entries read or written so far, pages served and callbacks."""
@@ -537,11 +564,14 @@ class ConnectWiseSimulator:
             return found
 
     def _all_time(self, request: Request) -> list[dict[str, Any]]:
+        """The time entries a query may match: those of the tickets its conditions name, else every ticket's."""
         conditions = request.query_params.get("conditions") or ""
-        single = _CHARGE_TO.search(conditions)
-        if single is not None and " or " not in conditions.lower():
-            charged = int(single.group(1))
-            return list(self.time_of(charged)) if charged in self.tickets else []
+        if " or " not in conditions.lower():
+            many = _CHARGE_TO_ANY.search(conditions)
+            single = _CHARGE_TO.search(conditions)
+            named = [int(n) for n in many.group(1).split(",")] if many else [int(single.group(1))] if single else None
+            if named is not None:
+                return [entry for ticket_id in named if ticket_id in self.tickets for entry in self.time_of(ticket_id)]
         found: list[dict[str, Any]] = []
         for ticket_id in self.tickets.ids():
             assert isinstance(ticket_id, int)

@@ -239,6 +239,9 @@ def _comparison(get: Getter, path: tuple[str, ...], field: str, op: str, literal
         if literal.kind != "list":
             raise ConditionError(f"{field} in: expected a list such as (1, 2)")
         items: Sequence[_Literal] = literal.value
+        kinds = {item.kind for item in items}
+        if kinds in ({"number"}, {"string"}):  # one set lookup per record, not one comparison per listed value
+            return _within_set(get, path, field, items)
 
         def within(record: Any) -> bool:
             value = get(record, path)
@@ -278,6 +281,18 @@ def _comparison(get: Getter, path: tuple[str, ...], field: str, op: str, literal
         return compare(a, b)
 
     return test
+
+
+def _within_set(get: Getter, path: tuple[str, ...], field: str, items: Sequence[_Literal]) -> Predicate:
+    """``field in (...)`` over numbers only or strings only, normalised once as ``_normal`` would."""
+    first = items[0]
+    wanted = {_normal(item.value, item, field)[1] for item in items}
+
+    def within(record: Any) -> bool:
+        value = get(record, path)
+        return value is not None and _normal(value, first, field)[0] in wanted
+
+    return within
 
 
 def compile_conditions(text: str | None, getter: Getter) -> Predicate | None:

@@ -89,7 +89,8 @@ class FreshserviceSimulator:
 
     Args:
         context: the sandbox context (world, seed tickets, faults, clock).
-        plan: the plan (name or Plan); default Growth, or the one ``PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN`` names.
+        plan: the plan (name or Plan); default Growth, or the one ``PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN`` names, or
+            ``unlimited`` when the context lifts limits.
         webhook_transport: where webhooks go (tests); default the network.
     """
 
@@ -100,7 +101,7 @@ class FreshserviceSimulator:
         plan: Plan | str | None = None,
         webhook_transport: httpx.BaseTransport | None = None,
     ) -> None:
-        chosen = plan if plan is not None else os.environ.get(PLAN_ENV, "growth")
+        chosen = plan if plan is not None else os.environ.get(PLAN_ENV, "growth") if context.limits else "unlimited"
         if isinstance(chosen, str):
             if chosen not in PLANS:
                 raise ValueError(f"unknown Freshservice plan {chosen!r}; known: {', '.join(PLANS)}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from psabridge_sandbox.connectwise import API_ROOT
 from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY, SN_PASSWORD
 from psabridge_sandbox.runner import ServiceInfo
 
@@ -33,7 +34,10 @@ class People:
         self.cw_root = connectwise.url
         self.sn = httpx.Client(base_url=servicenow.base_url, auth=(AGENT, SN_PASSWORD), timeout=10)
         auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
-        self.cw = httpx.Client(base_url=connectwise.base_url, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=10)
+        # (a connection is configured with the site root and looks the codebase up; the people know it)
+        self.cw = httpx.Client(
+            base_url=connectwise.url + API_ROOT, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=10
+        )
         self.cw_human_writes = 0
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SERVICES",
     "SIMULATORS",
+    "UNLIMITED",
     "SandboxContext",
     "ServiceSpec",
     "SimulatorFactory",
@@ -78,7 +79,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         offset=0,
         module="psabridge_sandbox.connectwise",
         role="connection",
-        base_path="/v4_6_release/apis/3.0",
+        base_path="",  # the site root: clients discover the codebase (GET /login/companyinfo/{company})
         accepts={
             "company": cred.CW_COMPANY,
             "public_key": cred.CW_PUBLIC_KEY,
@@ -226,9 +227,18 @@ def service(name: str) -> ServiceSpec:
     raise KeyError(f"no sandbox service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
 
 
+UNLIMITED = 1_000_000_000
+"""The limit of a rate rule lifted with ``limits=False``: one no client reaches, so the vendor's headers still come."""
+
+
 @dataclass(frozen=True)
 class SandboxContext:
-    """What a simulator factory gets: its service, the seed world, how many tickets, faults and the clock."""
+    """What a simulator factory gets: its service, the seed world, how many tickets, faults, the clock, and limits.
+
+    ``limits`` False lifts the vendor's rate limits (and Freshservice's plan) so a benchmark measures the client's
+    own cost: rules stay in place (and their headers with them) with ``UNLIMITED`` as their limit, and in-flight caps
+    go.
+    """
 
     service: ServiceSpec
     world: World
@@ -237,6 +247,11 @@ class SandboxContext:
     tickets: int = 200
     faults: str = "none"
     clock: Clock = field(default_factory=SystemClock)
+    limits: bool = True
+
+    def limit(self, vendor: int) -> int:
+        """A rate rule's limit: the vendor's, or ``UNLIMITED`` when limits are lifted."""
+        return vendor if self.limits else UNLIMITED
 
     def seed_tickets(self) -> list[SeedTicket]:
         """Seed tickets for this service: its tenants, its hand-off queue, salted with its name."""
@@ -290,8 +305,12 @@ def build_simulator(
     clock: Clock | None = None,
     anchor: datetime | None = None,
     world: World | None = None,
+    limits: bool = True,
 ) -> Simulator:
-    """Build one registered simulator (for tests and tools): ``build_simulator("pagerduty")``."""
+    """Build one registered simulator (for tests and tools): ``build_simulator("pagerduty")``.
+
+    ``limits=False`` lifts the vendor's rate limits (see ``SandboxContext``).
+    """
     factories = load_simulators()
     if name not in factories:
         raise KeyError(f"no simulator registered for {name!r}; registered: {', '.join(factories) or 'none'}")
@@ -304,5 +323,6 @@ def build_simulator(
         tickets=tickets,
         faults=faults,
         clock=clock,
+        limits=limits,
     )
     return factories[name](context)

@@ -85,6 +85,7 @@ class SandboxRunner:
         faults: service name -> fault profile name (see ``parse_faults``), or one profile for all.
         clock: the simulators' clock; anchor: the seed data's "now" (default: the clock's current hour).
         only: serve only these services (default: every registered one).
+        limits: False lifts every vendor's rate limits (and Freshservice's plan), for benchmarks.
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class SandboxRunner:
         clock: Clock | None = None,
         anchor: datetime | None = None,
         only: tuple[str, ...] | None = None,
+        limits: bool = True,
     ) -> None:
         self.host = host
         self.port_base = port_base
@@ -107,6 +109,7 @@ class SandboxRunner:
         self.clock = clock or SystemClock()
         self.anchor = anchor or default_anchor(self.clock)
         self.only = only
+        self.limits = limits
         self.world = build_world(seed)
         self.simulators: dict[str, Simulator] = {}
         self.infos: dict[str, ServiceInfo] = {}
@@ -146,6 +149,7 @@ class SandboxRunner:
                     tickets=self.tickets,
                     faults=self.faults.get(spec.name, "none"),
                     clock=self.clock,
+                    limits=self.limits,
                 )
                 simulator = factory(context)
                 info = self._info(spec, sock.getsockname()[1], running=True)

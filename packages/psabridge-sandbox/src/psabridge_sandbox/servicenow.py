@@ -25,6 +25,8 @@ What it reproduces:
   update, not when nothing changed; resolved_at/closed_at are stamped on entering Resolved/Closed.
 - Offset paging over a live table: after each incident page the churn faults change records, so a client paging
   ``ORDERBYsys_updated_on`` by offset sees the real duplicates and skips (FIELD-LESSONS: rbw/pysnow#104).
+- A request line longer than Tomcat's 8 KB header buffer is refused with 400 "Request header is too large"
+  (KB0826932: long encoded queries hit the Tomcat limit), so a client listing many sys_ids with ``IN`` must split them.
 - Errors ``{"error": {"message", "detail"}, "status": "failure"}``: 401 "User Not Authenticated"/"Required to provide
   Auth information", 403 ACL refusals for tables the integration user may only read, 404 "No Record found", 400
   "Invalid table", a negative offset, or an unknown API path, and 429 from the hourly rate-limit rule.
@@ -73,6 +75,7 @@ __all__ = [
 DEFAULT_LIMIT = 10_000
 """sysparm_limit when none is given (docs: "The default is 10000")."""
 RATE_LIMIT_PER_HOUR = 50_000
+MAX_REQUEST_LINE = 8192  # Tomcat's default maxHttpHeaderSize, which holds the request line (KB0826932)
 """The sandbox instance's rate-limit rule ("All users", per user per hour); ServiceNow ships no default rule."""
 SECRET_HEADER = "X-Webhook-Secret"  # noqa: S105 - a header name, not a secret
 """The header the notification business rule sends the shared secret in (docs.2501.ai webhooks; VENDOR-APIS 3.7)."""
@@ -137,7 +140,9 @@ class ServiceNowSimulator:
         for name, table in self.instance.tables.items():
             table.on_change(self._listener(name))
         self.rule_id = sys_id_for("sys_rate_limit_rules", context.seed, 1)
-        sim.rate_limit(rate_limit, 3600, key=by_principal, message="Rate limit exceeded", headers=self._rate_headers)
+        sim.rate_limit(
+            context.limit(rate_limit), 3600, key=by_principal, message="Rate limit exceeded", headers=self._rate_headers
+        )
         for prefix in ("/api/now/table", "/api/now/{version}/table"):
             sim.add_route(prefix + "/{table}", self.list_records, methods=["GET"])
             sim.add_route(prefix + "/{table}", self.create_record, methods=["POST"])
@@ -292,6 +297,9 @@ class ServiceNowSimulator:
     # --- helpers -----------------------------------------------------------------------------------------------------
 
     def _table(self, request: Request) -> str:
+        target = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if len(request.method) + len(target) + len(" HTTP/1.1") + 1 > MAX_REQUEST_LINE:
+            raise VendorError(400, "Request header is too large", detail="the request line exceeds 8 KB")
         version = request.path_params.get("version")
         if version is not None and version not in _VERSIONS:
             raise VendorError(400, "Requested URI does not represent any resource")
@@ -337,12 +345,13 @@ class ServiceNowSimulator:
             return found
         inst = self.instance
         candidates: list[Row] | None = None
-        if table == "sys_journal_field" and (incident := query.equals("element_id")) is not None:
+        if table == "sys_journal_field" and (incidents := query.one_of("element_id")) is not None:
             journal = inst.tables[table]
-            candidates = [journal[i] for i in inst.journal_of.get(incident, ())]
-        elif table == "task_time_worked" and (task := query.equals("task")) is not None:
+            of = inst.journal_of
+            candidates = [journal[i] for incident in dict.fromkeys(incidents) for i in of.get(incident, ())]
+        elif table == "task_time_worked" and (tasks := query.one_of("task")) is not None:
             worked = inst.tables[table]
-            candidates = [worked[i] for i in inst.time_of.get(task, ())]
+            candidates = [worked[i] for task in dict.fromkeys(tasks) for i in inst.time_of.get(task, ())]
         if candidates is None:
             candidates = inst.tables[table].rows()
         schema = SCHEMAS[table]

@@ -93,13 +93,13 @@ class EncodedQuery:
     order: tuple[tuple[str, bool], ...] = ()  # (field, descending)
     ignored: tuple[str, ...] = field(default=())  # terms dropped as invalid (reported in the sandbox state)
 
-    def equals(self, name: str) -> str | None:
-        """The value of a top-level ``name=value`` term, when the query is one part that requires it (for indexes)."""
+    def one_of(self, name: str) -> list[str] | None:
+        """The values of a top-level ``name=value`` or ``nameINa,b,c`` term, when the query is one part requiring it."""
         if len(self.parts) != 1:
             return None
         for group in self.parts[0]:
-            if len(group) == 1 and group[0].field == name and group[0].op == "=":
-                return group[0].value
+            if len(group) == 1 and group[0].field == name and group[0].op in ("=", "IN"):
+                return [group[0].value] if group[0].op == "=" else group[0].value.split(",")
         return None
 
     def filter(self, records: Sequence[Any], get: Getter, numeric: Callable[[str], bool]) -> list[Any]:

@@ -436,6 +436,7 @@ SETTABLE_FIELDS: frozenset[str] = frozenset(
         "assignee",
         "tenant",
         "custom",
+        "sla",  # due times psabridge computes, where the vendor lets a client set them (the mapping's sla outbound)
     }
 )
 

@@ -355,6 +355,15 @@ def compute_sla(
     trace: list[str] = []
     problems: list[tuple[str, str]] = []
     vendor = ticket.sla.vendor_part() if ticket.sla is not None else None
+    if vendor is not None and written:
+        # A due time the vendor holds because psabridge wrote it is ours: recomputed, never taken for the vendor's.
+        ours = {
+            f"{name}_due": None
+            for name in CLOCKS
+            if (value := getattr(vendor, f"{name}_due")) is not None and written.get(name) == value.isoformat()
+        }
+        if ours:
+            vendor = vendor.model_copy(update=ours)
     if created is None:
         return SlaReport((), vendor, priority, tenant.contract_tier, None, (), ("no creation time: no SLA clock",))
     calendar = calendars.get(tenant.calendar) if tenant.calendar else None
@@ -417,8 +426,6 @@ def compute_sla(
     readings: list[ClockReading] = []
     for name in CLOCKS:
         vendor_due = getattr(vendor, f"{name}_due") if vendor is not None else None
-        if vendor_due is not None and written is not None and written.get(name) == vendor_due.isoformat():
-            vendor_due = None  # the vendor holds the due time psabridge wrote: it is ours, recomputed
         clock_cycle = cycle if name == "resolution" else 1
         if vendor_due is not None and settings.use_vendor:
             readings.append(_vendor_clock(name, starts[name], vendor_due, met[name], now, clock_cycle, settings))
@@ -456,11 +463,12 @@ def _share(used: timedelta, whole: timedelta) -> float:
     return used / whole if whole > timedelta(0) else 1.0
 
 
-def _state(share: float, met: bool, paused: bool, warn: float) -> SlaStatus:
+def _state(share: float, met: bool, late: bool, paused: bool, warn: float) -> SlaStatus:
+    """A met clock is breached only when it was met after its due time; a running one from its due time on."""
+    if met:
+        return SlaStatus.BREACHED if late else SlaStatus.OK
     if share >= 1.0:
         return SlaStatus.BREACHED
-    if met:
-        return SlaStatus.OK
     if paused:
         return SlaStatus.PAUSED
     return SlaStatus.WARNING if share >= warn else SlaStatus.OK
@@ -483,7 +491,7 @@ def _vendor_clock(
     if met_at is None:
         moments = tuple((s, start + whole * s) for s in (*settings.warn_at, 1.0))
     warn = settings.warn_at[0] if settings.warn_at else 1.0
-    state = _state(share, met_at is not None, False, warn)
+    state = _state(share, met_at is not None, met_at is not None and met_at > due_at, False, warn)
     return ClockReading(name, "vendor", start, None, None, due_at, met_at, used, share, False, state, cycle, moments)
 
 
@@ -516,7 +524,7 @@ def _our_clock(
     if met_at is None and not paused:
         moments = tuple((s, due(cal, start, target * s, pauses, clock=kind)) for s in (*settings.warn_at, 1.0))
     warn = settings.warn_at[0] if settings.warn_at else 1.0
-    state = _state(share, met_at is not None, paused, warn)
+    state = _state(share, met_at is not None, met_at is not None and met_at > due_at, paused, warn)
     return ClockReading(name, "psabridge", start, target, kind, due_at, met_at, used, share, paused, state, cycle,
                         moments)  # fmt: skip
 
@@ -651,6 +659,8 @@ class SlaRule(Rule[SlaSettings]):
             # A clock met in time raises nothing more; one still running keeps the highest milestone announced, so a
             # pause that lowers its share never announces an earlier one again.
             raised = 0.0 if reading.met_at is not None and reached < 1.0 else max(_milestones(announced, key), reached)
+            if raised >= 1.0 and reading.state is not SlaStatus.BREACHED:
+                raised = max(s for s in (0.0, *settings.warn_at) if s <= reading.share)  # a breach undone (priority)
             trace.append(
                 f"{reading.name}: {reading.source}, due {reading.due.isoformat()}, {reading.share:.0%} used, "
                 f"{reading.state.value}" + (f", met {reading.met_at.isoformat()}" if reading.met_at else "")
@@ -767,7 +777,7 @@ class SlaRule(Rule[SlaSettings]):
 
 def _reached(reading: ClockReading, settings: SlaSettings) -> float:
     """The highest milestone (warning share, or 1.0 for a breach) the clock has reached."""
-    if reading.share >= 1.0:
+    if reading.state is SlaStatus.BREACHED:
         return 1.0
     if reading.met_at is not None:
         return 0.0

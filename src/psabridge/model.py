@@ -239,6 +239,21 @@ class SlaState(_Frozen):
     computed: tuple[str, ...] = Field(default=(), description="the fields psabridge computed (not the vendor's)")
     computed_at: UtcDateTime | None = None
 
+    def over(self, vendor: SlaState | None) -> SlaState | None:
+        """psabridge's computed fields laid over fresh vendor figures (the next ingest's ``sla``).
+
+        Only fields the vendor does not give are kept: what the canonical ticket holds until the rules compute again.
+        """
+        if not self.computed:
+            return vendor
+        base = vendor.model_dump() if vendor is not None else {}
+        ours = self.model_dump()
+        kept = [name for name in self.computed if name in ours and base.get(name) is None]
+        if not kept:
+            return vendor
+        base.update({name: ours[name] for name in kept})
+        return SlaState.model_validate({**base, "computed": tuple(kept), "computed_at": self.computed_at})
+
     def vendor_part(self) -> SlaState | None:
         """Only the vendor's figures: every field psabridge computed cleared (None when nothing is left)."""
         if not self.computed:

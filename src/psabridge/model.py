@@ -240,7 +240,7 @@ class SlaState(_Frozen):
     computed_at: UtcDateTime | None = None
 
     def over(self, vendor: SlaState | None) -> SlaState | None:
-        """psabridge's computed fields laid over fresh vendor figures (the next ingest's ``sla``).
+        """The computed fields laid over fresh vendor figures (the next ingest's ``sla``).
 
         Only fields the vendor does not give are kept: what the canonical ticket holds until the rules compute again.
         """

@@ -4,7 +4,8 @@ The matrix (``routes``, first match wins) says what a ticket is about, and where
 names categories, subcategories, keywords, error codes, earlier findings (``tier_scope.out_of_scope``) and tiers;
 every condition given must hold (one of its values is enough). Its ``queue`` names an entry of ``queues``, which
 gives the queue as the admin sees it in each vendor: a ConnectWise board, an Autotask queue, a ServiceNow
-assignment group, a Freshservice group, by connection name or by vendor (``default`` for the rest). The
+assignment group, a Freshservice group, by connection name or by vendor (``default`` for the rest); a client's own
+system (a connection with a ``tenant:``) is routed in only where its connection is named. The
 write-back resolves that name through the connector's cached metadata (the mapping's queue lookup), and
 ``psabridge rules check --live`` checks every name against the vendors.
 
@@ -82,7 +83,13 @@ class Route(_Section):
     name: str = Field(description="what the row is (shown in the note and `rules explain`)")
     when: RouteWhen
     queue: str = Field(description="an entry of queues:")
-    tier: int | None = Field(default=None, ge=1, le=3, description="the tier the ticket moves to")
+    tier: int | None = Field(
+        default=None,
+        ge=1,
+        le=3,
+        description="the tier the ticket moves to, where the vendor keeps it apart from the queue (the shipped "
+        "mappings read the tier from the queue)",
+    )
 
 
 class BreachSettings(_Section):
@@ -90,7 +97,8 @@ class BreachSettings(_Section):
 
     route: bool = Field(default=True, description="route the ticket to the next tier's queue")
     tier_queues: dict[int, str] = Field(
-        default_factory=dict, description="tier -> an entry of queues: (the next tier's queue on a breach)"
+        default_factory=dict,
+        description="tier -> an entry of queues: the next tier's queue on a breach (none: the ticket is not moved)",
     )
     channel: bool = Field(default=True, description="post the breach to the paging rule's incident channel")
     page: list[Priority] = Field(
@@ -112,8 +120,7 @@ def _default_queues() -> dict[str, QueueNames]:
         "networking": "Networking",
         "messaging": "Messaging/M365",
         "security": "Security",
-        "tier2": "Tier 2",
-        "tier3": "Tier 3",
+        "infrastructure": "Infrastructure",
     }
 
 
@@ -132,34 +139,27 @@ class RoutingSettings(RuleSettings):
                     "name": "security incident",
                     "when": {"findings": ["tier_scope.out_of_scope"], "keywords": _SECURITY},
                     "queue": "security",
-                    "tier": 2,
                 },
                 {
                     "name": "network",
                     "when": {"findings": ["tier_scope.out_of_scope"], "keywords": _NETWORK},
                     "queue": "networking",
-                    "tier": 2,
                 },
                 {
                     "name": "Microsoft 365",
                     "when": {"findings": ["tier_scope.out_of_scope"], "keywords": _M365},
                     "queue": "messaging",
-                    "tier": 2,
                 },
                 {
-                    "name": "out of Tier 1 scope",
+                    "name": "server-side work",
                     "when": {"findings": ["tier_scope.out_of_scope"]},
-                    "queue": "tier2",
-                    "tier": 2,
+                    "queue": "infrastructure",
                 },
             )
         ],
         description="the escalation matrix, first match wins",
     )
-    breach: BreachSettings = Field(
-        default_factory=lambda: BreachSettings(tier_queues={2: "tier2", 3: "tier3"}),
-        description="what an SLA breach does",
-    )
+    breach: BreachSettings = Field(default_factory=BreachSettings, description="what an SLA breach does")
 
 
 def queue_name(names: QueueNames, ticket: Ticket) -> str | None:
@@ -257,6 +257,11 @@ class RoutingRule(Rule[RoutingSettings]):
             )
             return
         evidence["to"] = target
+        if data.connection.client_owned and not (isinstance(names, dict) and ticket.connection in names):
+            # A client's own system (its ServiceNow): the MSP's matrix moves tickets there only where it names
+            # that connection; otherwise the client's queues are the client's.
+            trace.append(f"route {route.name!r}: {ticket.connection} is the client's own; the matrix does not name it")
+            return
         if (ticket.queue or "").strip().lower() == target.strip().lower():
             trace.append(f"route {route.name!r}: already in {target!r}")
             return

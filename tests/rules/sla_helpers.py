@@ -93,7 +93,7 @@ def make(created: datetime, priority: Priority | None = Priority.P2, **overrides
 def rules_for(rules: dict[str, Any] | None = None, *, only: tuple[str, ...] = ("sla",), **top: Any) -> RuleSet:
     """A rule set with the calendars above and only the rules ``only`` enabled (settings from ``rules``)."""
     section: dict[str, Any] = {r.id: {"enabled": False} for r in CHECKLIST if r.id not in only}
-    section["sla"] = {"tiers": TIERS}
+    section["sla"] = {**section.get("sla", {}), "tiers": TIERS}
     for rule_id, settings in (rules or {}).items():
         section[rule_id] = {**section.get(rule_id, {}), **settings}
     return RuleSet.from_document(RulesDocument.model_validate({"calendars": CALENDARS, "rules": section, **top}))

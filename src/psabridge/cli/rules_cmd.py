@@ -379,7 +379,7 @@ def _check_live(settings: Settings, rules: RuleSet, located: _Located) -> None:
             failed += 1
             continue
         probe = Ticket(connection=conn.name, system=conn.system, external_id="probe", tenant=conn.tenant)
-        checked = 0
+        checked: set[str] = set()
         for tenant, where in _scopes(settings, rules):
             if tenant is not None and conn.tenant not in (None, tenant):
                 continue
@@ -387,16 +387,16 @@ def _check_live(settings: Settings, rules: RuleSet, located: _Located) -> None:
             assert isinstance(routing, RoutingSettings)
             for queue, names in routing.queues.items():
                 name = queue_name(names, probe)
-                if name is None:
+                if name is None or name in checked:  # a tenant's settings repeat the defaults' names
                     continue
-                checked += 1
+                checked.add(name)
                 result = mapper.outbound({"queue": name}, context, metadata)
                 errors = [p.message for p in result.problems if p.severity == "error"]
                 if errors:
                     failed += 1
                     loc = (*where, "routing", "queues", queue)
                     typer.echo(f"[{conn.name}] {located.rules_problem(loc, '; '.join(errors))}", err=True)
-        typer.echo(f"[{conn.name}] {checked} queue name(s) resolved against {conn.system.value}'s metadata")
+        typer.echo(f"[{conn.name}] {len(checked)} queue name(s) resolved against {conn.system.value}'s metadata")
     if failed:
         typer.echo(f"{failed} problem(s) against the vendors", err=True)
         raise typer.Exit(EXIT_FAILED)

@@ -60,8 +60,8 @@ from psabridge.rules.base import (
     TenantView,
     Transition,
 )
-from psabridge.rules.calendar import BusinessCalendar
-from psabridge.rules.sla_clock import Clock, due, elapsed
+from psabridge.rules.calendar import WALL_CLOCK, BusinessCalendar, duration_us, from_us, to_us
+from psabridge.rules.sla_clock import Clock, due_us, elapsed_us, merge_pauses
 from psabridge.rules.text import TicketText
 from psabridge.settings import parse_duration
 
@@ -515,22 +515,23 @@ def _our_clock(
     if name == "resolution" and not restart:  # continue: the time the ticket spent done before a reopen is paused
         done_spans = timeline.pauses(_DONE, created, max(stop, created))
         pauses.extend((a, b) for a, b in done_spans if met_at is None or b <= met_at)
-    cal = calendar if calendar is not None else _WALL
-    due_at = due(cal, start, target, pauses, clock=kind)
-    used = elapsed(cal, start, stop, pauses, clock=kind)
+    # Microseconds on the clock's timeline, the pauses merged once for every reading of this clock.
+    line = WALL_CLOCK if kind == "wall" or calendar is None else calendar.timeline
+    spans = merge_pauses(pauses)
+    begin, length = to_us(start, "start"), duration_us(target, "target")
+    due_at = from_us(due_us(line, begin, length, spans))
+    used = timedelta(microseconds=elapsed_us(line, begin, to_us(stop, "now"), spans))
     share = _share(used, target)
     paused = met_at is None and timeline.status_at(now - timedelta(microseconds=1)) in set(pausing)
     moments: tuple[tuple[float, datetime], ...] = ()
     if met_at is None and not paused:
-        moments = tuple((s, due(cal, start, target * s, pauses, clock=kind)) for s in (*settings.warn_at, 1.0))
+        warned = [(s, from_us(due_us(line, begin, round(length * s), spans))) for s in settings.warn_at]
+        moments = (*warned, (1.0, due_at))
     warn = settings.warn_at[0] if settings.warn_at else 1.0
     state = _state(share, met_at is not None, met_at is not None and met_at > due_at, paused, warn)
     return ClockReading(name, "psabridge", start, target, kind, due_at, met_at, used, share, paused, state, cycle,
                         moments)  # fmt: skip
 
-
-_WALL = BusinessCalendar.from_config({"timezone": "UTC", "hours": "always"}, "24x7")
-"""The calendar wall-clock targets are counted in when the tenant has none (wall time needs no calendar)."""
 
 _RANK = {SlaStatus.OK: 0, SlaStatus.PAUSED: 1, SlaStatus.WARNING: 2, SlaStatus.BREACHED: 3}
 

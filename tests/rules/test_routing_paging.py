@@ -138,8 +138,8 @@ def test_an_sla_breach_routes_to_the_next_tiers_queue_posts_and_pages_once() -> 
     assert paged.dedup_key == "psabridge:msp-cw:493#1:response_breached" and paged.severity == "error"
     assert "SLA breach (response) #493" in posted.text and "First response SLA breached" in posted.text
     again = run(make(CREATED, Priority.P2), at(NY, 2026, 5, 18, 11, 45), rules, findings=_stored(evaluation))
-    assert [a.occurrence_key for a in again.actions if not a.type == "add_note"] == [
-        a.occurrence_key for a in evaluation.actions if not a.type == "add_note"
+    assert [a.occurrence_key for a in again.actions if a.type != "add_note"] == [
+        a.occurrence_key for a in evaluation.actions if a.type != "add_note"
     ]  # the same breach: the same occurrences, so the outbox writes nothing twice
     assert again.note is None
 
@@ -234,8 +234,10 @@ def test_a_p1_without_a_pager_is_a_finding_never_a_silent_skip() -> None:
     assert "nobody was paged" in evaluation.findings[0].finding.message
 
 
-@pytest.mark.parametrize(("link", "expected"), [({}, "Ticket: msp-cw:493 (connectwise)"),
-                                                ({"msp-cw": "https://x/{number}"}, "Ticket: https://x/#493")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [({}, "Ticket: msp-cw:493 (connectwise)"), ({"msp-cw": "https://x/{number}"}, "Ticket: https://x/#493")],
+)
 def test_the_ticket_link_comes_from_the_connection_or_vendor_template(link: dict[str, str], expected: str) -> None:
     rules = rules_for({"paging": {**PAGING_ON, "ticket_links": link}}, only=("paging",))
     [posted] = actions(run(make(CREATED, Priority.P1), NOW, rules, tenant=tenant()), PostToChannel)

@@ -1,7 +1,8 @@
 """The rules engine: ``evaluate_ticket(EvaluationInput, RuleSet) -> Evaluation``, pure and deterministic.
 
-It runs every enabled rule (settings with the tenant's overrides), numbers each finding's occurrence against the
-findings stored earlier, then applies the guardrails, each explained in the trace:
+It runs every enabled rule (settings with the tenant's overrides, and a ``RuleContext``: the compiled calendars,
+every rule's settings, and the findings and outgoing field corrections of the rules before it), numbers each
+finding's occurrence against the findings stored earlier, then applies the guardrails, each explained in the trace:
 
 1. mirror pairs are evaluated once, on ``guardrails.evaluate_mirrors_on`` (the other side gets an empty evaluation);
 2. each finding's effect: ``note`` (into the combined note), ``set`` (the rule's proposed action goes out too),

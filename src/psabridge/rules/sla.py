@@ -455,7 +455,7 @@ def compute_sla(
                 restart,
             )
         )
-    sla = _merged(vendor, readings, met, priority, tier_name, calendar, tenant, now)
+    sla = _merged(vendor, readings, met, priority, tier_name, calendar)
     return SlaReport(tuple(readings), sla, priority, tier_name, calendar, tuple(problems), tuple(trace))
 
 
@@ -543,10 +543,11 @@ def _merged(
     priority: Priority | None,
     tier: str | None,
     calendar: BusinessCalendar | None,
-    tenant: TenantView,
-    now: datetime,
 ) -> SlaState | None:
-    """The vendor's figures with psabridge's added; the fields psabridge filled are listed in ``computed``."""
+    """The vendor's figures with psabridge's added; the fields psabridge filled are listed in ``computed``.
+
+    The overall ``state`` is the worst of the vendor's and psabridge's clocks.
+    """
     base: dict[str, Any] = vendor.model_dump() if vendor is not None else {}
     computed: list[str] = []
 

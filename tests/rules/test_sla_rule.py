@@ -357,3 +357,15 @@ def test_requester_party_name_matching_is_case_blind() -> None:
     requester = Party(name="Mary Okafor", email="mary.okafor@acme.example")
     sla = state_of(run(make(created, notes=notes, requester=requester), at(NY, 2026, 5, 18, 9, 30)))
     assert sla.responded_at is None
+
+
+def test_the_sla_state_is_outside_the_content_hash_and_survives_an_unchanged_ingest() -> None:
+    ticket = make(at(NY, 2026, 5, 18, 9, 0))
+    computed = state_of(run(ticket, at(NY, 2026, 5, 18, 9, 5)))
+    assert ticket.model_copy(update={"sla": computed}).content_hash() == ticket.content_hash()
+    vendor = SlaState(policy="Standard SLA", responded_at=at(NY, 2026, 5, 18, 9, 3))
+    kept = computed.over(vendor)  # the next ingest brings the vendor's figures: ours stay where it has none
+    assert kept is not None and kept.policy == "Standard SLA" and kept.responded_at == vendor.responded_at
+    assert kept.response_due == computed.response_due and "response_due" in kept.computed
+    assert "policy" not in kept.computed and kept.vendor_part() == vendor
+    assert SlaState().over(vendor) == vendor and computed.over(None) is not None

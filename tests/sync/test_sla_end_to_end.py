@@ -236,7 +236,12 @@ def test_a_second_reconcile_writes_nothing(bench: RulesBench, sandbox: SandboxRu
     bench.ingest("partner-at", external_id)
     with bench.ctx.db.session() as session:
         stored = tickets.load_ticket(session, f"partner-at:{external_id}")
-    assert stored is not None and stored.sla is not None
+    assert stored is not None and stored.sla is not None and stored.sla.response_due is not None
+    # Autotask without an SLA of its own (no serviceLevelAgreementID): psabridge's due times were written back.
+    raw = bench.ctx.connector("partner-at").get_ticket(external_id)
+    assert raw["serviceLevelAgreementID"] is None
+    due = stored.sla.response_due.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    assert str(raw["firstResponseDueDateTime"]).replace(".000", "") == due
     first = reconcile(bench.ctx, connections=list(SYSTEMS))
     bench.drain()
     writes, rows, pages = vendor_writes(sandbox), outbox_rows(bench), len(incidents(sandbox, stored.key))

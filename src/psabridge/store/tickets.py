@@ -284,7 +284,8 @@ def set_sla(session: Session, key: str, sla: dict[str, Any] | None) -> bool:
     """Store the SLA state the rules computed (``Ticket.sla``, JSON) on the canonical ticket; False if not stored.
 
     The SLA state is outside the content hash (``Ticket.HASH_EXCLUDED``), so this changes neither the hash nor what
-    counts as a change; the next ingest replaces it with the vendor's figures until the rules run again.
+    counts as a change; a later ingest keeps the computed fields where the vendor's fresh figures have none
+    (``SlaState.over``).
     """
     row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
     if row is None:

@@ -5,8 +5,10 @@ Usage: python3 run.py bench sla [--seconds S]
 The calendar is issue 11's example (America/New_York, a Monday lunch break, short Fridays, explicit holidays plus the
 US/NY public holidays); the target is 40 business hours (a working week). Starts are random instants over 2026-2028,
 the same every run. One thread, CPU time, so the figures are per core. The goal is 50,000 due times per second.
-Prints one JSON line: due times/s without pauses, with two pauses, elapsed-time readings/s, and the one-off cost
-of compiling the calendar and its first year of business periods.
+Prints one JSON line: due times/s without pauses, with two pauses, elapsed-time readings/s, the one-off cost of
+compiling the calendar and its first year of business periods, and the SLA rule's own figure: evaluations/s of
+rules/sla.py (response, plan and resolution clocks with their milestones and the merged SLA state) for tickets
+with a week-long resolution target over the same calendar, without and with a history of two on-hold spells.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 from bench_mapping import _rate  # items per CPU second of a callable: the same measure as the mapping bench
 
+from psabridge.model import Priority, Status, System, Ticket
+from psabridge.rules import RuleInput, RuleSet, TenantView, Transition
+from psabridge.rules.base import NO_KNOWLEDGE, STANDALONE, ConnectionView, RuleContext
 from psabridge.rules.calendar import BusinessCalendar
+from psabridge.rules.config import RulesDocument
+from psabridge.rules.sla import SlaRule
 from psabridge.rules.sla_clock import Pause, due, elapsed
+from psabridge.rules.text import TicketText
 
 CALENDAR = {
     "timezone": "America/New_York",
@@ -36,6 +44,7 @@ CALENDAR = {
     "holidays_from": {"country": "US", "subdivision": "NY"},
 }
 TARGET = timedelta(hours=40)
+CONNECTION = ConnectionView("msp-cw", System.CONNECTWISE)
 SAMPLES = 2_000
 
 
@@ -78,6 +87,7 @@ def main(argv: list[str]) -> int:
             elapsed(calendar, start, now, stops)
         return SAMPLES
 
+    rule_plain, rule_history = _rule_rates(starts, args.seconds)
     row = {
         "bench": "sla",
         "python": sys.version.split()[0],
@@ -86,10 +96,54 @@ def main(argv: list[str]) -> int:
         "due_with_2_pauses_per_s": round(_rate(paused, args.seconds)),
         "elapsed_with_2_pauses_per_s": round(_rate(readings, args.seconds)),
         "compile_and_first_year_ms": round(first_year_ms, 1),
+        "sla_rule_per_s": round(rule_plain),
+        "sla_rule_with_2_holds_per_s": round(rule_history),
         "goal_due_per_s": 50_000,
     }
     print(json.dumps(row))
     return 0
+
+
+def _rule_rates(starts: list[datetime], seconds: float) -> tuple[float, float]:
+    """SLA rule evaluations per CPU second: plain tickets, and tickets with two on-hold spells in their history."""
+    tiers = {"bench": {"targets": {"P3": {"response": "4h", "plan": "8h", "resolution": "40h"}}}}
+    document = RulesDocument.model_validate(
+        {"calendars": {"us-east-business": CALENDAR}, "rules": {"sla": {"tiers": tiers}}}
+    )
+    rules = RuleSet.from_document(document)
+    settings = rules.settings("sla", None)
+    context = RuleContext(rules.calendars, rules.settings_by_rule(None))
+    tenant = TenantView.of("acme", name="Acme Dental", contract_tier="bench", calendar="us-east-business")
+    rule = SlaRule()
+    inputs: list[tuple[RuleInput[object], RuleInput[object]]] = []
+    for start in starts[:500]:
+        ticket = Ticket(connection="msp-cw", system=System.CONNECTWISE, external_id="1", tenant="acme",
+                        summary="Outlook slow", status=Status.IN_PROGRESS, priority=Priority.P3,
+                        created_at=start, updated_at=start)  # fmt: skip
+        hold = start + timedelta(hours=5)
+        history = (
+            Transition("status", "new", "in_progress", start + timedelta(minutes=20)),
+            Transition("status", "in_progress", "on_hold", hold),
+            Transition("status", "on_hold", "in_progress", hold + timedelta(hours=14)),
+            Transition("status", "in_progress", "on_hold", hold + timedelta(days=2)),
+            Transition("status", "on_hold", "in_progress", hold + timedelta(days=3)),
+        )
+        now = start + timedelta(days=4)
+        shared = (ticket, TicketText(ticket), None)
+        rest = (tenant, STANDALONE, CONNECTION, (), NO_KNOWLEDGE, now, None, settings, context)
+        inputs.append((RuleInput(*shared, (), *rest), RuleInput(*shared, history, *rest)))  # type: ignore[arg-type]
+
+    def plain() -> int:
+        for data, _ in inputs:
+            rule.evaluate(data)  # type: ignore[arg-type]
+        return len(inputs)
+
+    def with_history() -> int:
+        for _, data in inputs:
+            rule.evaluate(data)  # type: ignore[arg-type]
+        return len(inputs)
+
+    return _rate(plain, seconds), _rate(with_history, seconds)
 
 
 if __name__ == "__main__":

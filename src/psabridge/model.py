@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -42,6 +42,7 @@ __all__ = [
     "Priority",
     "RouteToQueue",
     "SetFields",
+    "SlaClockName",
     "SlaState",
     "SlaStatus",
     "Source",
@@ -207,15 +208,59 @@ class TimeEntry(_Frozen):
     origin: str | None = None
 
 
-class SlaState(_Frozen):
-    """Response and resolution targets and where the ticket stands against them."""
+SlaClockName = Literal["response", "plan", "resolution"]
+"""The SLA clocks: first response, resolution plan (ConnectWise and Autotask have one), resolution."""
 
-    policy: str | None = None
+
+class SlaState(_Frozen):
+    """Response, plan and resolution targets and where the ticket stands against them.
+
+    The vendor's own SLA figures are read into it by the mapping; psabridge's SLA rule fills in what the vendor does
+    not compute (``rules/sla.py``) and lists those fields in ``computed``, so the vendor's figures stay told apart
+    from ours. It is left out of the ticket's content hash: a due time that moves is not a change of the ticket.
+    """
+
+    policy: str | None = Field(default=None, description="the vendor's SLA name, or psabridge's tier/priority")
     response_due: UtcDateTime | None = None
+    plan_due: UtcDateTime | None = None
     resolution_due: UtcDateTime | None = None
     responded_at: UtcDateTime | None = None
+    planned_at: UtcDateTime | None = None
     resolved_at: UtcDateTime | None = None
-    state: SlaStatus | None = None
+    state: SlaStatus | None = Field(default=None, description="the worst state of the clocks")
+    response_state: SlaStatus | None = None
+    plan_state: SlaStatus | None = None
+    resolution_state: SlaStatus | None = None
+    response_target: timedelta | None = None
+    plan_target: timedelta | None = None
+    resolution_target: timedelta | None = None
+    clock: Literal["business", "wall"] | None = Field(default=None, description="how psabridge counts its targets")
+    calendar: str | None = Field(default=None, description="the business calendar psabridge counts in")
+    computed: tuple[str, ...] = Field(default=(), description="the fields psabridge computed (not the vendor's)")
+    computed_at: UtcDateTime | None = None
+
+    def over(self, vendor: SlaState | None) -> SlaState | None:
+        """The computed fields laid over fresh vendor figures (the next ingest's ``sla``).
+
+        Only fields the vendor does not give are kept: what the canonical ticket holds until the rules compute again.
+        """
+        if not self.computed:
+            return vendor
+        base = vendor.model_dump() if vendor is not None else {}
+        ours = self.model_dump()
+        kept = [name for name in self.computed if name in ours and base.get(name) is None]
+        if not kept:
+            return vendor
+        base.update({name: ours[name] for name in kept})
+        return SlaState.model_validate({**base, "computed": tuple(kept), "computed_at": self.computed_at})
+
+    def vendor_part(self) -> SlaState | None:
+        """Only the vendor's figures: every field psabridge computed cleared (None when nothing is left)."""
+        if not self.computed:
+            return self
+        cleared = {name: None for name in self.computed if name in SlaState.model_fields}
+        vendor = self.model_copy(update={**cleared, "computed": (), "computed_at": None})
+        return None if vendor == SlaState() else vendor
 
 
 class ExternalRef(_Frozen):
@@ -256,7 +301,9 @@ class Ticket(_Frozen):
     ``unmapped`` under the canonical field name, so nothing is silently defaulted to a wrong value.
     """
 
-    HASH_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"updated_at", "version"})
+    HASH_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"updated_at", "version", "sla"})
+    """Fields whose change is not a change of the ticket: the vendor's update time and version counter (an echo of
+    our own write bumps both) and the SLA state (due times move as the clock runs and as psabridge computes them)."""
 
     key: str = ""
     connection: str
@@ -312,7 +359,7 @@ class Ticket(_Frozen):
     def content_hash(self) -> str:
         """A stable SHA-256 of everything a human could see change.
 
-        The vendor's update time and version counter are left out (an echo of our own write bumps both), and notes
+        The vendor's update time, version counter and SLA state are left out (``HASH_EXCLUDED``), and notes
         and time entries are hashed in a stable order, so the hash changes exactly when the content does. Fields
         added to the model later (``tags``) are left out while they are empty, so the hashes stored before they
         existed stay valid.
@@ -321,6 +368,7 @@ class Ticket(_Frozen):
         if not self.tags:
             exclude.add("tags")
         data = self.model_dump(mode="json", exclude=exclude)
+        data["sla"] = None  # kept as null, so the hashes of tickets stored without an SLA state stay valid
         data["notes"] = sorted(data["notes"], key=_stable_sort_key)
         data["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
         data["error_codes"] = sorted(data["error_codes"])
@@ -403,6 +451,7 @@ SETTABLE_FIELDS: frozenset[str] = frozenset(
         "assignee",
         "tenant",
         "custom",
+        "sla",  # due times psabridge computes, where the vendor lets a client set them (the mapping's sla outbound)
     }
 )
 

@@ -51,13 +51,18 @@ __all__ = [
     "Settings",
     "SettingsError",
     "TenantSettings",
+    "Timeouts",
     "load_settings",
     "parse_duration",
 ]
 
 ENV_PREFIX = "PSABRIDGE_"
 DEFAULT_CONFIG = Path("config/psabridge.yaml")
-SECRET_WORDS = ("password", "secret", "private_key", "public_key", "token", "api_key", "apikey", "client_id", "key")
+# A chat incoming webhook's URL is its credential (webhook_url), never written in the file.
+SECRET_WORDS = (
+    *("password", "secret", "private_key", "public_key", "token", "api_key", "apikey", "client_id", "key"),
+    "webhook_url",
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -262,8 +267,25 @@ class NotifierSettings(_Section):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_#-]*$")
     kind: Literal["pagerduty", "opsgenie", "slack", "teams"]
-    base_url: str
-    credentials: dict[str, str] = Field(default_factory=dict)
+    base_url: str = Field(
+        default="",
+        description="the API root (default: the vendor's: https://events.pagerduty.com, https://api.opsgenie.com); "
+        "for slack and teams the webhook's origin, or the whole webhook URL when it is no secret (a sandbox)",
+    )
+    credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="pagerduty: routing_key; opsgenie: api_key; slack/teams: webhook_url (the URL is the secret); "
+        "as <name>_env: VARIABLE or <name>_file: path",
+    )
+    rate_budget: RateBudget = Field(default_factory=RateBudget)
+    timeouts: Timeouts = Field(default_factory=lambda: Timeouts(connect=5.0, read=10.0))
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     _credentials: Credentials = PrivateAttr(default_factory=lambda: Credentials({}))
 

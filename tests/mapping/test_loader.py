@@ -134,7 +134,7 @@ def test_paths_and_write_back_targets(tmp_path: Path) -> None:
         "m.yaml:10 fields.summary.path: 'summary[' is not a valid path (unexpected '[' at position 8)",
         "m.yaml:10 fields.summary.outbound.to: 'x[0]': write-back paths are plain keys (a.b), no [..]",
         "m.yaml:11 fields.created_at.outbound: created_at cannot be written back (write-back sets: assignee, "
-        "category, custom, description, impact, kind, priority, queue, source, status, subcategory, summary, "
+        "category, custom, description, impact, kind, priority, queue, sla, source, status, subcategory, summary, "
         "tier, urgency, tenant)",
         "m.yaml:12 fields.notes.outbound: notes is a list: outbound belongs on its fields (notes and time entries are "
         "added with their own actions)",
@@ -225,4 +225,20 @@ def test_derived_fields_are_declared_in_canonical_names(tmp_path: Path) -> None:
         "m.yaml:11 derived.priority: unknown canonical field 'impcat' (did you mean 'impact'?)",
         "m.yaml:12 derived.tier: name the other fields the vendor derives it from, e.g. priority: [impact, urgency]",
         "m.yaml:13 derived.queue: name the other fields the vendor derives it from, e.g. priority: [impact, urgency]",
+    ]
+
+
+def test_the_fields_of_a_settable_object_carry_their_own_write_back(tmp_path: Path) -> None:
+    text = BASE + (
+        "  sla:\n"
+        "    fields:\n"
+        "      response_due: {path: respondBy, transform: datetime, outbound: {to: respondBy, transform: iso_utc}}\n"
+        "  requester:\n"
+        "    fields:\n"
+        "      name: {path: contact.name, outbound: {to: contactName}}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "m.yaml:15 fields.requester.fields.name.outbound: name cannot be written back (write-back sets: assignee, "
+        "category, custom, description, impact, kind, priority, queue, sla, source, status, subcategory, summary, "
+        "tier, urgency, tenant)",
     ]

@@ -141,3 +141,17 @@ def test_explain_traces_each_write(mappers: dict[str, Mapper]) -> None:
     )
     [trace] = result.trace
     assert (trace.field, trace.raw, trace.value, trace.via) == ("status", "closed", {"id": 5}, "metadata")
+
+
+def test_autotask_takes_psabridges_due_times_and_connectwise_does_not(mappers: dict[str, Mapper]) -> None:
+    due = {"response_due": "2026-05-18T15:00:00+00:00", "resolution_due": "2026-05-19T13:00:00.250000+00:00"}
+    written = mappers["autotask"].outbound({"sla": due}, CONTEXTS["autotask"], metadata("autotask"))
+    assert written.ok
+    assert written.patch == {
+        "firstResponseDueDateTime": "2026-05-18T15:00:00Z",
+        "resolvedDueDateTime": "2026-05-19T13:00:00Z",
+    }
+    refused = mappers["autotask"].outbound({"sla": {"responded_at": due["response_due"]}}, CONTEXTS["autotask"])
+    assert codes(refused) == [("sla.responded_at", "not_writable")] and refused.patch == {}
+    assert codes(mappers["connectwise"].outbound({"sla": due}, CONTEXTS["connectwise"])) == [("sla", "not_writable")]
+    assert codes(mappers["autotask"].outbound({"sla": "soon"}, CONTEXTS["autotask"])) == [("sla", "invalid")]

@@ -74,9 +74,19 @@ def resolved(**overrides: Any) -> Ticket:
     return ticket(**data)
 
 
+TIME_RULES = ("sla", "routing", "paging")
+"""The rules of the SLA issue, tested in their own files (test_sla_rule.py, test_routing_paging.py): they are off in
+the other rules' tests unless a test's document names them, so those tests' notes stay the checklist's own."""
+
+
 def rules_with(data: dict[str, Any] | None = None) -> RuleSet:
-    """A rule set from a rules-file document (the built-in defaults when None)."""
-    return RuleSet.from_document(RulesDocument.model_validate(data or {}))
+    """A rule set from a rules-file document (the built-in defaults when None; see ``TIME_RULES``)."""
+    document = dict(data or {})
+    rules = dict(document.get("rules") or {})
+    for rule_id in TIME_RULES:
+        rules.setdefault(rule_id, {"enabled": False})
+    document["rules"] = rules
+    return RuleSet.from_document(RulesDocument.model_validate(document))
 
 
 def run_rule(

@@ -48,7 +48,13 @@ def write(path: Path, text: str) -> Path:
 def test_the_shipped_rules_file_writes_out_the_built_in_defaults() -> None:
     rules = load_rules(RULES, tenants=TENANTS)
     shipped, built_in = rules.document.rules, ChecklistSettings()
-    examples = {("recent_changes", "change_windows"), ("knowledge", "articles")}
+    examples = {
+        ("recent_changes", "change_windows"),
+        ("knowledge", "articles"),
+        ("paging", "pager"),  # the notifiers of psabridge.yaml: a deployment's own names
+        ("paging", "channel"),
+        ("paging", "ticket_links"),
+    }
     for rule in CHECKLIST:
         ours, default = getattr(shipped, rule.id).model_dump(), getattr(built_in, rule.id).model_dump()
         assert ours["effects"] == {code: spec.effect for code, spec in rule.codes.items()}
@@ -181,7 +187,7 @@ def test_config_check_validates_the_rules_file_and_schema_covers_it(tmp_path: Pa
     settings = tmp_path / "config" / "psabridge.yaml"
     ok = runner.invoke(app, ["config", "check", "--config", str(settings)])
     assert ok.exit_code == 0, ok.output
-    assert "rules.yaml: 14 of 14 checklist rule(s) enabled, 1 tenant override(s)" in ok.output
+    assert "rules.yaml: 17 of 17 checklist rule(s) enabled, 1 tenant override(s)" in ok.output
     write(tmp_path / "config" / "rules.yaml", "rules:\n  priority:\n    effects: {understated: sett}\n")
     bad = runner.invoke(app, ["config", "check", "--config", str(settings)])
     assert bad.exit_code == 2

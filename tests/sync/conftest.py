@@ -116,6 +116,9 @@ class RecordingQueue:
     def poll(self, connection: str) -> None:
         self.calls.append(("poll", (connection,)))
 
+    def notify(self, outbox_id: int) -> None:
+        self.calls.append(("notify", (outbox_id,)))
+
     def of(self, kind: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.calls if name == kind]
 

@@ -11,6 +11,7 @@ from psabridge.cli import (
     dlq_cmd,
     mapping_cmd,
     reconcile_cmd,
+    rules_cmd,
     sandbox_cmd,
     serve_cmd,
     status_cmd,
@@ -29,6 +30,7 @@ app.add_typer(db_cmd.app, name="db")
 app.command("demo")(demo_cmd.demo)
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(mapping_cmd.app, name="mapping")
+app.add_typer(rules_cmd.app, name="rules")
 app.command("reconcile")(reconcile_cmd.reconcile_cmd)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)

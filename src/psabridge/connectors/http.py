@@ -54,7 +54,7 @@ from psabridge.errors import (
     RetryLaterError,
 )
 from psabridge.log import MASK, get_logger, is_secret_key
-from psabridge.settings import ConnectionSettings
+from psabridge.settings import RateBudget, Timeouts
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -62,6 +62,7 @@ __all__ = [
     "IGNORE",
     "SUCCESS",
     "DefaultHooks",
+    "Endpoint",
     "FailureType",
     "FetchedPage",
     "HttpClient",
@@ -398,6 +399,30 @@ class FetchedPage:
     last: bool
 
 
+class Endpoint(Protocol):
+    """What a client is built from: a connection's settings, or a notifier's (a paging service, a chat webhook)."""
+
+    @property
+    def name(self) -> str:
+        """The name in logs, errors and the rate budget."""
+        ...
+
+    @property
+    def base_url(self) -> str:
+        """The API root."""
+        ...
+
+    @property
+    def rate_budget(self) -> RateBudget:
+        """The configured budget."""
+        ...
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """Connect and read timeouts."""
+        ...
+
+
 class HttpClient:
     """One connection's HTTP client. Thread-safe; build it with ``build_http_client``.
 
@@ -414,6 +439,7 @@ class HttpClient:
         secret_params: query parameter names to mask in logs beyond the usual secret-looking ones.
         runtime: transport, sleep and clocks.
         limits: the connection pool's limits.
+        mask_path: the URL path itself is a credential (a chat incoming webhook): logs and errors show ``***``.
     """
 
     def __init__(
@@ -431,8 +457,10 @@ class HttpClient:
         secret_params: Collection[str] = (),
         runtime: HttpRuntime | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        mask_path: bool = False,
     ) -> None:
         runtime = runtime or HttpRuntime()
+        self._mask_path = mask_path
         self.connection = connection
         self.base_url = base_url.rstrip("/")
         self.budget = budget
@@ -762,6 +790,8 @@ class HttpClient:
     def _safe_target(self, url: str) -> str:
         """Path and query of a URL with secret-looking (and vendor-named) query parameters masked."""
         parts = urlsplit(url)
+        if self._mask_path:
+            return f"/{MASK}"
         query = parts.query
         if query:
             pairs = parse_qsl(query, keep_blank_values=True)
@@ -812,7 +842,7 @@ def _fingerprint(method: str, url: httpx.URL, body: Any) -> str:
 
 
 def build_http_client(
-    settings: ConnectionSettings,
+    settings: Endpoint,
     *,
     auth: httpx.Auth | None,
     hooks: ResponseHooks | None = None,
@@ -823,11 +853,12 @@ def build_http_client(
     secret_params: Collection[str] = (),
     base_url: str | None = None,
     runtime: HttpRuntime | None = None,
+    mask_path: bool = False,
 ) -> HttpClient:
     """The HTTP client of one connection, with the timeouts, budget, retries and logging every connector shares.
 
     Args:
-        settings: the connection (base URL, timeouts, rate budget).
+        settings: the connection, or a notifier (name, base URL, timeouts, rate budget).
         auth: the vendor's auth.
         hooks: the vendor's response hooks.
         resolutions: the vendor's additions to DEFAULT_RESOLUTIONS.
@@ -837,6 +868,7 @@ def build_http_client(
         secret_params: extra query parameter names to mask in logs.
         base_url: another API root than ``settings.base_url`` (e.g. a zone the vendor pointed us to).
         runtime: broker URL (shared budget with Redis), transport, key namespace, sleep and clocks.
+        mask_path: the URL path is a credential (a chat incoming webhook): never logged.
 
     Raises:
         ConfigError: the configured budget is invalid.
@@ -873,6 +905,7 @@ def build_http_client(
         headers={"Accept": "application/json", "User-Agent": "psabridge", **(headers or {})},
         secret_params=secret_params,
         runtime=runtime,
+        mask_path=mask_path,
     )
 
 

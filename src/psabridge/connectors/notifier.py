@@ -2,22 +2,39 @@
 
 ``get_notifier(settings)`` builds the notifier of one configured ``notifiers:`` entry from
 ``psabridge.connectors.<kind-module>`` (PagerDuty Events v2, Opsgenie Alerts, Slack/Teams incoming webhooks), where
-every vendor field and header lives. Notifiers classify HTTP outcomes like connectors do: 429 ->
-RateLimitedError, 5xx and network errors -> RetryLaterError, 401/403 -> AuthError, other 4xx -> PermanentError.
+every vendor field and header lives. Paging services sit behind one interface, ``Notifier.page``, so a deployment can
+move from Opsgenie to PagerDuty by changing the ``pager`` it names: Opsgenie's REST API is shut down by its vendor on
+2027-04-05 (Atlassian's end-of-support notice), PagerDuty's Events API v2 is not.
+
+Every request goes through the shared HTTP layer (``connectors/http.py``): its resolution table classifies the
+answer (202 queued; 429 rate limited; 5xx and network errors retried with backoff; 400 and other 4xx refused for good
+with the vendor's own message, which the outbox turns into a dead letter), the notifier's rate budget is held, and
+each request is logged with secrets masked (a chat webhook's whole path is its secret). A page is sent as an
+idempotent request (the dedup key or alias makes a repeat harmless), so the layer retries it inline; a channel post
+is not (neither Slack nor Teams de-duplicates), so it is retried only when the service certainly did not act on it.
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from psabridge.connectors.http import parse_retry_after
-from psabridge.errors import AuthError, ConfigError, PermanentError, RateLimitedError, RetryLaterError
+from psabridge.connectors.budget import BudgetLimits
+from psabridge.connectors.http import (
+    DefaultHooks,
+    HttpClient,
+    HttpRuntime,
+    Resolution,
+    ResolutionKey,
+    RetryPolicy,
+    build_http_client,
+)
+from psabridge.errors import ConfigError, RateLimitedError
 from psabridge.settings import NotifierSettings
 
 __all__ = ["Notifier", "PageEvent", "get_notifier"]
@@ -46,33 +63,58 @@ class PageEvent:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Notifier(abc.ABC):
-    """One configured paging service or chat channel.
+class Notifier(DefaultHooks, abc.ABC):
+    """One configured paging service or chat channel, over the shared HTTP layer.
+
+    Class attributes a vendor sets:
+        kinds: the ``kind`` values of ``notifiers:`` it serves.
+        pages: it is a paging service (else a chat channel).
+        default_url: the vendor's API root, used when the settings give no ``base_url``.
+        budget_defaults: the vendor's rate limit, used where ``rate_budget`` in the settings is silent.
+        resolutions: additions to the HTTP layer's resolution table.
+        rate_limit_wait: seconds to wait after a 429 that names no Retry-After.
 
     Args:
         settings: the ``notifiers:`` entry.
-        transport: an httpx transport (tests); None for the network.
-        timeout: seconds for connect and read.
+        runtime: broker URL (a shared budget with Redis), transport (tests), namespace, sleep and clocks.
     """
 
     kinds: ClassVar[tuple[str, ...]]
     pages: ClassVar[bool] = False
+    default_url: ClassVar[str] = ""
+    budget_defaults: ClassVar[BudgetLimits] = BudgetLimits()
+    resolutions: ClassVar[Mapping[ResolutionKey, Resolution]] = {}
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(max_attempts=4, max_elapsed=30.0, inline_max_wait=10.0)
+    rate_limit_wait: ClassVar[float] = 60.0
+    mask_path: ClassVar[bool] = False
 
-    def __init__(
-        self, settings: NotifierSettings, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, settings: NotifierSettings, *, runtime: HttpRuntime | None = None) -> None:
         self.settings = settings
-        self.http = httpx.Client(
-            base_url=settings.base_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "psabridge"},
+        base = self.base_url()
+        if not base:
+            raise ConfigError(
+                f"notifier {settings.name!r} ({settings.kind}) needs a base_url", connection=settings.name
+            )
+        self.http: HttpClient = build_http_client(
+            settings,
+            auth=None,
+            hooks=self,
+            resolutions=self.resolutions,
+            budget_defaults=self.budget_defaults,
+            retry=self.retry_policy,
+            base_url=base,
+            runtime=runtime,
+            mask_path=self.mask_path,
         )
 
     @property
     def name(self) -> str:
         """The notifier's name from config."""
         return self.settings.name
+
+    def base_url(self) -> str:
+        """The API root: the settings' ``base_url``, else the vendor's."""
+        return self.settings.base_url or self.default_url
 
     def page(self, event: PageEvent) -> dict[str, Any]:
         """Send a page; returns what the service answered.
@@ -90,48 +132,28 @@ class Notifier(abc.ABC):
         """
         raise ConfigError(f"notifier {self.name!r} ({self.settings.kind}) is not a chat channel")
 
-    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request and classify the outcome into the error tree."""
+    def send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        """Send a request through the HTTP layer; a 429 that names no Retry-After waits ``rate_limit_wait``."""
         try:
-            response = self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise RetryLaterError(f"{self.settings.kind} timed out: {exc}", connection=self.name) from exc
-        except httpx.HTTPError as exc:
-            raise RetryLaterError(f"{self.settings.kind} unreachable: {exc}", connection=self.name) from exc
-        status = response.status_code
-        if status < 400:
-            return response
-        text = response.text[:300]
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            return self.http.request(method, url, idempotent=idempotent, **kwargs)
+        except RateLimitedError as exc:
+            if exc.retry_after > 0:
+                raise
             raise RateLimitedError(
-                f"{self.settings.kind} is throttling",
-                retry_after=60.0 if wait is None else wait,
-                connection=self.name,
-                status=status,
-                vendor_message=text,
-            )
-        if status >= 500:
-            raise RetryLaterError(
-                f"{self.settings.kind} failed", connection=self.name, status=status, vendor_message=text
-            )
-        if status in (401, 403):
-            raise AuthError(
-                f"{self.settings.kind} refused our credentials",
-                connection=self.name,
-                status=status,
-                vendor_message=text,
-            )
-        raise PermanentError(
-            f"{self.settings.kind} rejected the request", connection=self.name, status=status, vendor_message=text
-        )
+                exc.message,
+                retry_after=self.rate_limit_wait,
+                connection=exc.connection,
+                status=exc.status,
+                vendor_message=exc.vendor_message,
+                details=exc.details,
+            ) from exc
 
     def close(self) -> None:
         """Release HTTP connections."""
         self.http.close()
 
 
-def get_notifier(settings: NotifierSettings, *, transport: httpx.BaseTransport | None = None) -> Notifier:
+def get_notifier(settings: NotifierSettings, *, runtime: HttpRuntime | None = None) -> Notifier:
     """The notifier of one ``notifiers:`` entry.
 
     Raises:
@@ -143,6 +165,6 @@ def get_notifier(settings: NotifierSettings, *, transport: httpx.BaseTransport |
     module = importlib.import_module(f"{__package__}.{module_name}")
     for cls in module.NOTIFIERS:
         if settings.kind in cls.kinds:
-            notifier: Notifier = cls(settings, transport=transport)
+            notifier: Notifier = cls(settings, runtime=runtime)
             return notifier
     raise ConfigError(f"notifier kind {settings.kind!r} is not supported", connection=settings.name)

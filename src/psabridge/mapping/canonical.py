@@ -34,7 +34,8 @@ class CanonicalField:
         choices: the allowed values of an enum field, for messages.
         model: the model of an object field or of a list's items.
         children: the fields of that model.
-        settable: whether write-back may change it (``model.SETTABLE_FIELDS``).
+        settable: whether write-back may change it (``model.SETTABLE_FIELDS``; the fields of a settable object
+            too, each through its own ``outbound`` when the object has none, as ``sla``'s due times).
     """
 
     name: str
@@ -56,7 +57,7 @@ def _strip_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _fields_of(model: type[BaseModel], *, top: bool) -> dict[str, CanonicalField]:
+def _fields_of(model: type[BaseModel], *, top: bool, settable_parent: bool = False) -> dict[str, CanonicalField]:
     out: dict[str, CanonicalField] = {}
     for name, info in model.model_fields.items():
         if top and name in _NOT_MAPPABLE:
@@ -69,7 +70,7 @@ def _fields_of(model: type[BaseModel], *, top: bool) -> dict[str, CanonicalField
         adapter: TypeAdapter[Any] = TypeAdapter(full)
         origin = typing.get_origin(bare)
         item = typing.get_args(bare)[0] if origin is tuple and typing.get_args(bare) else None
-        settable = top and name in SETTABLE_FIELDS
+        settable = (top and name in SETTABLE_FIELDS) or settable_parent
         if isinstance(bare, type) and issubclass(bare, BaseModel):
             out[name] = CanonicalField(
                 name,
@@ -78,7 +79,7 @@ def _fields_of(model: type[BaseModel], *, top: bool) -> dict[str, CanonicalField
                 False,
                 False,
                 model=bare,
-                children=_fields_of(bare, top=False),
+                children=_fields_of(bare, top=False, settable_parent=settable),
                 settable=settable,
             )
         elif isinstance(item, type) and issubclass(item, BaseModel):

@@ -639,6 +639,9 @@ class Mapper:
                 self._outbound_tenant(value, context, patch, problems, run)
                 continue
             rule = compiled.rules.get(name)
+            if rule is not None and rule.outbound is None and any(c.outbound for c in rule.children):
+                _write_children(rule, value, create, patch, problems, run)
+                continue
             if rule is None or rule.outbound is None:
                 problems.append(
                     _problem(
@@ -802,6 +805,29 @@ def _write_field(
         assert out.to is not None
         _put(patch, out.to, shaped, name, value, problems)
     run.note(name, out.where, None, value, shaped, via)
+
+
+def _write_children(
+    rule: FieldRule, value: Any, create: bool, patch: dict[str, Any], problems: list[MappingProblem], run: _Run
+) -> None:
+    """An object written field by field (``sla``: each due time through its own outbound)."""
+    if not isinstance(value, Mapping):
+        problems.append(_problem(rule.name, value, "invalid", f"{rule.name} is written as an object of its fields"))
+        return
+    children = {c.name: c for c in rule.children}
+    for child_name, child_value in value.items():
+        child = children.get(child_name)
+        if child is None or child.outbound is None:
+            problems.append(
+                _problem(
+                    f"{rule.name}.{child_name}",
+                    child_value,
+                    "not_writable",
+                    f"{rule.name}.{child_name} is not written back: the mapping has no outbound rule for it",
+                )
+            )
+            continue
+        _write_field(child, child.outbound, child_value, None, create, patch, problems, run)
 
 
 def _inverse(

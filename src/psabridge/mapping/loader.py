@@ -197,6 +197,7 @@ class _Compiler:
     def __init__(self, provenance: _Provenance) -> None:
         self.provenance = provenance
         self.problems: list[Problem] = []
+        self._writing_children = False  # compiling the fields of an object written field by field (sla)
 
     def problem(self, loc: Loc, message: str) -> None:
         file, line, path = self.provenance.locate(loc)
@@ -314,7 +315,7 @@ class _Compiler:
         on_unmapped = spec.on_unmapped or ("finding" if canonical.closed or not canonical.text else "pass")
         outbound = None
         if spec.outbound is not None:
-            if not top or not canonical.settable:
+            if not (top or self._writing_children) or not canonical.settable:
                 self.problem(
                     (*loc, "outbound"),
                     f"{name} cannot be written back (write-back sets: "
@@ -349,7 +350,13 @@ class _Compiler:
     ) -> FieldRule | None:
         for key in sorted(given - _OBJECT_KEYS):
             self.problem((*loc, key), f"{name} is an object ({_model_name(canonical)}): put {key} on its fields")
-        children = self.children(spec, canonical, loc, name)
+        # A settable object without an outbound of its own (sla) writes each field through the field's outbound.
+        writes_children = top and canonical.settable and spec.outbound is None
+        outer, self._writing_children = self._writing_children, writes_children
+        try:
+            children = self.children(spec, canonical, loc, name)
+        finally:
+            self._writing_children = outer
         if not children:
             if not spec.fields:
                 self.problem(loc, f"{name} needs fields: (one rule per {_model_name(canonical)} field)")

@@ -388,6 +388,13 @@ def _datetime(value: Any, args: _Datetime, ctx: TransformContext) -> Any:
     return parse_vendor_datetime(value, args.naive)
 
 
+@register_transform("iso_utc")
+def _iso_utc(value: Any, args: NoArgs, ctx: TransformContext) -> Any:
+    """A datetime as ISO 8601 UTC text with a Z, to the second (``2026-05-18T15:00:00Z``): for write-back."""
+    moment = parse_vendor_datetime(value)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 class _Duration(_Args):
     unit: Literal["hours", "minutes", "seconds", "hh:mm", "glide"] = "minutes"
 

@@ -24,6 +24,11 @@ The impure side (the evaluate actor) does exactly this for a ticket that needs e
     # enqueue: result.actions (each has occurrence_key; the one combined internal note is result.note)
     # explain: result.results (per rule: outcome with findings, proposals, trace, wake_at), result.withheld, .trace
 
+After the evaluation: the SLA rule's new state holds the ticket's SLA state (``sla_of(result.outcome.state)`` for
+the ``sla`` rule's ``RuleResult``), which goes to the canonical ticket with ``store.tickets.set_sla`` (outside the
+content hash); ``result.wake_at`` is the next SLA milestone; the actions are handed to their queues with
+``sync.outbox.queue_actions`` (pages and channel posts to ``notify``, the rest to ``dispatch``).
+
 ``Knowledge``: ``signature = error_signature(ticket)``; prior fixes are resolved tickets sharing it, across the MSP's
 clients, within ``rules.settings("knowledge", tenant).search_window``; ``repeats`` counts tickets with it (this one
 included) within ``repeat_window``. Ingest applies ``enrich(ticket)`` (``extract_error_codes``) before storing.
@@ -32,10 +37,12 @@ A mirror target (or source, per ``guardrails.evaluate_mirrors_on``) gets ``Evalu
 nothing for it. ``Evaluation.withheld`` lists every action not sent and why: ``effect`` (the finding's effect is
 not ``set``), ``human_changed`` (never fight a human), ``identity_hold``, ``hands_off``, ``act_since``.
 
-Modules: ``base`` (the contract: RuleInput, RuleOutcome, Finding, Proposal, Code, Rule, the input views),
-``text`` (word lists, the shared normalised text, error codes), one module per checklist step (``identity``,
-``issue_capture``, ``priority``, ``tagging``, ``error_codes``, ``recent_changes``, ``knowledge``, ``tier_scope``,
-``documented_fix``, ``handoff``, ``fix_tested``, ``resolution_note``, ``closure``, ``satisfaction``), ``checklist``
+Modules: ``base`` (the contract: RuleInput, RuleOutcome, Finding, Proposal, Code, Rule, the input views, and
+RuleContext: the compiled calendars, every rule's settings and what the rules before one found and correct in the
+same evaluation), ``text`` (word lists, the shared normalised text, error codes), ``calendar`` and ``sla_clock``
+(business-time arithmetic), one module per checklist step (``identity``, ``issue_capture``, ``priority``, ``sla``,
+``tagging``, ``error_codes``, ``recent_changes``, ``knowledge``, ``tier_scope``, ``documented_fix``, ``handoff``,
+``routing``, ``paging``, ``fix_tested``, ``resolution_note``, ``closure``, ``satisfaction``), ``checklist``
 (their order and settings), ``config`` (the rules.yaml model), ``ruleset`` (compiled per tenant), ``loader`` and
 ``registry`` (the file, hot-reloaded), ``note`` (the combined note's wording), ``engine`` (evaluate_ticket and the
 guardrails), and ``inline`` (the seam ingest still calls inline until the evaluate actor replaces it).

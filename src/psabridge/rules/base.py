@@ -10,7 +10,7 @@ they come from config/rules.yaml and are built once per load.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Generic, Literal, NamedTuple, TypeVar
@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from psabridge.model import Action, Status, System, Ticket
 
 if TYPE_CHECKING:
+    from psabridge.rules.calendar import BusinessCalendar
     from psabridge.rules.text import TicketText
 
 __all__ = [
     "DONE_STATUSES",
+    "NO_CONTEXT",
     "NO_KNOWLEDGE",
     "NO_TENANT",
     "SEVERITY_RANK",
@@ -41,6 +43,7 @@ __all__ = [
     "PriorFix",
     "Proposal",
     "Rule",
+    "RuleContext",
     "RuleInput",
     "RuleOutcome",
     "RuleSettings",
@@ -283,6 +286,40 @@ class RuleOutcome(NamedTuple):
     trace: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What a rule may read besides its ticket: config compiled once per load, and what earlier rules decided.
+
+    The engine builds one per evaluation and fills ``found`` and ``corrections`` as the rules run, so a rule sees
+    exactly the rules before it in checklist order (the routing rule reads the tier-scope finding, the paging rule a
+    priority the priority rule corrects).
+
+    Attributes:
+        calendars: the rules file's business calendars (``calendars:``), compiled, by name.
+        settings: every rule's settings for the ticket's tenant, by rule id (the routing rule reads the hand-off
+            rule's, the paging rule's; the rule's own are ``RuleInput.settings``).
+        found: the findings of the rules before this one in this evaluation, by rule id.
+        corrections: canonical fields the rules before this one change in this evaluation, as text: only changes that
+            go out (their finding's effect is ``set``, and no person changed the field after psabridge set it).
+    """
+
+    calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
+    settings: Mapping[str, RuleSettings] = field(default_factory=dict)
+    found: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
+    corrections: Mapping[str, str] = field(default_factory=dict)
+
+    def finding(self, rule: str, code: str) -> Finding | None:
+        """The finding ``code`` of the earlier rule ``rule`` in this evaluation, if it raised one."""
+        for found in self.found.get(rule, ()):
+            if found.code == code:
+                return found
+        return None
+
+
+NO_CONTEXT = RuleContext()
+"""The context of a rule evaluated on its own: no calendars, no earlier rules."""
+
+
 class RuleInput(NamedTuple, Generic[S]):
     """Everything one rule may read about one ticket; built by the engine from an ``EvaluationInput``.
 
@@ -299,6 +336,7 @@ class RuleInput(NamedTuple, Generic[S]):
         now: the evaluation time (aware UTC).
         state: this rule's saved state from earlier evaluations, or None.
         settings: this rule's settings, with the tenant's overrides applied.
+        context: the compiled calendars and what the rules before this one decided in this evaluation.
     """
 
     ticket: Ticket
@@ -313,6 +351,7 @@ class RuleInput(NamedTuple, Generic[S]):
     now: datetime
     state: State | None
     settings: S
+    context: RuleContext = NO_CONTEXT
 
 
 class Rule(ABC, Generic[S]):
@@ -331,6 +370,13 @@ class Rule(ABC, Generic[S]):
     @abstractmethod
     def evaluate(self, data: RuleInput[S]) -> RuleOutcome:
         """Judge ``data.ticket`` (pure: no I/O, no clock but ``data.now``)."""
+
+    def problems(self, settings: S) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        """What is wrong in valid ``settings`` as a whole (a name one part gives that another does not define).
+
+        Each problem is (its path within the rule's settings, message); the rules file reports it with file and line.
+        """
+        return ()
 
     def finding(
         self,

@@ -19,10 +19,13 @@ from psabridge.rules.handoff import HandoffRule, HandoffSettings
 from psabridge.rules.identity import IdentityRule, IdentitySettings
 from psabridge.rules.issue_capture import IssueCaptureRule, IssueCaptureSettings
 from psabridge.rules.knowledge import KnowledgeRule, KnowledgeSettings
+from psabridge.rules.paging import PagingRule, PagingSettings
 from psabridge.rules.priority import PriorityRule, PrioritySettings
 from psabridge.rules.recent_changes import RecentChangesRule, RecentChangesSettings
 from psabridge.rules.resolution_note import ResolutionNoteRule, ResolutionNoteSettings
+from psabridge.rules.routing import RoutingRule, RoutingSettings
 from psabridge.rules.satisfaction import SatisfactionRule, SatisfactionSettings
+from psabridge.rules.sla import SlaRule, SlaSettings
 from psabridge.rules.tagging import TaggingRule, TaggingSettings
 from psabridge.rules.tier_scope import TierScopeRule, TierScopeSettings
 
@@ -32,6 +35,7 @@ CHECKLIST: tuple[Rule[Any], ...] = (
     IdentityRule(),
     IssueCaptureRule(),
     PriorityRule(),
+    SlaRule(),
     TaggingRule(),
     ErrorCodesRule(),
     RecentChangesRule(),
@@ -39,6 +43,8 @@ CHECKLIST: tuple[Rule[Any], ...] = (
     TierScopeRule(),
     DocumentedFixRule(),
     HandoffRule(),
+    RoutingRule(),
+    PagingRule(),
     FixTestedRule(),
     ResolutionNoteRule(),
     ClosureRule(),
@@ -55,6 +61,7 @@ class ChecklistSettings(BaseModel):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     issue_capture: IssueCaptureSettings = Field(default_factory=IssueCaptureSettings)
     priority: PrioritySettings = Field(default_factory=PrioritySettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     error_codes: ErrorCodesSettings = Field(default_factory=ErrorCodesSettings)
     recent_changes: RecentChangesSettings = Field(default_factory=RecentChangesSettings)
@@ -62,6 +69,8 @@ class ChecklistSettings(BaseModel):
     tier_scope: TierScopeSettings = Field(default_factory=TierScopeSettings)
     documented_fix: DocumentedFixSettings = Field(default_factory=DocumentedFixSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    paging: PagingSettings = Field(default_factory=PagingSettings)
     fix_tested: FixTestedSettings = Field(default_factory=FixTestedSettings)
     resolution_note: ResolutionNoteSettings = Field(default_factory=ResolutionNoteSettings)
     closure: ClosureSettings = Field(default_factory=ClosureSettings)

@@ -1,7 +1,9 @@
-"""The typed model of config/rules.yaml: guardrails, the combined note, every rule's settings, per-tenant overrides.
+"""The typed model of config/rules.yaml: guardrails, the note, business calendars, every rule's settings, overrides.
 
-The top level is one field per section, so a later section (``calendars:``, ``sla:``, ``routing:``, ``paging:``) is
-one more field here with its own model; unknown keys are refused (``extra="forbid"``) with a "did you mean" hint.
+The top level is one field per section; unknown keys are refused (``extra="forbid"``) with a "did you mean" hint.
+``calendars:`` holds the business calendars tenants name (rules/calendar.py); the SLA targets, the routing matrix
+and the paging set-up are the settings of the ``sla``, ``routing`` and ``paging`` rules under ``rules:``, so every
+tenant may override them like any other rule's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from psabridge.model import Status
+from psabridge.rules.calendar import CalendarSettings
 from psabridge.rules.checklist import ChecklistSettings
 
 __all__ = [
@@ -96,5 +99,9 @@ class RulesDocument(_Section):
     version: Literal[1] = 1
     guardrails: Guardrails = Field(default_factory=Guardrails)
     note: NoteSettings = Field(default_factory=NoteSettings)
+    calendars: dict[str, CalendarSettings] = Field(
+        default_factory=dict,
+        description="business calendars by name (tenants name one in the settings' tenants: calendar)",
+    )
     rules: ChecklistSettings = Field(default_factory=ChecklistSettings)
     tenants: dict[str, TenantRules] = Field(default_factory=dict, description="per-tenant overrides, by tenant key")

@@ -1,7 +1,8 @@
 """The rules engine: ``evaluate_ticket(EvaluationInput, RuleSet) -> Evaluation``, pure and deterministic.
 
-It runs every enabled rule (settings with the tenant's overrides), numbers each finding's occurrence against the
-findings stored earlier, then applies the guardrails, each explained in the trace:
+It runs every enabled rule (settings with the tenant's overrides, and a ``RuleContext``: the compiled calendars,
+every rule's settings, and the findings and outgoing field corrections of the rules before it), numbers each
+finding's occurrence against the findings stored earlier, then applies the guardrails, each explained in the trace:
 
 1. mirror pairs are evaluated once, on ``guardrails.evaluate_mirrors_on`` (the other side gets an empty evaluation);
 2. each finding's effect: ``note`` (into the combined note), ``set`` (the rule's proposed action goes out too),
@@ -44,6 +45,7 @@ from psabridge.rules.base import (
     LedgerEntry,
     LinkView,
     Proposal,
+    RuleContext,
     RuleInput,
     RuleOutcome,
     State,
@@ -306,8 +308,12 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
     stored = {(s.rule, s.code): s for s in data.findings} if data.findings else {}
     wake_at: datetime | None = None
     states: dict[str, State] = {}
+    found: dict[str, tuple[Finding, ...]] = {}
+    corrections: dict[str, str] = {}
+    # One context per evaluation, filled as the rules run: each rule sees the findings and corrections before it.
+    context = RuleContext(rules.calendars, rules.settings_by_rule(tenant_key), found, corrections)
     # The fields every rule shares, once; each rule's input adds its state and settings (tuple.__new__ skips the
-    # NamedTuple's Python-level constructor: this runs 14 times per ticket).
+    # NamedTuple's Python-level constructor: this runs once per rule per ticket).
     shared = (
         ticket,
         text,
@@ -326,7 +332,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
             continue
         saved = data.states.get(rule.id) if data.states else None
         try:
-            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings)))
+            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings, context)))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not stop the others; it is reported
             error = f"{type(exc).__name__}: {exc}"
             results.append(RuleResult(rule.id, rule.step, True, RuleOutcome(), error))
@@ -366,8 +372,11 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
                 f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
                 + (" (new)" if new else "")
             )
+        if outcome.findings:
+            found[rule.id] = outcome.findings
         if outcome.actions:
             proposals.extend((rule.id, p) for p in outcome.actions)
+            _note_corrections(rule.id, outcome.actions, current, data, corrections)
         if outcome.state is not None and outcome.state != saved:
             states[rule.id] = outcome.state
         if outcome.wake_at is not None:
@@ -525,6 +534,24 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         wake_at=wake_at,
         trace=tuple(trace),
     )
+
+
+def _note_corrections(
+    rule_id: str,
+    actions: tuple[Proposal, ...],
+    current: dict[tuple[str, str], _Current],
+    data: EvaluationInput,
+    corrections: dict[str, str],
+) -> None:
+    """Record the field changes of a rule's proposals that go out (effect ``set``, no person changed the field)."""
+    for proposal in actions:
+        entry = current.get((rule_id, proposal.finding))
+        if entry is None or entry.effect != "set" or not isinstance(proposal.action, SetFields):
+            continue
+        for name, value in proposal.action.fields.items():
+            text = _as_text(value)
+            if text is not None and name not in corrections and _human_change(name, data) is None:
+                corrections[name] = text
 
 
 def _step(rules: RuleSet, stored: StoredFinding) -> str:

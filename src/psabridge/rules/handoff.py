@@ -19,10 +19,11 @@ from typing import ClassVar
 
 from pydantic import Field, JsonValue
 
+from psabridge.model import Ticket
 from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings, escalations
-from psabridge.rules.text import Tokens, Words, count_affected_users
+from psabridge.rules.text import TicketText, Tokens, Words, count_affected_users
 
-__all__ = ["HandoffRule", "HandoffSettings"]
+__all__ = ["LABELS", "HandoffRule", "HandoffSettings", "handoff_gaps"]
 
 STEP = "Escalate to Tier 2 with diagnostic notes"
 
@@ -144,18 +145,7 @@ class HandoffRule(Rule[HandoffSettings]):
             return RuleOutcome(trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",))
         notes = text.notes_since(since)
         handoff = text.notes if since is None else Tokens("\n".join(n.text for n in notes))
-        missing = []
-        if settings.repro_words.search(handoff) is None:
-            missing.append("repro")
-        if not text.codes and settings.error_words.search(handoff) is None:
-            missing.append("error")
-        if settings.tried_words.search(handoff) is None:
-            missing.append("tried")
-        has_asset = ticket.asset is not None and bool(ticket.asset.name or ticket.asset.external_id)
-        if not has_asset and settings.asset_words.search(handoff) is None:
-            missing.append("asset")
-        if settings.impact_words.search(handoff) is None and count_affected_users(handoff) is None:
-            missing.append("impact")
+        missing = handoff_gaps(ticket, text, handoff, settings)
         bare = next((n.text.strip() for n in notes if _is_bare(n.text, settings)), None)
         trace = (f"escalated: {how}; {len(notes)} note(s) since", f"missing: {', '.join(missing) or 'nothing'}")
         if not missing:
@@ -184,6 +174,26 @@ class HandoffRule(Rule[HandoffSettings]):
                 "incomplete", f"The hand-off is missing {listed}.", advice=advice, evidence=evidence, instance=instance
             )
         return RuleOutcome(findings=(finding,), trace=trace)
+
+
+def handoff_gaps(ticket: Ticket, text: TicketText, handoff: Tokens, settings: HandoffSettings) -> list[str]:
+    """What a hand-off lacks (keys of ``LABELS``), judging the hand-off notes' words ``handoff`` and the ticket.
+
+    The routing rule asks the same before it moves a ticket to the next tier.
+    """
+    missing = []
+    if settings.repro_words.search(handoff) is None:
+        missing.append("repro")
+    if not text.codes and settings.error_words.search(handoff) is None:
+        missing.append("error")
+    if settings.tried_words.search(handoff) is None:
+        missing.append("tried")
+    has_asset = ticket.asset is not None and bool(ticket.asset.name or ticket.asset.external_id)
+    if not has_asset and settings.asset_words.search(handoff) is None:
+        missing.append("asset")
+    if settings.impact_words.search(handoff) is None and count_affected_users(handoff) is None:
+        missing.append("impact")
+    return missing
 
 
 def _is_bare(text: str, settings: HandoffSettings) -> bool:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from psabridge.errors import ConfigError
 from psabridge.rules.base import Effect, Rule, RuleSettings
+from psabridge.rules.calendar import BusinessCalendar, compile_calendars
 from psabridge.rules.checklist import CHECKLIST
 from psabridge.rules.config import Guardrails, NoteSettings, RulesDocument
 
@@ -104,6 +105,8 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
         base: RuleSettings = getattr(document.rules, rule.id)
         order = {code: i for i, code in enumerate(rule.codes)}
         default = Tuned(base, _effects(rule, base, ("rules", rule.id), issues), order)
+        known = {(loc, message) for loc, message in rule.problems(base)}
+        issues.extend(Issue(("rules", rule.id, *loc), message) for loc, message in sorted(known, key=str))
         tenants: dict[str, Tuned] = {}
         base_data = base.model_dump()
         for tenant, overrides in document.tenants.items():
@@ -119,6 +122,11 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
                 continue
             written = set(changed.get("effects") or ())
             tenants[tenant] = Tuned(merged, _effects(rule, merged, loc, issues, written), order)
+            issues.extend(
+                Issue((*loc, *where), message)
+                for where, message in rule.problems(merged)
+                if (where, message) not in known  # the default's problems are reported once, where they are written
+            )
         compiled.append(CompiledRule(rule, default, tenants))
     return tuple(compiled), issues
 
@@ -126,16 +134,19 @@ def compile_checklist(document: RulesDocument) -> tuple[tuple[CompiledRule, ...]
 class RuleSet:
     """The rules in force, their settings per tenant, the guardrails and the note's settings (immutable)."""
 
-    __slots__ = ("_by_id", "_lineups", "document", "order", "rules", "source")
+    __slots__ = ("_by_id", "_lineups", "_settings", "calendars", "document", "order", "rules", "source")
 
     def __init__(self, document: RulesDocument, rules: tuple[CompiledRule, ...], source: str | None = None) -> None:
         self.document = document
         self.rules = rules
         self.source = source
+        self.calendars: Mapping[str, BusinessCalendar] = compile_calendars(document.calendars)
+        """The business calendars of ``calendars:``, compiled once per load, by name."""
         self._by_id = {c.rule.id: c for c in rules}
         self.order: Mapping[str, int] = {c.rule.id: i for i, c in enumerate(rules)}
         """Each rule's place in the checklist, by id."""
         self._lineups: dict[str | None, tuple[tuple[Rule[Any], Tuned | None], ...]] = {}
+        self._settings: dict[str | None, Mapping[str, RuleSettings]] = {}
 
     @classmethod
     def from_document(cls, document: RulesDocument, *, source: str | None = None) -> RuleSet:
@@ -172,6 +183,15 @@ class RuleSet:
             found = tuple((rule, t if t.settings.enabled else None) for rule, t in tuned)
             if len(self._lineups) < 10_000:  # tenants come from the settings; the bound only guards against misuse
                 self._lineups[tenant] = found
+        return found
+
+    def settings_by_rule(self, tenant: str | None) -> Mapping[str, RuleSettings]:
+        """Every rule's settings for ``tenant``, by rule id (what ``RuleContext.settings`` holds); cached."""
+        found = self._settings.get(tenant)
+        if found is None:
+            found = {c.rule.id: c.tuned(tenant).settings for c in self.rules}
+            if len(self._settings) < 10_000:
+                self._settings[tenant] = found
         return found
 
     @property

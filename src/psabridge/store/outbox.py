@@ -38,6 +38,7 @@ __all__ = [
     "mark_done",
     "mark_sending",
     "outbox_ids",
+    "outbox_rows",
     "pending_ids",
     "record_failure",
     "reopen",
@@ -144,6 +145,17 @@ def outbox_ids(session: Session, keys: Sequence[str]) -> list[int]:
             sa.select(OutboxAction.idempotency_key, OutboxAction.id).where(OutboxAction.idempotency_key.in_(keys))
         ).all()
     )
+    return [found[k] for k in keys if k in found]
+
+
+def outbox_rows(session: Session, keys: Sequence[str]) -> list[tuple[int, str]]:
+    """(row id, action type) of idempotency keys, in the order given (which queue each goes to)."""
+    if not keys:
+        return []
+    query = sa.select(OutboxAction.idempotency_key, OutboxAction.id, OutboxAction.action_type).where(
+        OutboxAction.idempotency_key.in_(keys)
+    )
+    found = {key: (row_id, kind) for key, row_id, kind in session.execute(query)}
     return [found[k] for k in keys if k in found]
 
 

@@ -29,12 +29,14 @@ __all__ = [
     "UpsertOutcome",
     "add_written",
     "count_by_connection",
+    "find_ticket_keys",
     "load_raw",
     "load_ticket",
     "load_tickets",
     "mark_deleted",
     "mark_present",
     "raw_hash",
+    "set_sla",
     "stored_external_ids",
     "stored_versions",
     "take_written",
@@ -154,6 +156,8 @@ def upsert_tickets(
         if _older(ticket, before):
             changes.append(TicketChange(key, UpsertOutcome.STALE, before=before, after=before))
             continue
+        if before.sla is not None and before.sla.computed:  # keep the SLA state the rules computed (set_sla)
+            incoming.ticket = ticket = ticket.model_copy(update={"sla": before.sla.over(ticket.sla)})
         if row.content_hash == incoming.hash:
             _fill_row(row, incoming, now)
             changes.append(TicketChange(key, UpsertOutcome.UNCHANGED, before=before, after=ticket))
@@ -261,3 +265,31 @@ def take_written(session: Session, key: str) -> dict[str, Any]:
     written = dict(row.written)
     row.written = None
     return written
+
+
+def find_ticket_keys(session: Session, ref: str, *, limit: int = 20) -> list[str]:
+    """Keys of the stored tickets ``ref`` names (at most ``limit``, sorted).
+
+    ``ref`` is a ticket key, else a human number (``#493`` or ``493``), else a vendor id.
+    """
+    ref = ref.strip()
+    if session.scalar(sa.select(TicketRow.key).where(TicketRow.key == ref)) is not None:
+        return [ref]
+    numbers = {ref, ref.lstrip("#"), f"#{ref.lstrip('#')}"}
+    query = sa.select(TicketRow.key).where(sa.or_(TicketRow.number.in_(numbers), TicketRow.external_id == ref))
+    return sorted(session.scalars(query.limit(limit)))
+
+
+def set_sla(session: Session, key: str, sla: dict[str, Any] | None) -> bool:
+    """Store the SLA state the rules computed (``Ticket.sla``, JSON) on the canonical ticket; False if not stored.
+
+    The SLA state is outside the content hash (``Ticket.HASH_EXCLUDED``), so this changes neither the hash nor what
+    counts as a change; a later ingest keeps the computed fields where the vendor's fresh figures have none
+    (``SlaState.over``).
+    """
+    row = session.scalar(sa.select(TicketRow).where(TicketRow.key == key))
+    if row is None:
+        return False
+    if row.data.get("sla") != sla:
+        row.data = {**row.data, "sla": sla}
+    return True

@@ -18,7 +18,7 @@ from psabridge.sync.outbox import dispatch_action
 from psabridge.sync.policy import NOT_RETRIED, delays_as_retry
 from psabridge.sync.poll import poll_connection
 
-__all__ = ["ActorQueue", "dispatch", "ingest", "poll"]
+__all__ = ["ActorQueue", "dispatch", "ingest", "notify", "poll"]
 
 broker = require_broker()
 
@@ -33,6 +33,13 @@ def ingest(connection: str, external_id: str) -> None:
 @dramatiq.actor(broker=broker, queue_name="dispatch", throws=NOT_RETRIED)
 def dispatch(outbox_id: int) -> None:
     """Carry out one outbox action."""
+    with delays_as_retry():
+        dispatch_action(current_context(), outbox_id)
+
+
+@dramatiq.actor(broker=broker, queue_name="notify", throws=NOT_RETRIED)
+def notify(outbox_id: int) -> None:
+    """Carry out one page or channel post (its own queue: a P1 never waits behind backfill write-backs)."""
     with delays_as_retry():
         dispatch_action(current_context(), outbox_id)
 
@@ -58,3 +65,7 @@ class ActorQueue:
     def poll(self, connection: str) -> None:
         """Queue a poll."""
         poll.send(connection)
+
+    def notify(self, outbox_id: int) -> None:
+        """Queue a page or channel post."""
+        notify.send(outbox_id)

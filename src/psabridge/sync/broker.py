@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 EMBEDDED = "embedded"
-QUEUES = ("ingest", "dispatch", "poll")
+QUEUES = ("ingest", "dispatch", "poll", "notify")
 """Queues, one per pipeline stage."""
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from psabridge.connectors import get_connector
 from psabridge.connectors.base import Connector
+from psabridge.connectors.http import HttpRuntime
 from psabridge.connectors.notifier import Notifier, get_notifier
 from psabridge.errors import BugError, ConfigError
 from psabridge.locking import Locks
@@ -41,6 +42,9 @@ class WorkQueue(Protocol):
     def poll(self, connection: str) -> None:
         """Poll one connection for changes."""
 
+    def notify(self, outbox_id: int) -> None:
+        """Carry out one page or channel post (its own queue: a P1 never waits behind write-backs)."""
+
 
 @dataclass
 class SyncContext:
@@ -56,7 +60,7 @@ class SyncContext:
         clock: the wall clock (tests inject a fixed one).
         options: broker and retry options.
         connector_factory: builds a connection's connector (tests inject fakes).
-        notifier_factory: builds a notifier (tests inject fakes).
+        notifier_factory: builds a notifier (tests inject fakes); None: the real one, on this context's broker.
     """
 
     settings: Settings
@@ -68,7 +72,7 @@ class SyncContext:
     clock: Callable[[], datetime] = utcnow
     options: BrokerOptions = field(default_factory=BrokerOptions)
     connector_factory: Callable[[ConnectionSettings], Connector] | None = None
-    notifier_factory: Callable[[NotifierSettings], Notifier] = get_notifier
+    notifier_factory: Callable[[NotifierSettings], Notifier] | None = None
     _connectors: dict[str, Connector] = field(default_factory=dict, repr=False)
     _notifiers: dict[str, Notifier] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -126,7 +130,12 @@ class SyncContext:
             if found is None:
                 for candidate in self.settings.notifiers:
                     if candidate.name == name:
-                        found = self._notifiers[name] = self.notifier_factory(candidate)
+                        if self.notifier_factory is not None:
+                            found = self.notifier_factory(candidate)
+                        else:
+                            runtime = HttpRuntime(broker_url=self.settings.broker, namespace=self.options.namespace)
+                            found = get_notifier(candidate, runtime=runtime)
+                        self._notifiers[name] = found
                         break
                 else:
                     names = ", ".join(n.name for n in self.settings.notifiers) or "none"

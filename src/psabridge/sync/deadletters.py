@@ -66,13 +66,15 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
             if dead is None:
                 raise LookupError(f"no dead letter {dead_id}")
             args = dead.args
-            if dead.actor == "dispatch":
+            if dead.actor in ("dispatch", "notify"):
                 outbox.reopen_entry(session, int(args[0]), ctx.now())
             elif dead.actor not in ("ingest", "poll"):
                 raise BugError(f"dead letter {dead_id} names unknown actor {dead.actor!r}")
             deadletters.mark_replayed(session, dead_id, ctx.now())
         if dead.actor == "dispatch":
             ctx.queue.dispatch(int(args[0]))
+        elif dead.actor == "notify":
+            ctx.queue.notify(int(args[0]))
         elif dead.actor == "ingest":
             ctx.queue.ingest(str(args[0]), str(args[1]))
         else:

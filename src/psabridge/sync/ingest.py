@@ -32,6 +32,7 @@ from psabridge.store.tickets import UpsertOutcome
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import is_echo
 from psabridge.sync.linking import open_mirrors, plan_links
+from psabridge.sync.outbox import queue_actions
 
 __all__ = [
     "PLANNERS",
@@ -147,13 +148,17 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
         with ctx.unit(dry_run=dry_run) as session:
             change = store_change(session, mapped, raw, integration_user=connector.integration_user(), now=started)
             actions = [action for planner in PLANNERS for action in planner(ctx, session, change)]
-            outbox_ids = outbox.outbox_ids(session, outbox.enqueue_actions(session, actions, now=started))
+            rows = outbox.outbox_rows(session, outbox.enqueue_actions(session, actions, now=started))
             inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
-        for outbox_id in outbox_ids:
-            ctx.queue.dispatch(outbox_id)
+        queue_actions(ctx, rows)
     result = IngestResult(
-        key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=tuple(outbox_ids)
+        key,
+        change.outcome,
+        change.changed,
+        change.closed,
+        evaluated=change.is_real,
+        outbox_ids=tuple(r[0] for r in rows),
     )
     _log.debug("ingested", ticket=key, outcome=result.outcome, changed=list(result.changed))
     return result

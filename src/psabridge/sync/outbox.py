@@ -14,12 +14,20 @@ retries the message exactly then. No dispatch sends a row before that time: a me
 recovery sweep or a start-up after a crash queueing every unfinished row, a duplicate) raises NotDueError, which
 the actor turns into a Dramatiq retry delayed until the row is due. The message re-schedules itself; it is not
 dropped, so nothing waits for the next recovery sweep.
+
+Pages and channel posts (``NOTIFY_TYPES``) go to their own queue (``queue_actions``: the ``notify`` actor), so a P1
+never waits behind backfill write-backs, and are carried out without the ticket's lock: they change no ticket. A
+page may be sent again (its dedup key makes that harmless); a channel post whose earlier attempt may have landed (a
+read timeout after it was sent) is not posted again: chat services do not de-duplicate, and a missing post is better
+than a doubled one (the audit says ``skipped``). A failure that proves the vendor never acted (a 429, no connection,
+a chat service's 5xx) leaves the row pending, so the next attempt sends without looking first.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -62,7 +70,20 @@ from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
 from psabridge.sync.mirror import MIRROR_FIELDS, create_fields
 from psabridge.sync.policy import backoff_seconds
 
-__all__ = ["HANDLERS", "Attempt", "DispatchOutcome", "DispatchResult", "Handler", "dispatch_action", "moved_with"]
+__all__ = [
+    "HANDLERS",
+    "NOTIFY_TYPES",
+    "Attempt",
+    "DispatchOutcome",
+    "DispatchResult",
+    "Handler",
+    "dispatch_action",
+    "moved_with",
+    "queue_actions",
+]
+
+NOTIFY_TYPES = frozenset({"page_on_call", "post_to_channel"})
+"""Action types the ``notify`` queue carries (pages and channel posts): no ticket lock, no write-back behind them."""
 
 _log = get_logger("psabridge.sync")
 
@@ -139,7 +160,8 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
     if isinstance(entry, DispatchResult):
         return entry
     action = entry.action
-    with ctx.locks.hold(action.ticket_key):
+    hold = nullcontext() if action.type in NOTIFY_TYPES else ctx.locks.hold(action.ticket_key)
+    with hold:
         with ctx.unit() as session:
             entry = _sendable(ctx, outbox.lock_entry(session, outbox_id), outbox_id)
             if isinstance(entry, DispatchResult):
@@ -214,7 +236,8 @@ def _failed(ctx: SyncContext, entry: OutboxEntry, exc: Exception) -> float | Non
             max_backoff_ms=ctx.options.max_backoff_ms,
             retry_after=exc.retry_after if isinstance(exc, RateLimitedError) else None,
         )
-        if isinstance(exc, RateLimitedError):
+        refused = isinstance(exc, PsaBridgeError) and bool(exc.details.get("refused"))
+        if isinstance(exc, RateLimitedError) or refused:  # the vendor certainly did not act: nothing may have landed
             status = OutboxStatus.PENDING
     next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
     with ctx.unit() as session:
@@ -425,9 +448,24 @@ def _page_on_call(ctx: SyncContext, action: PageOnCall, attempt: Attempt) -> _Do
 
 
 def _post_to_channel(ctx: SyncContext, action: PostToChannel, attempt: Attempt) -> _Done:
+    if attempt.maybe_landed:  # an incoming webhook cannot be read back: at most once
+        reason = "an earlier attempt may have posted it (sent, no answer): not posted again"
+        return _Done(DispatchOutcome.SKIPPED, result={"skipped": reason})
     return _Done(
         DispatchOutcome.WRITTEN, result=ctx.notifier(action.target).post(with_marker(action.text, attempt.key))
     )
+
+
+def queue_actions(ctx: SyncContext, rows: Iterable[tuple[int, str]]) -> None:
+    """Hand outbox rows (id, action type) to their queues, after the transaction that wrote them committed.
+
+    Pages and channel posts go to ``notify``, everything else to ``dispatch``.
+    """
+    for outbox_id, action_type in rows:
+        if action_type in NOTIFY_TYPES:
+            ctx.queue.notify(outbox_id)
+        else:
+            ctx.queue.dispatch(outbox_id)
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,10 @@ Sources: Opsgenie docs "Alert API" (docs.opsgenie.com/docs/alert-api): requests 
 create, acknowledge and close answer 202 ``{"result": "Request will be processed", "took": ..., "requestId": ...}``
 and the outcome (e.g. "Alert does not exist") shows only in GET /v2/alerts/requests/{requestId}; ``message`` is
 mandatory (130 characters), ``alias`` is the de-duplication key (512 characters). Opsgenie docs "Response"
-(docs.opsgenie.com/docs/response): 400 is a JSON syntax error only, 401 an invalid key, 422 semantic errors. The 422
+(docs.opsgenie.com/docs/response): 400 is a JSON syntax error only, 401 an invalid key, 422 semantic errors, 429 too
+many requests (a fault-profile storm here). Bodies follow Opsgenie's published description (GitHub
+opsgenie/opsgenie-oas; specs/opsgenie-alert.json): SuccessResponse and ErrorResponse (requestId, took, message);
+CreateAlertPayload's ``details`` are string values, ``tags`` strings. The 422
 body ``{"message": "Request body is not processable. Please check the errors.", "errors": {field: reason}, ...}`` is
 as Opsgenie's Go SDK tests (opsgenie/opsgenie-go-sdk-v2) decode it. Auth is ``Authorization: GenieKey <key>``.
 """
@@ -92,6 +95,12 @@ class OpsgenieSimulator:
         priority = body.get("priority", "P3")
         if priority not in PRIORITIES:
             raise _unprocessable("priority", f"Priority should be one of {list(PRIORITIES)}")
+        details = body.get("details", {})
+        if not isinstance(details, dict) or not all(isinstance(v, str) for v in details.values()):
+            raise _unprocessable("details", "Details should be a map of string keys to string values.")
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _unprocessable("tags", "Tags should be a list of strings.")
         started = time.perf_counter()
         request_id = self._uuid()
         now = self._now()

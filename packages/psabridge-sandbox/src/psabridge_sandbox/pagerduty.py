@@ -1,12 +1,15 @@
 """PagerDuty Events API v2 simulator: POST /v2/enqueue, answering and throttling as PagerDuty does.
 
-Sources: PagerDuty's own description of the API, GitHub PagerDuty/api-schema reference/events-v2/openapiv3.json
-(request fields, required payload fields summary/source/severity, the 202 body
+Sources: PagerDuty's own description of the API, GitHub PagerDuty/api-schema reference/events-v2/openapiv3.json, a
+copy of which is specs/pagerduty-events-v2.openapiv3.json (request fields, required payload fields
+summary/source/severity, links needing href and images needing src, the 202 body
 ``{"status": "success", "message": "Event processed", "dedup_key": ...}``, 400 for bad requests, 429 "too many API
 calls at a time", and the error body example ``{"status": "Unrecognized object", "message": "Event object format is
 unrecognized", "errors": ["JSON parse error"]}``), and the v2 developer docs page "Send an Event" (the 400 body
 ``{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}``).
-The Events API is asynchronous: acknowledging or resolving an unknown dedup_key is still accepted (202).
+The Events API is asynchronous: acknowledging or resolving an unknown dedup_key is still accepted (202). A trigger
+opens an incident unless one with its dedup_key is open (PagerDuty de-duplicates only then): ``state()["incidents"]``
+lists every incident opened, so tests count pages there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -55,6 +59,7 @@ class PagerDutySimulator:
         self.routing_keys = {PD_ROUTING_KEY}
         self.events: list[dict[str, Any]] = []
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.incidents: list[dict[str, Any]] = []
         self._rng = random.Random(f"psabridge-pagerduty:{context.seed}")
         self._lock = threading.Lock()
         self.simulator = Simulator(
@@ -71,7 +76,11 @@ class PagerDutySimulator:
     def state(self) -> dict[str, Any]:
         """Events in arrival order and alerts by dedup_key."""
         with self._lock:
-            return {"events": list(self.events), "alerts": dict(self.alerts)}
+            return {
+                "events": list(self.events),
+                "alerts": dict(self.alerts),
+                "incidents": [dict(i) for i in self.incidents],
+            }
 
     async def enqueue(self, request: Request) -> Response:
         """POST /v2/enqueue."""
@@ -109,15 +118,20 @@ class PagerDutySimulator:
             if action == "trigger":
                 if alert is None or alert["status"] == "resolved":
                     alert = self.alerts[dedup_key] = {"dedup_key": dedup_key, "status": "triggered", "history": []}
+                    self.incidents.append({"dedup_key": dedup_key, "opened_at": now, "status": "triggered"})
                 alert["summary"] = event["payload"]["summary"]
                 alert["severity"] = event["payload"]["severity"]
             elif alert is not None and alert["status"] != "resolved":
                 alert["status"] = "acknowledged" if action == "acknowledge" else "resolved"
+                self._incident(dedup_key)["status"] = alert["status"]
             if alert is not None:
                 alert["history"].append({"action": action, "at": now})
         return JSONResponse(
             {"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status_code=202
         )
+
+    def _incident(self, dedup_key: str) -> dict[str, Any]:
+        return next(i for i in reversed(self.incidents) if i["dedup_key"] == dedup_key)
 
     def _problems(self, event: dict[str, Any]) -> list[str]:
         problems: list[str] = []
@@ -149,7 +163,32 @@ class PagerDutySimulator:
                     problems.append("'payload.summary' is longer than 1024 characters")
                 if payload.get("severity") not in SEVERITIES:
                     problems.append("'payload.severity' is invalid (critical, error, warning or info)")
+                if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
+                    problems.append("'payload.custom_details' must be an object")
+                timestamp = payload.get("timestamp")
+                if timestamp is not None and not _is_timestamp(timestamp):
+                    problems.append("'payload.timestamp' is not an ISO 8601 date-time")
+        for name, needed in (("links", "href"), ("images", "src")):
+            items = event.get(name)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                problems.append(f"'{name}' must be an array")
+                continue
+            for index, item in enumerate(items):
+                if not isinstance(item, dict) or not isinstance(item.get(needed), str) or not item[needed]:
+                    problems.append(f"'{name}[{index}].{needed}' is missing or blank")
         return problems
+
+
+def _is_timestamp(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 @register("pagerduty")

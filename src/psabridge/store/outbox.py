@@ -31,6 +31,7 @@ __all__ = [
     "count_by_target",
     "count_unfinished",
     "enqueue_actions",
+    "enqueue_new",
     "failed_since",
     "get_entry",
     "lock_entry",
@@ -44,6 +45,7 @@ __all__ = [
     "reopen_entry",
     "status_of",
     "targets_of",
+    "unfinished_among",
 ]
 
 
@@ -133,6 +135,13 @@ def enqueue_actions(session: Session, actions: Iterable[Action], *, now: datetim
     unique = list({row["idempotency_key"]: row for row in rows}.values())
     inserted = set(insert_ignore(session, OutboxAction.__table__, unique, "idempotency_key"))
     return [k for k in dict.fromkeys(keys) if k in inserted]
+
+
+def enqueue_new(session: Session, actions: Sequence[Action], *, now: datetime | None = None) -> list[tuple[int, str]]:
+    """``enqueue_actions``, then (row id, target connection) of the rows that were new, in order: what to dispatch."""
+    keys = enqueue_actions(session, actions, now=now)
+    targets = {action.idempotency_key(): action.target for action in actions}
+    return list(zip(outbox_ids(session, keys), [targets[key] for key in keys], strict=True))
 
 
 def outbox_ids(session: Session, keys: Sequence[str]) -> list[int]:
@@ -240,6 +249,17 @@ def pending_ids(session: Session, *, older_than: datetime | None = None, limit: 
     if older_than is not None:
         query = query.where(OutboxAction.updated_at <= older_than)
     return list(session.scalars(query.order_by(OutboxAction.id).limit(limit)))
+
+
+def unfinished_among(session: Session, outbox_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """The actions among ``outbox_ids`` not done yet (pending or sending), with when each is due (None: now)."""
+    found: dict[int, datetime | None] = {}
+    for chunk in chunks(list(dict.fromkeys(outbox_ids))):
+        query = sa.select(OutboxAction.id, OutboxAction.next_attempt_at).where(
+            OutboxAction.id.in_(chunk), OutboxAction.status.in_(SENDABLE)
+        )
+        found.update({int(outbox_id): due for outbox_id, due in session.execute(query)})
+    return found
 
 
 def status_of(session: Session, idempotency_key: str) -> OutboxStatus | None:

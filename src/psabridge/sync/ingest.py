@@ -15,7 +15,7 @@ that recovery sends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,8 +27,8 @@ from psabridge.mapping import InboundResult
 from psabridge.model import Action, Ticket, ticket_key
 from psabridge.rules import evaluate
 from psabridge.store import Session, findings, inbox, outbox, tickets
-from psabridge.store.links import MirrorLink, links_of
-from psabridge.store.tickets import UpsertOutcome
+from psabridge.store.links import MirrorLink, links_of_many
+from psabridge.store.tickets import TicketChange, UpsertOutcome
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import is_echo
 from psabridge.sync.linking import open_mirrors, plan_links
@@ -40,9 +40,11 @@ __all__ = [
     "Planner",
     "StoredChange",
     "ingest_ticket",
+    "plan_change",
     "plan_mirroring",
     "plan_rules",
     "store_change",
+    "store_changes",
 ]
 
 _log = get_logger("psabridge.sync")
@@ -60,6 +62,8 @@ class IngestOutcome(StrEnum):
     """Our own write came back: stored, not evaluated, nothing mirrored back."""
     DELETED = "deleted"
     """Gone from the vendor: marked deleted."""
+    DEFERRED = "deferred"
+    """Met on a list page while psabridge's own write to it awaits its echo: left to the ticket's own ingest."""
 
 
 @dataclass(frozen=True)
@@ -146,14 +150,15 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             )
         with ctx.unit(dry_run=dry_run) as session:
             change = store_change(session, mapped, raw, integration_user=connector.integration_user(), now=started)
-            actions = [action for planner in PLANNERS for action in planner(ctx, session, change)]
-            outbox_ids = outbox.outbox_ids(session, outbox.enqueue_actions(session, actions, now=started))
+            actions = plan_change(ctx, session, change)
+            new = outbox.enqueue_new(session, actions, now=started)
             inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
-        for outbox_id in outbox_ids:
-            ctx.queue.dispatch(outbox_id)
+        for outbox_id, target in new:
+            ctx.queue.dispatch(outbox_id, target)
+    outbox_ids = tuple(outbox_id for outbox_id, _ in new)
     result = IngestResult(
-        key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=tuple(outbox_ids)
+        key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=outbox_ids
     )
     _log.debug("ingested", ticket=key, outcome=result.outcome, changed=list(result.changed))
     return result
@@ -175,21 +180,67 @@ def store_change(
     integration_user: str | None,
     now: datetime,
 ) -> StoredChange:
-    """Store a mapped ticket (upsert, presence, the mapping's findings) and say what kind of change it was.
+    """Store one mapped ticket and say what kind of change it was: ``store_changes`` for a batch of one."""
+    [change] = store_changes(session, [(mapped, raw)], integration_user=integration_user, now=now)
+    return change
 
-    Runs inside the caller's transaction. Consumes what psabridge recorded as written to the ticket: a change those
-    writes explain is an echo.
+
+def store_changes(
+    session: Session,
+    items: Sequence[tuple[InboundResult, dict[str, Any] | None]],
+    *,
+    integration_user: str | None,
+    now: datetime,
+    from_page: bool = False,
+) -> list[StoredChange]:
+    """Store mapped tickets (upsert, presence, the mapping's findings) and say what kind of change each was.
+
+    Runs inside the caller's transaction, set-based: a constant number of statements for the batch, none for a copy
+    that changed nothing. A single ticket's ingest consumes what psabridge recorded as written to it (a change those
+    writes explain is an echo). A list page (``from_page``) leaves a ticket holding such a record untouched
+    (``deferred``): the caller hands it to the ticket's own ingest, which judges the echo on a fresh read under the
+    ticket's lock. Returns one change per distinct ticket, in first-seen order.
     """
-    ticket = mapped.ticket
-    [change] = tickets.upsert_tickets(session, [(ticket, raw)], now=now)
-    if change.outcome == UpsertOutcome.STALE:
-        return StoredChange(change.after or ticket, IngestOutcome.STALE, now)
-    tickets.mark_present(session, ticket.key)
-    findings.upsert_findings(session, ticket.key, "mapping", [f.as_row() for f in mapped.findings], now=now)
-    written = tickets.take_written(session, ticket.key)
-    if change.outcome == UpsertOutcome.UNCHANGED:
-        return StoredChange(ticket, IngestOutcome.UNCHANGED, now)
-    links = links_of(session, ticket.key)
+    by_key = {mapped.ticket.key: mapped for mapped, _ in items}
+    upserted = tickets.upsert_tickets(
+        session, [(mapped.ticket, raw) for mapped, raw in items], now=now, defer_written=from_page
+    )
+    stored = [c for c in upserted if c.outcome not in (UpsertOutcome.STALE, UpsertOutcome.DEFERRED)]
+    findings.upsert_findings_many(
+        session,
+        "mapping",
+        {c.key: [f.as_row() for f in by_key[c.key].findings] for c in stored},
+        now=now,
+        fresh={c.key for c in stored if c.outcome == UpsertOutcome.CREATED},
+    )
+    changed = [c.key for c in stored if c.outcome != UpsertOutcome.UNCHANGED]
+    links = links_of_many(session, changed) if changed else {}
+    out: list[StoredChange] = []
+    for change in upserted:
+        ticket = by_key[change.key].ticket
+        if change.outcome == UpsertOutcome.STALE:
+            out.append(StoredChange(change.after or ticket, IngestOutcome.STALE, now))
+            continue
+        if change.outcome == UpsertOutcome.DEFERRED:
+            out.append(StoredChange(ticket, IngestOutcome.DEFERRED, now))
+            continue
+        written = {} if from_page else tickets.take_written(session, ticket.key)
+        if change.outcome == UpsertOutcome.UNCHANGED:
+            out.append(StoredChange(ticket, IngestOutcome.UNCHANGED, now))
+            continue
+        out.append(_classify(change, ticket, links.get(ticket.key, []), written, integration_user, now))
+    return out
+
+
+def _classify(
+    change: TicketChange,
+    ticket: Ticket,
+    links: list[MirrorLink],
+    written: dict[str, Any],
+    integration_user: str | None,
+    now: datetime,
+) -> StoredChange:
+    """A created or updated ticket as a StoredChange: echo or real, closed by it or not."""
     mirror_of_ours = any(link.target_key == ticket.key for link in links)
     echo = is_echo(change, written, integration_user=integration_user, created_by_us=mirror_of_ours)
     before = change.before
@@ -209,6 +260,11 @@ def store_change(
         mirror_of_ours=mirror_of_ours,
         integration_user=integration_user,
     )
+
+
+def plan_change(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
+    """The actions a stored change asks for: each of PLANNERS in order (inside the change's transaction)."""
+    return [action for planner in PLANNERS for action in planner(ctx, session, change)]
 
 
 def plan_rules(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:

@@ -153,7 +153,7 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             if delay is None or isinstance(exc, RateLimitedError):
                 raise  # final; or the vendor's own delay, which the worker honours (policy.py)
             raise BackingOffError(f"{exc} (retried in {delay:.3f}s)", retry_after=delay) from exc
-        follow_ups: list[int] = []
+        follow_ups: list[tuple[int, str]] = []
         with ctx.unit() as session:
             outbox.mark_done(session, outbox_id, done.result, ctx.now())
             after = done.after if done.after is not None else done.result
@@ -161,10 +161,9 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             if done.written:
                 tickets.add_written(session, action.ticket_key, done.written)
             if done.then is not None:
-                keys = outbox.enqueue_actions(session, done.then(session), now=ctx.now())
-                follow_ups = outbox.outbox_ids(session, keys)
-    for follow_up in follow_ups:
-        ctx.queue.dispatch(follow_up)
+                follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
+    for follow_up, target in follow_ups:
+        ctx.queue.dispatch(follow_up, target)
     for connection, external_id in done.ingest:
         ctx.queue.ingest(connection, external_id)
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)

@@ -41,10 +41,11 @@ def recover(ctx: SyncContext, *, older_than: timedelta | None = None, polls: boo
     with ctx.db.session() as session:
         deliveries = inbox.open_deliveries(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
+        targets = outbox.targets_of(session, write_backs)
     for connection, external_id in deliveries:
         ctx.queue.ingest(connection, external_id)
     for outbox_id in write_backs:
-        ctx.queue.dispatch(outbox_id)
+        ctx.queue.dispatch(outbox_id, targets.get(outbox_id))
     connections = [c.name for c in ctx.settings.connections if c.enabled] if polls else []
     for name in connections:
         ctx.queue.poll(name)

@@ -95,12 +95,9 @@ def test_a_dry_run_changes_nothing(world: World) -> None:
 
 
 def test_failures_are_counted_recorded_and_fail_the_run(world: World) -> None:
-    def refused() -> None:
-        raise PermanentError("no access to this incident", status=403)
-
     broken = world.snow.create()
     world.snow.create()
-    world.snow.fail("get_ticket", refused)
+    world.snow.broken[broken] = PermanentError("no access to this incident", status=403)
     report = reconcile(world.ctx, connections=["acme-snow"])
     counts = report.connections["acme-snow"]
     assert (counts.failed, counts.created, report.failed) == (1, 1, 1)

@@ -32,6 +32,7 @@ from psabridge.store.tickets import TicketChange, UpsertOutcome
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import is_echo
 from psabridge.sync.linking import open_mirrors, plan_links
+from psabridge.sync.scrub import scrub_record, with_scrub_findings
 
 __all__ = [
     "PLANNERS",
@@ -142,7 +143,9 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             raw = connector.get_ticket(external_id)
         except NotFoundError:
             return _gone(ctx, connection, external_id, started, dry_run=dry_run)
+        raw, scrubbed = scrub_record(raw)
         mapped = ctx.mappings.mapper(connection).inbound(raw, ctx.mappings.context(connection), connector.metadata())
+        mapped = with_scrub_findings(mapped, scrubbed)
         if mapped.ticket.key != key:
             raise MappingError(
                 f"ticket {external_id!r} maps to id {mapped.ticket.external_id!r}: check the external_id rule",

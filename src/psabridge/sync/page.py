@@ -121,6 +121,11 @@ def ingest_page(
     connector = ctx.connector(connection)
     result = PageResult()
     newest = _newest_by_id(connector, records)
+    scrubbed: dict[str, list[str]] = {}  # external id -> where NUL characters were removed from its list record
+    for external_id, record in newest.items():
+        newest[external_id], paths = scrub_record(record)  # compared clean, as the clean copy was stored
+        if paths:
+            scrubbed[external_id] = paths
     with ctx.db.session() as session:
         stored = tickets.stored_copies(session, connection, list(newest))
     todo: list[RawRecord] = []
@@ -138,7 +143,7 @@ def ingest_page(
     completion, limited = _complete(connector, todo, previous, pacer, result)
     result.requests = completion.request_count
     result.unchanged.extend(completion.unchanged)
-    mapped = _map(ctx, connection, connector, completion.full, result)
+    mapped = _map(ctx, connection, connector, completion.full, result, scrubbed)
     result.complete = limited is None
     final = step if result.complete else None
     _store(ctx, connection, mapped, result, listed_at=listed_at, step=final, dry_run=dry_run)
@@ -231,7 +236,12 @@ def _halves(chunk: list[RawRecord]) -> list[list[RawRecord]]:
 
 
 def _map(
-    ctx: SyncContext, connection: str, connector: Connector, full: list[RawRecord], result: PageResult
+    ctx: SyncContext,
+    connection: str,
+    connector: Connector,
+    full: list[RawRecord],
+    result: PageResult,
+    scrubbed: dict[str, list[str]],
 ) -> list[tuple[InboundResult, RawRecord]]:
     """Each full record scrubbed and mapped; a record that cannot be mapped fails alone."""
     mapper = ctx.mappings.mapper(connection)
@@ -243,7 +253,8 @@ def _map(
         key = ticket_key(connection, external_id)
         try:
             clean, dirty = scrub_record(raw)
-            inbound = with_scrub_findings(mapper.inbound(clean, context, metadata), dirty)
+            found = sorted({*scrubbed.get(external_id, ()), *dirty})
+            inbound = with_scrub_findings(mapper.inbound(clean, context, metadata), found)
             if inbound.ticket.key != key:
                 raise MappingError(
                     f"ticket {external_id!r} maps to id {inbound.ticket.external_id!r}: check the external_id rule",

@@ -248,5 +248,3 @@ def test_deliveries_a_page_covers_are_closed(plain: World) -> None:
     poll_connection(plain.ctx, "acme-snow")
     with plain.db.session() as s:
         assert s.scalars(sa.select(InboxDelivery.status)).all() == ["done"]
-
-

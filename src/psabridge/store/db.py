@@ -29,6 +29,7 @@ def _refusals_as_errors(engine: Engine) -> None:
             message = str(context.original_exception).strip().splitlines()[0]
             raise StoreRefusedError(f"the database refused a value: {message}") from context.original_exception
 
+
 # ``Session`` is re-exported: callers outside store/ hold a session only to hand it to repository functions (the
 # transaction they run in), never to build SQL with it.
 

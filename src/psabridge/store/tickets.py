@@ -350,9 +350,7 @@ def stored_copies(session: Session, connection: str, external_ids: Iterable[str]
                 TicketRow.written.is_not(None),
             )
             .outerjoin(RawSnapshot, RawSnapshot.ticket_id == TicketRow.id)
-            .where(
-                TicketRow.connection == connection, TicketRow.external_id.in_(chunk), TicketRow.deleted_at.is_(None)
-            )
+            .where(TicketRow.connection == connection, TicketRow.external_id.in_(chunk), TicketRow.deleted_at.is_(None))
         )
         for external_id, updated_at, version, raw, written in session.execute(query):
             found[external_id] = StoredCopy(updated_at, version, raw, bool(written))

@@ -218,7 +218,7 @@ def _locked_rows(session: Session, keys: list[str]) -> dict[str, _StoredRow]:
                 TicketRow.updated_at,
                 TicketRow.version,
                 TicketRow.data,
-                TicketRow.written.is_not(None),
+                TicketRow.written,  # JSON: a consumed mark is stored as JSON null, so test it in Python
                 TicketRow.deleted_at.is_not(None),
                 RawSnapshot.id,
                 RawSnapshot.raw_hash,
@@ -230,7 +230,10 @@ def _locked_rows(session: Session, keys: list[str]) -> dict[str, _StoredRow]:
         if postgres:
             query = query.with_for_update(of=TicketRow)
         for row in session.execute(query):
-            found[row[1]] = _StoredRow(*row)
+            row_id, key, content_hash, updated_at, version, data, written, deleted, raw_id, raw_digest = row
+            found[key] = _StoredRow(
+                row_id, key, content_hash, updated_at, version, data, bool(written), deleted, raw_id, raw_digest
+            )
     return found
 
 
@@ -347,7 +350,7 @@ def stored_copies(session: Session, connection: str, external_ids: Iterable[str]
                 TicketRow.updated_at,
                 TicketRow.version,
                 RawSnapshot.raw,
-                TicketRow.written.is_not(None),
+                TicketRow.written,  # JSON: a consumed mark is stored as JSON null, so test it in Python
             )
             .outerjoin(RawSnapshot, RawSnapshot.ticket_id == TicketRow.id)
             .where(TicketRow.connection == connection, TicketRow.external_id.in_(chunk), TicketRow.deleted_at.is_(None))

@@ -136,6 +136,7 @@ def reconcile(
     progress: ReconcileProgress | None = None,
     time_limit: float | None = None,
     wait: float | None = None,
+    pacer: Pacer | None = None,
 ) -> ReconcileReport:
     """Compare and repair the chosen connections (default: every enabled one); see the module docstring.
 
@@ -148,6 +149,7 @@ def reconcile(
         progress: told as the run advances.
         time_limit: seconds the comparing may take, waits for budgets included (None: no limit).
         wait: wait up to this many seconds for the work the run queued, under the lock (None: do not wait).
+        pacer: how to wait for a spent budget (default: inline, within ``time_limit``, told to ``progress``).
 
     Raises:
         ReconcileLockedError: another reconcile is running.
@@ -170,7 +172,9 @@ def reconcile(
             leases.take_lease(session, LOCK, holder, LEASE)
 
     report = ReconcileReport(dry_run=dry_run, started_at=ctx.now())
-    pacer = Pacer.within(time_limit, on_wait=progress.waiting if progress is not None else None)
+    pacer = pacer or Pacer.within(time_limit)
+    if pacer.on_wait is None and progress is not None:
+        pacer.on_wait = progress.waiting
     errors: dict[str, str] = {}
     try:
         with tracking(ctx) as tracked:
@@ -189,8 +193,8 @@ def reconcile(
                     _log.error("reconcile failed", connection=name, error=errors[name])
                 keep_lock()
             _repair_links(ctx, names, report, dry_run=dry_run)
-            if not dry_run:
-                recover(ctx, polls=False)
+            if not dry_run:  # others' unfinished work, queued again but not waited for (it is not this run's)
+                recover(ctx, polls=False, queue=tracked.inner)
             if wait is not None and not dry_run:
                 drained = drain(ctx, tracked, wait, progress=progress.draining if progress else None,
                                 keep_alive=keep_lock)  # fmt: skip

@@ -206,11 +206,12 @@ def test_the_lock_covers_the_drain_which_ends_when_the_runs_own_work_is_done(wor
     from psabridge.model import SetFields
     from psabridge.store import outbox
 
-    # Someone else's write-back that backs off for an hour: not this run's work, it does not keep the drain waiting
-    other = SetFields(ticket_key="msp-cw:404", target="msp-cw", origin="someone", fields={"priority": "P1"})
+    # Someone else's write-back, backing off for a few seconds: not this run's work, so the drain does not wait for it
+    cw_id = world.cw.create()
+    other = SetFields(ticket_key=f"msp-cw:{cw_id}", target="msp-cw", origin="someone", fields={"priority": "P1"})
     with world.db.transaction() as s:
         outbox.enqueue_actions(s, [other], now=world.ctx.now())
-        s.execute(sa.update(OutboxAction).values(next_attempt_at=world.ctx.now() + timedelta(hours=1)))
+        s.execute(sa.update(OutboxAction).values(next_attempt_at=world.ctx.now() + timedelta(seconds=4)))
     # The mirror this run creates is slow to write: the drain waits for it, holding the lock
     entered, release = threading.Event(), threading.Event()
 
@@ -234,3 +235,6 @@ def test_the_lock_covers_the_drain_which_ends_when_the_runs_own_work_is_done(wor
     assert [v for v, _ in world.cw.writes] == ["create"]
     with world.db.session() as s:
         assert leases.lease_of(s, "reconcile") is None
+        assert s.scalar(sa.select(OutboxAction.status).where(OutboxAction.origin == "someone")) == "pending"
+    world.run()  # the other write-back goes out when due, recovered by the reconcile
+    assert [v for v, _ in world.cw.writes] == ["create", "update"]

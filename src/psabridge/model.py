@@ -314,11 +314,16 @@ class Ticket(_Frozen):
         The vendor's update time and version counter are left out (an echo of our own write bumps both), and notes
         and time entries are hashed in a stable order, so the hash changes exactly when the content does.
         """
-        data = self.model_dump(mode="json", exclude=set(self.HASH_EXCLUDED))
-        data["notes"] = sorted(data["notes"], key=_stable_sort_key)
-        data["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
-        data["error_codes"] = sorted(data["error_codes"])
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return self.content_hash_of(self.model_dump(mode="json"))
+
+    @classmethod
+    def content_hash_of(cls, data: dict[str, Any]) -> str:
+        """``content_hash`` of a ticket's ``model_dump(mode="json")`` (for a caller that needs that dump anyway)."""
+        hashed = {name: value for name, value in data.items() if name not in cls.HASH_EXCLUDED}
+        hashed["notes"] = sorted(data["notes"], key=_stable_sort_key)
+        hashed["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
+        hashed["error_codes"] = sorted(data["error_codes"])
+        blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def is_newer_than(self, other: Ticket) -> bool | None:

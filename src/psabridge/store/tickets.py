@@ -102,8 +102,8 @@ class _Incoming:
     raw_hash: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.hash = self.ticket.content_hash()
         self.data = self.ticket.model_dump(mode="json")
+        self.hash = Ticket.content_hash_of(self.data)
         self.raw_hash = raw_hash(self.raw) if self.raw is not None else None
 
 

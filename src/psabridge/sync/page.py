@@ -126,6 +126,7 @@ def ingest_page(
         newest[external_id], paths = scrub_record(record)  # compared clean, as the clean copy was stored
         if paths:
             scrubbed[external_id] = paths
+    clean = {id(record) for record in newest.values()}  # a full record that is its list record needs no second look
     with ctx.db.session() as session:
         stored = tickets.stored_copies(session, connection, list(newest))
     todo: list[RawRecord] = []
@@ -143,7 +144,7 @@ def ingest_page(
     completion, limited = _complete(connector, todo, previous, pacer, result)
     result.requests = completion.request_count
     result.unchanged.extend(completion.unchanged)
-    mapped = _map(ctx, connection, connector, completion.full, result, scrubbed)
+    mapped = _map(ctx, connection, connector, completion.full, result, scrubbed, clean)
     result.complete = limited is None
     final = step if result.complete else None
     _store(ctx, connection, mapped, result, listed_at=listed_at, step=final, dry_run=dry_run)
@@ -242,6 +243,7 @@ def _map(
     full: list[RawRecord],
     result: PageResult,
     scrubbed: dict[str, list[str]],
+    clean: set[int],
 ) -> list[tuple[InboundResult, RawRecord]]:
     """Each full record scrubbed and mapped; a record that cannot be mapped fails alone."""
     mapper = ctx.mappings.mapper(connection)
@@ -252,9 +254,9 @@ def _map(
         external_id = connector.external_id_of(raw)
         key = ticket_key(connection, external_id)
         try:
-            clean, dirty = scrub_record(raw)
+            scrubbed_raw, dirty = (raw, []) if id(raw) in clean else scrub_record(raw)
             found = sorted({*scrubbed.get(external_id, ()), *dirty})
-            inbound = with_scrub_findings(mapper.inbound(clean, context, metadata), found)
+            inbound = with_scrub_findings(mapper.inbound(scrubbed_raw, context, metadata), found)
             if inbound.ticket.key != key:
                 raise MappingError(
                     f"ticket {external_id!r} maps to id {inbound.ticket.external_id!r}: check the external_id rule",
@@ -263,7 +265,7 @@ def _map(
         except PsaBridgeError as exc:
             result.failed.append((key, str(exc)))
             continue
-        mapped.append((inbound, clean))
+        mapped.append((inbound, scrubbed_raw))
     return mapped
 
 

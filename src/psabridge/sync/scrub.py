@@ -24,7 +24,7 @@ def scrub_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
     Returns the record itself (not a copy) when it holds none, which is the common case and costs one ``json.dumps``.
     """
-    if "\\u0000" not in json.dumps(raw, default=str):
+    if "\\u0000" not in json.dumps(raw, ensure_ascii=False, check_circular=False, default=str):
         return raw, []
     paths: list[str] = []
     cleaned = _clean(raw, "", paths)

@@ -106,7 +106,7 @@ class Vendors(People):
 class AutotaskPeople:
     """A technician at the MSP's Autotask: every change is made as their resource (ImpersonationResourceId)."""
 
-    TECHNICIAN = 29683001  # seed technician 1 (psabridge_sandbox.autotask_data.resource_of(1))
+    TECHNICIAN = 29682901  # seed technician 1 (psabridge_sandbox.autotask_data.resource_of(1))
     INITECH = 1001
     NETWORKING = 29683490
 

@@ -17,8 +17,8 @@ Prints one JSON line per vendor, size and database, then one per vendor for the 
   bulk (ConnectWise: notes per ticket, time entries in bulk; Autotask and ServiceNow: notes and time entries in bulk
   per page; Freshservice: conversations per ticket), per-ticket reads overlapped on 8 threads, parsing only;
 * default limits (``sandbox serve`` as it is, our default budgets): the wall time of a ``--limited-size`` backfill,
-  next to its floor: the time the vendor's published limits need for the plain client's request count (its own
-  largest constraint: overall window or per-endpoint one).
+  next to its floor: the longer of the time the vendor's published limits need for the plain client's request count
+  (its tightest window: overall or per endpoint) and the plain client's own time unlimited (both scaled to the size).
 
 Each measurement runs in a fresh child process (its RSS is its own); the sandbox serves from another.
 """
@@ -47,7 +47,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 PSABRIDGE = str(Path(sys.executable).with_name("psabridge"))
-CONNECTIONS = {"connectwise": "msp-cw", "autotask": "partner-at", "servicenow": "acme-snow", "freshservice": "globex-fs"}
+CONNECTIONS = {
+    "connectwise": "msp-cw",
+    "autotask": "partner-at",
+    "servicenow": "acme-snow",
+    "freshservice": "globex-fs",
+}
 POSTGRES = os.environ.get("PSABRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # The vendors' published limits, as the sandbox enforces them: (overall requests, per seconds, {endpoint: (n, per)}).
 LIMITS: dict[str, tuple[int, float, dict[str, tuple[int, float]]]] = {
@@ -88,8 +93,9 @@ def sandbox(tickets: int, limits: str) -> Iterator[tuple[Path, dict[str, str]]]:
         work = Path(tmp)
         help_text = subprocess.run([PSABRIDGE, "sandbox", "serve", "--help"], capture_output=True, text=True).stdout
         if "--limits" in help_text:
-            command = [PSABRIDGE, "sandbox", "serve", "--tickets", str(tickets), "--port-base", "0", "--limits", limits,
-                       "--urls-file", str(work / "urls.json"), "--config-out", str(work / "psabridge.yaml")]  # fmt: skip
+            command = [PSABRIDGE, "sandbox", "serve", "--tickets", str(tickets), "--port-base", "0",
+                       "--limits", limits, "--urls-file", str(work / "urls.json"),
+                       "--config-out", str(work / "psabridge.yaml")]  # fmt: skip
         else:
             command = [sys.executable, __file__, "--serve", str(tickets), limits, str(work)]
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -420,7 +426,9 @@ def main() -> int:
     parser.add_argument("--limited-vendors", default=None, help="default: --vendors")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain client")
     parser.add_argument("--serve", nargs=3, metavar=("TICKETS", "LIMITS", "DIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--pipeline", nargs=5, metavar=("VENDOR", "CONFIG", "ROOT", "DB", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pipeline", nargs=5, metavar=("VENDOR", "CONFIG", "ROOT", "DB", "MODE"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--plain", nargs=3, metavar=("VENDOR", "CONFIG", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -461,7 +469,9 @@ def main() -> int:
                 if minimal is not None:
                     scale = args.limited_size / max(1, minimal["tickets"])
                     needed = {k: round(v * scale) for k, v in minimal["by_endpoint"].items()}
-                    row["floor_seconds"] = round(floor_seconds(vendor, needed), 1)
+                    row["floor_limits_seconds"] = round(floor_seconds(vendor, needed), 1)
+                    row["floor_plain_seconds"] = round(minimal["seconds"] * scale, 1)
+                    row["floor_seconds"] = max(row["floor_limits_seconds"], row["floor_plain_seconds"])
                     row["vs_floor"] = round(row["seconds"] / row["floor_seconds"], 3) if row["floor_seconds"] else None
                 print(json.dumps(row), flush=True)
     return 0

@@ -271,6 +271,19 @@ def world(tmp_path: Path, db: Database, broker: StubBroker, worker: dramatiq.Wor
 
 
 @pytest.fixture
+def vendors() -> Iterator[Any]:
+    """The vendor simulators on loopback with no seeded tickets, driven as people would (bridge.Vendors)."""
+    from psabridge_sandbox.runner import SandboxRunner
+
+    from .bridge import Vendors
+
+    with SandboxRunner(port_base=0, tickets=0) as runner:
+        made = Vendors(runner)
+        yield made
+        made.close()
+
+
+@pytest.fixture
 def plain(tmp_path: Path, sqlite_db: Database) -> Iterator[World]:
     """The pipeline without a broker: follow-up work is only recorded (RecordingQueue)."""
     made = make_world(tmp_path, sqlite_db, RecordingQueue(), None)

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from psabridge_sandbox.runner import SandboxRunner
-
 from .bridge import Bridge, Vendors, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,14 +29,6 @@ AT_TO_CW: dict[str, Any] = {
     "to": {"connection": "msp-cw", "queue": "Service Desk", "tenant": "initech"},
     "own": OWN,
 }
-
-
-@pytest.fixture
-def vendors() -> Iterator[Vendors]:
-    with SandboxRunner(port_base=0, tickets=0) as runner:
-        made = Vendors(runner)
-        yield made
-        made.close()
 
 
 @pytest.fixture
@@ -74,7 +64,9 @@ def settled(bridge: Bridge, vendors: Vendors) -> None:
 
 
 @pytest.mark.parametrize("bridge", [("globex-fs", FS_TO_CW)], indirect=True)
-def test_a_freshservice_ticket_is_mirrored_once_and_notes_and_owned_fields_flow(bridge: Bridge, vendors: Vendors) -> None:
+def test_a_freshservice_ticket_is_mirrored_once_and_notes_and_owned_fields_flow(
+    bridge: Bridge, vendors: Vendors
+) -> None:
     fs = vendors.fs
     title = "Shared mailbox not syncing"
     fs_id = fs.open_ticket(title)

@@ -34,7 +34,6 @@ __all__ = [
     "load_ticket",
     "load_tickets",
     "mark_deleted",
-    "mark_present",
     "raw_hash",
     "stored_copies",
     "stored_external_ids",
@@ -394,13 +393,6 @@ def mark_deleted(session: Session, key: str, now: datetime | None = None) -> boo
         .values(deleted_at=now or utcnow())
     )
     return bool(getattr(result, "rowcount", 0))
-
-
-def mark_present(session: Session, key: str) -> None:
-    """Clear a ticket's deleted mark: the vendor shows it again."""
-    session.execute(
-        sa.update(TicketRow).where(TicketRow.key == key, TicketRow.deleted_at.is_not(None)).values(deleted_at=None)
-    )
 
 
 def add_written(session: Session, key: str, values: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
-"""Ingest: re-fetch one ticket through its connector, map it, store it, and decide in the same transaction what follows.
+"""Ingest: store mapped tickets and decide in the same transaction what follows; one ticket re-read by id.
 
-Webhook, poll and reconcile all end here. Under the ticket's lock, in this order::
+The steps every ingest shares: ``store_changes`` (set-based, for a batch: a list page, page.py) or ``store_change``
+(one ticket), then each of ``PLANNERS`` per stored change. A webhook, a deferred list record, recovery and a replay
+end in ``ingest_ticket``, under the ticket's lock, in this order::
 
     fetch + map inbound       a webhook is only a hint: the vendor's current record is the truth
     store_change              upsert (older data never overwrites newer; the content hash says whether anything

@@ -200,16 +200,23 @@ def _complete(
     After a wait the records not completed yet are completed in halves, so a page that costs more than the budget's
     window still gets through; with a pacer that hands waits back, what was completed is returned with the error. A
     ticket the vendor refuses for good (PermanentError) is found by halving too, and fails alone (``result.failed``).
+    A completion cut short returns nothing of what it read: a connector that reads ticket by ticket (the default) is
+    completed ticket by ticket, so nothing is read twice.
     """
     full: list[RawRecord] = []
     unchanged: list[str] = []
     requests = 0
-    pending: deque[list[RawRecord]] = deque([records] if records else [])
+    if type(connector).complete_page is Connector.complete_page:
+        # The default completion reads ticket by ticket anyway: completing one at a time costs no request more, and a
+        # wait for the budget then repeats no read (a completion cut short by a rate limit returns nothing).
+        pending: deque[list[RawRecord]] = deque([record] for record in records)
+    else:
+        pending = deque([records] if records else [])
     while pending:
         chunk = pending.popleft()
-        ids = {connector.external_id_of(record) for record in chunk}
+        ids = [connector.external_id_of(record) for record in chunk]
         try:
-            done = connector.complete_page(chunk, {k: v for k, v in stored.items() if k in ids})
+            done = connector.complete_page(chunk, {i: stored[i] for i in ids if i in stored})
         except RateLimitedError as exc:
             try:
                 pacer.wait(connector.name, exc)

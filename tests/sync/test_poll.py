@@ -15,7 +15,7 @@ from psabridge.errors import PermanentError, RateLimitedError, RetryLaterError
 from psabridge.store import Database, sync_state, upgrade
 from psabridge.store.models import DeadLetter, FindingRow, InboxDelivery, RawSnapshot, Run
 from psabridge.sync.ingest import ingest_ticket
-from psabridge.sync.pacing import Pacer, RunTimeLimitError
+from psabridge.sync.pacing import Pacer, RunTimeLimitError, SliceEndedError
 from psabridge.sync.poll import poll_connection
 from psabridge.vendordata import RawRecord
 
@@ -162,6 +162,20 @@ def test_a_poll_job_hands_the_wait_back_after_storing_what_it_read(plain: World)
     assert watermark(plain) == plain.snow.tickets[ids[2]]["updated"]  # covers page 1 only
     poll_connection(plain.ctx, "acme-snow")
     assert stored_ids(plain) == sorted(ids) and plain.snow.reads == 7  # nothing was read twice
+
+
+def test_a_poll_jobs_time_slice_ends_it_part_way_through_a_page_with_what_it_read_stored(plain: World) -> None:
+    ids = [plain.snow.create() for _ in range(3)]  # one page
+    now = [0.0]
+
+    def slow() -> None:  # reading the second ticket takes the job past its slice
+        now[0] = 61.0
+
+    plain.snow.fail("get_ticket", lambda: None, slow)
+    with pytest.raises(SliceEndedError):
+        poll_connection(plain.ctx, "acme-snow", pacer=Pacer(inline=False, deadline=60.0, clock=lambda: now[0]))
+    assert stored_ids(plain) == sorted(ids[:2]) and watermark(plain) is None
+    assert poll_connection(plain.ctx, "acme-snow").counts["created"] == 1 and plain.snow.reads == 3
 
 
 def test_a_wait_past_the_time_limit_stops_the_run_with_a_clear_message(plain: World) -> None:

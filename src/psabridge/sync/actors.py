@@ -26,7 +26,7 @@ from psabridge.sync.broker import ensure_queue, queue_for, require_broker
 from psabridge.sync.context import current_context
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
-from psabridge.sync.pacing import Pacer
+from psabridge.sync.pacing import Pacer, SliceEndedError
 from psabridge.sync.policy import NOT_RETRIED, delays_as_retry
 from psabridge.sync.poll import poll_connection
 from psabridge.sync.shares import SHARE_WAIT
@@ -118,6 +118,9 @@ def poll(connection: str) -> None:
             cause = retry.__cause__
             if not isinstance(cause, RateLimitedError):
                 raise
+            if isinstance(cause, SliceEndedError):  # its time is up part-way through a page: go on at once
+                ctx.queue.poll(connection)
+                return
             delay = max(1.0, cause.retry_after)
             _log.info("poll waits for the vendor's budget", connection=connection, seconds=round(delay, 1))
             ctx.queue.poll(connection, delay=delay)

@@ -23,7 +23,7 @@ from psabridge.connectors.base import Connector, Page
 from psabridge.errors import RateLimitedError, RetryLaterError
 from psabridge.log import get_logger
 
-__all__ = ["MIN_WAIT", "Pacer", "RunTimeLimitError", "paced_pages"]
+__all__ = ["MIN_WAIT", "Pacer", "RunTimeLimitError", "SliceEndedError", "paced_pages"]
 
 _log = get_logger("psabridge.sync")
 
@@ -33,6 +33,13 @@ MIN_WAIT = 0.5
 
 class RunTimeLimitError(RetryLaterError):
     """A run stopped because the budget it waits for frees up only after the run's time limit."""
+
+
+class SliceEndedError(RateLimitedError):
+    """A job's time slice ended part-way through a page: what was completed is stored; the next job goes on at once.
+
+    A RateLimitedError with no wait, so every caller that hands a wait back hands this back the same way.
+    """
 
 
 Waiting = Callable[[str, float], None]
@@ -72,6 +79,16 @@ class Pacer:
         """The time limit has passed."""
         left = self.remaining()
         return left is not None and left <= 0
+
+    def check_slice(self, connection: str) -> None:
+        """Between two pieces of work: a pacer that hands waits back ends its job once its time limit passed.
+
+        Raises:
+            SliceEndedError: it does not wait inline and its time limit passed.
+        """
+        if not self.inline and self.out_of_time():
+            raise SliceEndedError("the job's time slice ended; the next job goes on", retry_after=0.0,
+                                  connection=connection)  # fmt: skip
 
     def wait(self, connection: str, exc: RateLimitedError) -> None:
         """Wait out a rate limit, or hand it back.

@@ -201,7 +201,8 @@ def _complete(
     window still gets through; with a pacer that hands waits back, what was completed is returned with the error. A
     ticket the vendor refuses for good (PermanentError) is found by halving too, and fails alone (``result.failed``).
     A completion cut short returns nothing of what it read: a connector that reads ticket by ticket (the default) is
-    completed ticket by ticket, so nothing is read twice.
+    completed ticket by ticket, so nothing is read twice. A job's pacer ends the page part-way once its time slice is
+    up (``SliceEndedError``, handed back like a wait), after it completed something.
     """
     full: list[RawRecord] = []
     unchanged: list[str] = []
@@ -212,7 +213,13 @@ def _complete(
         pending: deque[list[RawRecord]] = deque([record] for record in records)
     else:
         pending = deque([records] if records else [])
+    progressed = False
     while pending:
+        try:
+            if progressed:  # a job always gets something done before its slice can end it
+                pacer.check_slice(connector.name)
+        except RateLimitedError as ended:
+            return PageCompletion(full, tuple(unchanged), requests), ended
         chunk = pending.popleft()
         ids = [connector.external_id_of(record) for record in chunk]
         try:
@@ -233,6 +240,7 @@ def _complete(
         full.extend(done.full)
         unchanged.extend(done.unchanged)
         requests += done.request_count
+        progressed = True
     return PageCompletion(full, tuple(unchanged), requests), None
 
 

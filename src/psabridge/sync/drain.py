@@ -98,6 +98,7 @@ def drain(
     deadline = started + timeout
     first_left: int | None = None
     last_alive = started
+    quiet = 0  # looks in a row that found nothing left: a job that just finished may still be sending its follow-ups
     while True:
         dispatched, ingested = tracked.snapshot()
         total = len(dispatched) + len(ingested)
@@ -110,11 +111,12 @@ def drain(
         rate = (first_left - left) / (now - started) if now > started and first_left > left else None
         if progress is not None:
             progress(total - left, total, left / rate if rate else None)
-        if left == 0:
+        quiet = quiet + 1 if left == 0 else 0
+        if quiet >= 3 or total == 0:
             return DrainResult(True, total)
         due_after = ctx.now().timestamp() + max(0.0, deadline - now)
         late = sum(1 for due in unfinished.values() if due is not None and due.timestamp() > due_after)
-        if now >= deadline or (late and late == left):
+        if left and (now >= deadline or late == left):
             return DrainResult(False, total, left, late)
         if keep_alive is not None and now - last_alive >= 5.0:
             keep_alive()

@@ -1,8 +1,10 @@
 """The per-ticket lock contract every backend keeps: ``Locks.hold(name)`` and ``LockTimeoutError``.
 
 Backends: Redis (sync/locks.py) and, needing the database, PostgreSQL advisory locks and the lease table
-(store/locks.py); ``psabridge.sync.locks.locks_for`` picks one for a deployment. A holder's lock is renewed from a
-background thread while the body runs, so a long job keeps it and a crashed one loses it after ``ttl``.
+(store/locks.py); ``psabridge.sync.locks.locks_for`` picks one for a deployment. The locks held in a process are
+renewed together by one background thread (``ttl / 3`` apart, in one batch: ``_renew_all``), so a long job keeps its
+lock, a crashed one loses it after ``ttl``, and holding a lock costs no thread of its own. Backends whose locks do not
+expire (``renews = False``) start no thread at all.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ class Locks(abc.ABC):
         ttl: seconds a lock outlives a holder that died without releasing it (renewed while the holder lives).
     """
 
+    renews: bool = True
+    """Whether held locks expire unless renewed (PostgreSQL advisory locks do not)."""
+
     def __init__(self, *, wait: float = 30.0, ttl: float = 20.0) -> None:
         self.wait = wait
         self.ttl = ttl
+        self._held: dict[int, tuple[str, Any]] = {}
+        self._held_mutex = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @contextmanager
     def hold(self, name: str, *, wait: float | None = None) -> Iterator[None]:
@@ -49,18 +58,26 @@ class Locks(abc.ABC):
         token = self._acquire(name, deadline)
         if token is None:
             raise LockTimeoutError(f"lock {name!r} is held by another job", details={"lock": name})
-        stop = threading.Event()
-        keeper = threading.Thread(target=self._keep, args=(name, token, stop), name=f"lock-{name}", daemon=True)
-        keeper.start()
+        hold = object()
+        with self._held_mutex:
+            self._held[id(hold)] = (name, token)
+            if self.renews and (self._renewer is None or not self._renewer.is_alive()):
+                self._closing.clear()
+                self._renewer = threading.Thread(target=self._renew_held, name="lock-renewer", daemon=True)
+                self._renewer.start()
         try:
             yield
         finally:
-            stop.set()
-            keeper.join()
+            with self._held_mutex:
+                self._held.pop(id(hold), None)
             self._release(name, token)
 
-    def close(self) -> None:  # noqa: B027 - optional: implementations without connections need not override it
-        """Release connections."""
+    def close(self) -> None:
+        """Stop renewing (subclasses also release their connections)."""
+        self._closing.set()
+        renewer = self._renewer
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join(timeout=5)
 
     def clear_abandoned(self) -> int:
         """Free locks held by processes on this host that died; returns how many.
@@ -69,8 +86,22 @@ class Locks(abc.ABC):
         """
         return 0
 
-    def _keep(self, name: str, token: Any, stop: threading.Event) -> None:
-        while not stop.wait(self.ttl / 3):
+    def held(self) -> int:
+        """Locks this object holds now."""
+        with self._held_mutex:
+            return len(self._held)
+
+    def _renew_held(self) -> None:
+        """The renewer thread: every ``ttl / 3``, renew every lock held at that moment, as one batch."""
+        while not self._closing.wait(self.ttl / 3):
+            with self._held_mutex:
+                held = list(self._held.values())
+            if held:
+                self._renew_all(held)
+
+    def _renew_all(self, held: list[tuple[str, Any]]) -> None:
+        """Extend every held lock's expiry (a backend may do it in one round trip)."""
+        for name, token in held:
             self._renew(name, token)
 
     @abc.abstractmethod

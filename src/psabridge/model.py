@@ -364,17 +364,21 @@ class Ticket(_Frozen):
         added to the model later (``tags``) are left out while they are empty, so the hashes stored before they
         existed stay valid.
         """
-        exclude = set(self.HASH_EXCLUDED)
-        if not self.tags:
-            exclude.add("tags")
-        data = self.model_dump(mode="json", exclude=exclude)
-        data["sla"] = None  # kept as null, so the hashes of tickets stored without an SLA state stay valid
-        data["notes"] = sorted(data["notes"], key=_stable_sort_key)
-        data["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
-        data["error_codes"] = sorted(data["error_codes"])
-        if "tags" in data:
-            data["tags"] = sorted(data["tags"])
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return self.content_hash_of(self.model_dump(mode="json"))
+
+    @classmethod
+    def content_hash_of(cls, data: dict[str, Any]) -> str:
+        """``content_hash`` of a ticket's ``model_dump(mode="json")`` (for a caller that needs that dump anyway)."""
+        hashed = {name: value for name, value in data.items() if name not in cls.HASH_EXCLUDED}
+        hashed["sla"] = None  # kept as null, so the hashes of tickets stored without an SLA state stay valid
+        hashed["notes"] = sorted(data["notes"], key=_stable_sort_key)
+        hashed["time_entries"] = sorted(data["time_entries"], key=_stable_sort_key)
+        hashed["error_codes"] = sorted(data["error_codes"])
+        if hashed.get("tags"):
+            hashed["tags"] = sorted(hashed["tags"])
+        else:
+            hashed.pop("tags", None)
+        blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def is_newer_than(self, other: Ticket) -> bool | None:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -83,6 +83,19 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def parse_backfill_since(value: Any) -> timedelta | None:
+    """``all`` -> None (no bound); else a duration as ``parse_duration`` reads it, which must be positive."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    found = parse_duration(value)
+    if found <= timedelta(0):
+        raise ValueError(f"{value!r} is not a positive duration (write e.g. 90d, or all)")
+    return found
+
+
+BackfillSince = Annotated[timedelta | None, BeforeValidator(parse_backfill_since)]
 
 
 class _Section(BaseModel):
@@ -174,6 +187,11 @@ class ConnectionSettings(_Section):
     )
     poll_every: Duration = timedelta(minutes=2)
     overlap: Duration | None = Field(default=None, description="re-read window behind the watermark")
+    backfill_since: BackfillSince = Field(
+        default=timedelta(days=90),
+        description="how far back the first backfill (and reconcile --full) stores closed tickets: a duration "
+        "(90d, 2y is 730d) or all; open tickets are stored whatever their age, and reconcile --since reaches further",
+    )
     page_size: int | None = Field(default=None, gt=0)
     rate_budget: RateBudget = Field(default_factory=RateBudget)
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -196,6 +214,10 @@ class ConnectionSettings(_Section):
     def secrets(self) -> Credentials:
         """The resolved credentials (secret values)."""
         return self._credentials
+
+    def backfill_reach(self, now: datetime) -> datetime | None:
+        """The oldest update time of a closed ticket a backfill still stores (None: every ticket)."""
+        return None if self.backfill_since is None else now - self.backfill_since
 
 
 class TenantSettings(_Section):

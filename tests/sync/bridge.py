@@ -1,5 +1,5 @@
-"""Integration harness: the ServiceNow and ConnectWise simulators on loopback, and psabridge as real processes
-(`psabridge serve` receiving their webhooks, `psabridge worker` on Redis, PostgreSQL as the store)."""
+"""Integration harness: the vendor simulators on loopback, and psabridge as real processes (`psabridge serve`
+receiving their webhooks and polling on its schedule, `psabridge worker` on Redis, PostgreSQL as the store)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,15 @@ import yaml
 from psabridge.store import Database, upgrade
 from psabridge.store.models import DeadLetter, InboxDelivery, Link, OutboxAction
 from psabridge_sandbox.configout import write_config
-from psabridge_sandbox.credentials import SN_WEBHOOK_SECRET
-from psabridge_sandbox.people import People
+from psabridge_sandbox.credentials import (
+    AT_INTEGRATION_CODE,
+    AT_SECRET,
+    AT_USERNAME,
+    FS_API_KEY,
+    FS_WEBHOOK_SECRET,
+    SN_WEBHOOK_SECRET,
+)
+from psabridge_sandbox.people import WRITES, People
 from psabridge_sandbox.runner import SandboxRunner
 from tests.conftest import ROOT
 
@@ -49,23 +56,124 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: 
 
 
 class Vendors(People):
-    """The two simulators, driven as people would (their REST APIs) and inspected through the control plane."""
+    """The simulators, driven as people would (their REST APIs) and inspected through the control plane."""
 
     def __init__(self, runner: SandboxRunner) -> None:
         super().__init__(runner.infos["servicenow"], runner.infos["connectwise"])
         self.runner = runner
+        self.at_root = runner.infos["autotask"].url
+        self.fs_root = runner.infos["freshservice"].url
+        self.at = AutotaskPeople(runner.infos["autotask"].base_url)
+        self.fs = FreshservicePeople(runner.infos["freshservice"].base_url)
 
-    def send_webhooks_to(self, receiver: str) -> None:
+    @property
+    def roots(self) -> dict[str, str]:
+        """Each vendor's simulator root."""
+        return {"servicenow": self.sn_root, "connectwise": self.cw_root, "autotask": self.at_root,
+                "freshservice": self.fs_root}  # fmt: skip
+
+    def close(self) -> None:
+        super().close()
+        self.at.close()
+        self.fs.close()
+
+    def writes(self) -> dict[str, list[dict[str, Any]]]:
+        """Every write each simulator recorded (people's and psabridge's), by vendor."""
+        found = {}
+        for name, root in self.roots.items():
+            recorded = httpx.get(f"{root}/_sandbox/requests", timeout=10).json()["requests"]
+            found[name] = [r for r in recorded if r["method"] in WRITES and "/query" not in r["path"]]
+        return found
+
+    def send_webhooks_to(self, receiver: str, connections: tuple[str, ...] = ("acme-snow", "msp-cw")) -> None:
+        """Register the receiver with the simulators whose webhooks the sandbox's control plane sets up (Autotask's
+        are entities of its API: without them its changes are found by polling)."""
         for root, connection, secret in (
             (self.sn_root, "acme-snow", SN_WEBHOOK_SECRET),
             (self.cw_root, "msp-cw", CW_SIGNING_KEY),
+            (self.fs_root, "globex-fs", FS_WEBHOOK_SECRET),
         ):
+            if connection not in connections:
+                continue
             url = f"{receiver}/webhooks/{connection}"
             httpx.post(f"{root}/_sandbox/webhooks", json={"url": url, "secret": secret}, timeout=10).raise_for_status()
 
     def faults(self, **profile: Any) -> None:
         for root in (self.sn_root, self.cw_root):
             httpx.put(f"{root}/_sandbox/faults", json=profile, timeout=10).raise_for_status()
+
+
+class AutotaskPeople:
+    """A technician at the MSP's Autotask: every change is made as their resource (ImpersonationResourceId)."""
+
+    TECHNICIAN = 29682901  # seed technician 1 (psabridge_sandbox.autotask_data.resource_of(1))
+    INITECH = 1001
+    NETWORKING = 29683490
+
+    def __init__(self, base_url: str) -> None:
+        zone = httpx.get(f"{base_url}/v1.0/zoneInformation", params={"user": AT_USERNAME}, timeout=10).json()["url"]
+        headers = {"ApiIntegrationCode": AT_INTEGRATION_CODE, "UserName": AT_USERNAME, "Secret": AT_SECRET,
+                   "ImpersonationResourceId": str(self.TECHNICIAN)}  # fmt: skip
+        self.http = httpx.Client(base_url=zone.rstrip("/") + "/V1.0/", headers=headers, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def open_ticket(self, title: str, *, priority: int = 2) -> int:
+        """A new ticket of Initech in the Networking queue; its id."""
+        body = {"companyID": self.INITECH, "title": title, "description": f"{title}: reported by phone.",
+                "status": 1, "priority": priority, "queueID": self.NETWORKING}  # fmt: skip
+        return int(self.http.post("Tickets", json=body).raise_for_status().json()["itemId"])
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        return dict(self.http.get(f"Tickets/{ticket_id}").raise_for_status().json()["item"])
+
+    def update(self, ticket_id: int, **fields: Any) -> None:
+        self.http.patch("Tickets", json={"id": ticket_id, **fields}).raise_for_status()
+
+    def note(self, ticket_id: int, text: str) -> None:
+        body = {"title": "Note", "description": text, "noteType": 1, "publish": 2}
+        self.http.post(f"Tickets/{ticket_id}/Notes", json=body).raise_for_status()
+
+    def notes(self, ticket_id: int) -> list[str]:
+        items = self.http.get(f"Tickets/{ticket_id}/Notes").raise_for_status().json()["items"]
+        return [str(n.get("description", "")) for n in items]
+
+
+class FreshservicePeople:
+    """An agent at a client's Freshservice (a seed agent, not the one behind our API key)."""
+
+    AGENT = 21000322001  # seed agent 1 (psabridge_sandbox.freshservice_records.AGENT_BASE + 1)
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=f"{base_url}/api/v2/", auth=(FS_API_KEY, "X"), timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def group(self, name: str) -> int:
+        groups = self.http.get("groups").raise_for_status().json()["groups"]
+        return int(next(g["id"] for g in groups if g["name"] == name))
+
+    def open_ticket(self, title: str, *, priority: int = 2, group: str = "MSP Escalations") -> int:
+        """A new ticket for ``group``; its id."""
+        body = {"subject": title, "description": f"<p>{title}: reported by phone.</p>", "status": 2,
+                "priority": priority, "email": "dana@globex.example", "group_id": self.group(group)}  # fmt: skip
+        return int(self.http.post("tickets", json=body).raise_for_status().json()["ticket"]["id"])
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        return dict(self.http.get(f"tickets/{ticket_id}").raise_for_status().json()["ticket"])
+
+    def update(self, ticket_id: int, **fields: Any) -> None:
+        self.http.put(f"tickets/{ticket_id}", json=fields).raise_for_status()
+
+    def note(self, ticket_id: int, text: str) -> None:
+        body = {"body": f"<p>{text}</p>", "private": True, "user_id": self.AGENT}
+        self.http.post(f"tickets/{ticket_id}/notes", json=body).raise_for_status()
+
+    def notes(self, ticket_id: int) -> list[str]:
+        found = self.http.get(f"tickets/{ticket_id}/conversations").raise_for_status().json()["conversations"]
+        return [str(c.get("body_text") or c.get("body", "")) for c in found]
 
 
 class Bridge:
@@ -80,6 +188,8 @@ class Bridge:
         broker: str,
         namespace: str,
         poll_every: str = "1h",
+        connections: tuple[str, ...] = ("acme-snow", "msp-cw"),
+        links: tuple[dict[str, Any], ...] | None = None,
     ) -> None:
         self.folder = folder
         self.vendors = vendors
@@ -93,10 +203,13 @@ class Bridge:
         data = yaml.safe_load(self.config.read_text())
         data.update(database=database, broker=broker, namespace=namespace)
         data["log"] = {"level": "warning", "format": "json"}
-        data["connections"] = [c for c in data["connections"] if c["name"] in ("acme-snow", "msp-cw")]
+        data["connections"] = [c for c in data["connections"] if c["name"] in connections]
         for conn in data["connections"]:
             conn["poll_every"] = poll_every
-        data["links"] = [lk for lk in data["links"] if lk["name"] == "acme-snow-to-cw"]
+        self.connections = connections
+        if links is None:
+            links = tuple(lk for lk in data["links"] if lk["name"] == "acme-snow-to-cw")
+        data["links"] = list(links)
         data["notifiers"] = []
         self.config.write_text(yaml.safe_dump(data, sort_keys=False))
         upgrade(database)
@@ -125,7 +238,7 @@ class Bridge:
     def serve(self) -> None:
         self.start("serve", "serve", "--port", str(self.port))
         wait_for("the webhook receiver", self._receiver_up, timeout=30)
-        self.vendors.send_webhooks_to(self.receiver)
+        self.vendors.send_webhooks_to(self.receiver, self.connections)
 
     def _receiver_up(self) -> bool:
         try:
@@ -214,8 +327,8 @@ class Bridge:
         found = self.busy()
         found["webhooks"] = sum(
             d["outcome"] == "pending"
-            for root in (self.vendors.sn_root, self.vendors.cw_root)
-            for d in httpx.get(f"{root}/_sandbox/webhooks", timeout=10).json()["deliveries"]
+            for root in self.vendors.roots.values()
+            for d in httpx.get(f"{root}/_sandbox/webhooks", timeout=10).json().get("deliveries", [])
         )
         found["messages"] = self._messages()
         return found
@@ -224,12 +337,13 @@ class Bridge:
         """Messages Dramatiq's Redis broker holds for our queues (``<ns>:<queue>.msgs``, and ``.DQ`` for delayed)."""
         import redis
 
-        from psabridge.sync.broker import QUEUES
+        from psabridge.sync.broker import queue_names
 
         client = redis.Redis.from_url(self.broker, socket_timeout=5)
         try:
             prefix = f"{self.namespace}-dramatiq"
-            return sum(int(client.hlen(f"{prefix}:{q}{dq}.msgs")) for q in QUEUES for dq in ("", ".DQ"))
+            queues = queue_names(self.connections)
+            return sum(int(client.hlen(f"{prefix}:{q}{dq}.msgs")) for q in queues for dq in ("", ".DQ"))
         finally:
             client.close()
 
@@ -248,7 +362,5 @@ class Bridge:
             time.sleep(0.25)
 
     def _request_counts(self) -> list[int]:
-        return [
-            int(httpx.get(f"{root}/_sandbox", timeout=10).json()["recorded"])
-            for root in (self.vendors.sn_root, self.vendors.cw_root)
-        ]
+        roots = self.vendors.roots.values()
+        return [int(httpx.get(f"{root}/_sandbox", timeout=10).json()["recorded"]) for root in roots]

@@ -20,7 +20,7 @@ from psabridge.rules import RulesConfig
 from psabridge.settings import Settings
 from psabridge.store import Database, tickets, utcnow
 from psabridge.store.models import AuditEntry, Link, OutboxAction
-from psabridge.sync.broker import EMBEDDED, QUEUES, BrokerOptions, setup_broker, start_workers
+from psabridge.sync.broker import EMBEDDED, BrokerOptions, setup_broker, start_workers, stop_workers
 from psabridge.sync.context import SyncContext, set_context
 from psabridge.sync.locks import locks_for
 from psabridge.sync.runtime import _record_dead
@@ -35,6 +35,7 @@ TEST_OPTIONS = BrokerOptions(
     max_backoff_ms=40,
     time_limit_ms=20_000,
     keep_dead_letters=True,
+    connections=("acme-snow", "msp-cw"),
 )
 
 
@@ -53,7 +54,7 @@ def worker(broker: StubBroker) -> Iterator[dramatiq.Worker]:
     """Worker threads on the embedded broker for the whole session (process_boot emitted, so time limits hold)."""
     started = start_workers(broker, threads=4)
     yield started
-    started.stop()
+    stop_workers(broker, started)
 
 
 def write_mapping(folder: Path, system: System) -> Path:
@@ -107,13 +108,13 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
-    def ingest(self, connection: str, external_id: str) -> None:
+    def ingest(self, connection: str, external_id: str, *, delay: float | None = None) -> None:
         self.calls.append(("ingest", (connection, external_id)))
 
-    def dispatch(self, outbox_id: int) -> None:
+    def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         self.calls.append(("dispatch", (outbox_id,)))
 
-    def poll(self, connection: str) -> None:
+    def poll(self, connection: str, *, delay: float | None = None) -> None:
         self.calls.append(("poll", (connection,)))
 
     def notify(self, outbox_id: int) -> None:
@@ -170,9 +171,10 @@ class World:
     def run(self, *, fail_fast: bool = True) -> None:
         """Run every queued job (and what it queues) to completion."""
         assert self.broker is not None
-        names = [n for q in QUEUES for n in (q, dq_name(q))]
         for _ in range(100):
-            for queue in QUEUES:
+            queues = sorted(self.broker.get_declared_queues())  # the stages' and each connection's
+            names = [n for q in queues for n in (q, dq_name(q))]
+            for queue in queues:
                 self.broker.join(queue, fail_fast=fail_fast, timeout=30_000)
             if not any(self.broker.queues[n].unfinished_tasks for n in names):
                 if not fail_fast:  # the failures were expected: later runs must not trip over them
@@ -269,6 +271,19 @@ def world(tmp_path: Path, db: Database, broker: StubBroker, worker: dramatiq.Wor
         broker.flush_all()
         set_context(None)
         made.ctx.close()
+
+
+@pytest.fixture
+def vendors() -> Iterator[Any]:
+    """The vendor simulators on loopback with no seeded tickets, driven as people would (bridge.Vendors)."""
+    from psabridge_sandbox.runner import SandboxRunner
+
+    from .bridge import Vendors
+
+    with SandboxRunner(port_base=0, tickets=0) as runner:
+        made = Vendors(runner)
+        yield made
+        made.close()
 
 
 @pytest.fixture

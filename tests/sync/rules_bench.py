@@ -48,16 +48,16 @@ class CollectingQueue:
         self.waiting.append((kind, args))
         self.seen.append((kind, args))
 
-    def ingest(self, connection: str, external_id: str) -> None:
+    def ingest(self, connection: str, external_id: str, *, delay: float | None = None) -> None:
         self._put("ingest", connection, external_id)
 
-    def dispatch(self, outbox_id: int) -> None:
+    def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         self._put("dispatch", outbox_id)
 
     def notify(self, outbox_id: int) -> None:
         self._put("notify", outbox_id)
 
-    def poll(self, connection: str) -> None:
+    def poll(self, connection: str, *, delay: float | None = None) -> None:
         self._put("poll", connection)
 
 

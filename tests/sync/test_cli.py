@@ -15,7 +15,7 @@ from psabridge.errors import PermanentError
 from psabridge.holders import holder_id
 from psabridge.model import System
 from psabridge.settings import ConnectionSettings
-from psabridge.store import Database, deadletters, leases, upgrade
+from psabridge.store import Database, leases, upgrade
 from psabridge.sync.context import set_context
 from psabridge.sync.reconcile import LEASE
 
@@ -97,23 +97,9 @@ def test_dlq_list_show_and_replay(setup: Setup) -> None:
 
     ticket_id = setup.snow.create()
     setup.snow.fail("get_ticket", down)
-    assert setup.run("reconcile")[0] == 1
-    upgrade(setup.database)
-    db = Database(setup.database)
-    with db.transaction() as s:  # a dead ingest, as the worker records it
-        deadletters.add_dead_letter(
-            s,
-            message_id="m-1",
-            queue="ingest",
-            actor="ingest",
-            args=["acme-snow", ticket_id],
-            kwargs={},
-            error={"type": "PermanentError", "message": "ticket locked"},
-            attempts=1,
-        )
-    db.dispose()
+    assert setup.run("reconcile")[0] == 1  # the ticket the vendor refused is recorded as a dead ingest
     code, out, _ = setup.run("dlq", "list")
-    assert code == 0 and "ingest acme-snow 1" in out and "PermanentError: ticket locked" in out
+    assert code == 0 and "ingest acme-snow 1" in out and "ticket locked" in out
     code, out, _ = setup.run("dlq", "show", "1")
     assert code == 0 and json.loads(out)["args"] == ["acme-snow", ticket_id]
     code, out, _ = setup.run("dlq", "replay", "1")

@@ -13,19 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from psabridge_sandbox.runner import SandboxRunner
-
 from .bridge import Bridge, Vendors, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def vendors() -> Iterator[Vendors]:
-    with SandboxRunner(port_base=0, tickets=0) as runner:
-        made = Vendors(runner)
-        yield made
-        made.close()
 
 
 def start_bridge(tmp_path: Path, vendors: Vendors, database: str, broker: str, namespace: str, **kw: Any) -> Bridge:

@@ -150,3 +150,38 @@ def test_a_restarted_worker_frees_the_locks_of_its_dead_predecessor_at_once(
     with locks.hold("acme-snow:42"):
         pass
     locks.close()
+
+
+def test_locks_held_at_once_share_one_renewer_and_outlive_their_ttl(
+    target: tuple[str, str, Callable[..., Locks]],
+) -> None:
+    kind, _, make = target
+    holder, other = make(ttl=0.6), make(wait=0.0, ttl=0.6)
+    names = [f"acme-snow:{n}" for n in range(6)]
+    entered = threading.Barrier(len(names) + 1)
+    release = threading.Event()
+
+    def job(name: str) -> None:
+        with holder.hold(name):
+            entered.wait(10)
+            release.wait(10)
+
+    threads = [threading.Thread(target=job, args=(name,)) for name in names]
+    try:
+        for thread in threads:
+            thread.start()
+        entered.wait(10)
+        renewers = [t for t in threading.enumerate() if t.name == "lock-renewer"]
+        assert holder.held() == len(names)
+        assert len(renewers) == (0 if kind == "postgres" else 1)  # advisory locks need no renewal at all
+        time.sleep(1.5)  # more than twice the ttl: only renewal keeps them
+        for name in names:
+            with pytest.raises(LockTimeoutError), other.hold(name):
+                pass
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+        holder.close()
+        other.close()
+    assert holder.held() == 0

@@ -87,7 +87,7 @@ def test_pages_and_posts_go_to_the_notify_queue_and_need_no_ticket_lock(plain: W
     assert [kind for kind, _ in plain.ctx.queue.calls] == ["notify", "notify", "dispatch"]  # type: ignore[attr-defined]
     real_locks, plain.ctx.locks = plain.ctx.locks, _NoLocks()  # type: ignore[assignment]
     try:
-        for outbox_id, kind in rows[:2]:
+        for outbox_id, _, kind in rows[:2]:
             assert dispatch_action(plain.ctx, outbox_id).outcome == "written", kind
     finally:
         plain.ctx.locks = real_locks
@@ -101,7 +101,7 @@ def test_a_400_is_refused_for_good_and_dead_lettered_with_pagerdutys_words(world
         rows = outbox.outbox_rows(session, outbox.enqueue_actions(session, [page(key)], now=world.ctx.now()))
     queue_actions(world.ctx, rows)
     world.run(fail_fast=False)
-    [(outbox_id, _)] = rows
+    [(outbox_id, _, _)] = rows
     assert row(world, outbox_id).status == OutboxStatus.FAILED
     assert row(world, outbox_id).attempts == 1  # never retried
     with world.db.session() as session:

@@ -3,6 +3,8 @@ not run twice at once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -11,7 +13,7 @@ from psabridge.holders import holder_id
 from psabridge.store import leases, tickets
 from psabridge.store.models import OutboxAction, Run, RunItem
 from psabridge.sync.ingest import ingest_ticket
-from psabridge.sync.reconcile import LEASE, ReconcileLockedError, add_write_back_failures, reconcile
+from psabridge.sync.reconcile import LEASE, ReconcileLockedError, ReconcileReport, add_write_back_failures, reconcile
 
 from .conftest import World
 
@@ -95,12 +97,9 @@ def test_a_dry_run_changes_nothing(world: World) -> None:
 
 
 def test_failures_are_counted_recorded_and_fail_the_run(world: World) -> None:
-    def refused() -> None:
-        raise PermanentError("no access to this incident", status=403)
-
     broken = world.snow.create()
     world.snow.create()
-    world.snow.fail("get_ticket", refused)
+    world.snow.broken[broken] = PermanentError("no access to this incident", status=403)
     report = reconcile(world.ctx, connections=["acme-snow"])
     counts = report.connections["acme-snow"]
     assert (counts.failed, counts.created, report.failed) == (1, 1, 1)
@@ -137,3 +136,105 @@ def test_a_second_reconcile_while_one_runs_is_refused_with_a_clear_message(plain
         assert leases.take_lease(s, "reconcile", holder_id(), LEASE)
     with pytest.raises(ReconcileLockedError, match="another reconcile is running"):
         reconcile(plain.ctx)
+
+
+def test_a_second_full_reconcile_of_an_unchanged_vendor_reads_nothing_but_its_list(plain: World) -> None:
+    for _ in range(7):
+        plain.snow.create()
+    first = reconcile(plain.ctx, connections=["acme-snow"], full=True)
+    assert (first.connections["acme-snow"].created, plain.snow.reads) == (7, 7)
+    again = reconcile(plain.ctx, connections=["acme-snow"], full=True)
+    counts = again.connections["acme-snow"]
+    assert (counts.seen, counts.unchanged, counts.created + counts.updated, plain.snow.reads) == (7, 7, 0, 7)
+    # a change is found by comparing, and only that ticket is read
+    ticket_id = next(iter(plain.snow.tickets))
+    plain.snow.change(ticket_id, title="Printer offline, toner empty")
+    third = reconcile(plain.ctx, connections=["acme-snow"], full=True)
+    assert (third.connections["acme-snow"].updated, plain.snow.reads) == (1, 8)
+
+
+def test_a_spent_budget_paces_the_reconcile_and_says_so(plain: World) -> None:
+    from psabridge.errors import RateLimitedError
+    from psabridge.sync.pacing import Pacer
+
+    slept: list[float] = []
+
+    def spent() -> None:
+        raise RateLimitedError("budget spent", retry_after=42.0)
+
+    ids = [plain.snow.create() for _ in range(5)]
+    plain.snow.fail("get_ticket", spent, spent)
+    plain.snow.fail("between_pages", spent)
+
+    class Told:
+        def __init__(self) -> None:
+            self.waits: list[tuple[str, float]] = []
+
+        def compared(self, connection: str, counts: object) -> None:
+            pass
+
+        def waiting(self, connection: str, seconds: float) -> None:
+            self.waits.append((connection, seconds))
+
+        def draining(self, done: int, total: int, eta: float | None) -> None:
+            pass
+
+    told = Told()
+    pacer = Pacer(sleep=slept.append)  # no real waiting in the test
+    report = reconcile(plain.ctx, connections=["acme-snow"], full=True, progress=told, pacer=pacer)
+    counts = report.connections["acme-snow"]
+    assert (counts.created, counts.failed) == (len(ids), 0)
+    assert told.waits == [("acme-snow", 42.0)] * 3 and slept == [42.0] * 3
+
+
+def test_a_full_reconcile_leaves_old_closed_tickets_out_and_since_reaches_them(plain: World) -> None:
+    from .fakes import T0
+
+    old = (T0 - timedelta(days=400)).isoformat()
+    old_closed = plain.snow.create(state="closed", created=old, updated=old)
+    old_open = plain.snow.create(state="new", created=old, updated=old)
+    report = reconcile(plain.ctx, connections=["acme-snow"], full=True)
+    assert report.connections["acme-snow"].created == 1
+    assert plain.ticket(f"acme-snow:{old_open}") is not None and plain.ticket(f"acme-snow:{old_closed}") is None
+    reach = reconcile(plain.ctx, connections=["acme-snow"], since=T0 - timedelta(days=500))
+    assert reach.connections["acme-snow"].created == 1 and plain.ticket(f"acme-snow:{old_closed}") is not None
+
+
+def test_the_lock_covers_the_drain_which_ends_when_the_runs_own_work_is_done(world: World) -> None:
+    import threading
+
+    from psabridge.model import SetFields
+    from psabridge.store import outbox
+
+    # Someone else's write-back, backing off for a few seconds: not this run's work, so the drain does not wait for it
+    cw_id = world.cw.create()
+    other = SetFields(ticket_key=f"msp-cw:{cw_id}", target="msp-cw", origin="someone", fields={"priority": "P1"})
+    with world.db.transaction() as s:
+        outbox.enqueue_actions(s, [other], now=world.ctx.now())
+        s.execute(sa.update(OutboxAction).values(next_attempt_at=world.ctx.now() + timedelta(seconds=4)))
+    # The mirror this run creates is slow to write: the drain waits for it, holding the lock
+    entered, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        entered.set()
+        release.wait(20)
+
+    world.cw.fail("refuse_create", slow)
+    world.snow.create(queue="MSP Support")
+    done: list[object] = []
+    runner = threading.Thread(target=lambda: done.append(reconcile(world.ctx, wait=30)))
+    runner.start()
+    assert entered.wait(20)
+    with pytest.raises(ReconcileLockedError):
+        reconcile(world.ctx)
+    release.set()
+    runner.join(30)
+    [report] = done
+    assert isinstance(report, ReconcileReport)
+    assert (report.unfinished, report.left) == (False, 0) and report.queued in (1, 2)  # the mirror (and its read-back)
+    assert [v for v, _ in world.cw.writes] == ["create"]
+    with world.db.session() as s:
+        assert leases.lease_of(s, "reconcile") is None
+        assert s.scalar(sa.select(OutboxAction.status).where(OutboxAction.origin == "someone")) == "pending"
+    world.run()  # the other write-back goes out when due, recovered by the reconcile
+    assert [v for v, _ in world.cw.writes] == ["create", "update"]

@@ -3,24 +3,13 @@ crash that loses every queued message loses no work once it starts again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from psabridge_sandbox.runner import SandboxRunner
-
 from .bridge import Bridge, Vendors, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def vendors() -> Iterator[Vendors]:
-    with SandboxRunner(port_base=0, tickets=0) as runner:
-        made = Vendors(runner)
-        yield made
-        made.close()
 
 
 def test_serve_embedded_mirrors_and_a_crash_loses_nothing(tmp_path: Path, vendors: Vendors, namespace: str) -> None:

@@ -8,8 +8,17 @@ lock backends that live in the database. models.py (the ORM tables) is private t
 
 from __future__ import annotations
 
-from psabridge.store.db import Database, Session, make_engine
+from psabridge.store.db import Database, Session, StoreRefusedError, make_engine
 from psabridge.store.migrate import current_revision, downgrade, upgrade
 from psabridge.store.models import utcnow
 
-__all__ = ["Database", "Session", "current_revision", "downgrade", "make_engine", "upgrade", "utcnow"]
+__all__ = [
+    "Database",
+    "Session",
+    "StoreRefusedError",
+    "current_revision",
+    "downgrade",
+    "make_engine",
+    "upgrade",
+    "utcnow",
+]

@@ -6,10 +6,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "Session", "make_engine"]
+from psabridge.errors import PermanentError
+
+__all__ = ["Database", "Session", "StoreRefusedError", "make_engine"]
+
+
+class StoreRefusedError(PermanentError):
+    """The database refused a value as data (a character or number it cannot hold): storing it again cannot help.
+
+    Raised instead of the driver's DataError, so callers above the store can tell one bad record from an outage.
+    """
+
+
+def _refusals_as_errors(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _refused(context: ExceptionContext) -> None:
+        if isinstance(context.sqlalchemy_exception, exc.DataError):
+            message = str(context.original_exception).strip().splitlines()[0]
+            raise StoreRefusedError(f"the database refused a value: {message}") from context.original_exception
+
 
 # ``Session`` is re-exported: callers outside store/ hold a session only to hand it to repository functions (the
 # transaction they run in), never to build SQL with it.
@@ -31,9 +50,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        _refusals_as_errors(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _refusals_as_errors(engine)
+    return engine
 
 
 class Database:

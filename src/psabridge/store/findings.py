@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import FindingRow, utcnow
+from psabridge.store.statements import chunks
 
-__all__ = ["FindingValues", "open_counts_by_code", "upsert_findings"]
+__all__ = ["FindingValues", "open_counts_by_code", "upsert_findings", "upsert_findings_many"]
 
 FindingValues = tuple[str, str, str, dict[str, Any]]
 """One finding as a rule reports it: (code, severity, message, data)."""
@@ -26,25 +27,61 @@ def upsert_findings(
     now: datetime | None = None,
 ) -> None:
     """Replace a rule's open findings on a ticket: (code, severity, message, data) each; others are resolved."""
+    upsert_findings_many(session, rule, {ticket_key: findings}, now=now)
+
+
+def upsert_findings_many(
+    session: Session,
+    rule: str,
+    by_ticket: Mapping[str, Sequence[FindingValues]],
+    *,
+    now: datetime | None = None,
+    fresh: Collection[str] = (),
+) -> None:
+    """``upsert_findings`` for many tickets at once: one query for what they hold, one statement per kind of write.
+
+    ``fresh`` names tickets known to hold no findings of ``rule`` yet (just created): they are not looked up.
+    """
     now = now or utcnow()
-    current = {
-        f.code: f
-        for f in session.scalars(
-            sa.select(FindingRow).where(FindingRow.ticket_key == ticket_key, FindingRow.rule == rule)
-        )
-    }
-    wanted = {code for code, *_ in findings}
-    for code, severity, message, data in findings:
-        row = current.get(code)
-        if row is None:
-            session.add(
-                FindingRow(ticket_key=ticket_key, rule=rule, code=code, severity=severity, message=message, data=data)
-            )
-        else:
-            row.severity, row.message, row.data, row.resolved_at = severity, message, data, None
-    for code, row in current.items():
-        if code not in wanted and row.resolved_at is None:
-            row.resolved_at = now
+    lookup = [key for key in by_ticket if key not in fresh]
+    current: dict[str, dict[str, tuple[int, str, str, dict[str, Any], bool]]] = {}
+    for chunk in chunks(lookup):
+        query = sa.select(
+            FindingRow.id,
+            FindingRow.ticket_key,
+            FindingRow.code,
+            FindingRow.severity,
+            FindingRow.message,
+            FindingRow.data,
+            FindingRow.resolved_at.is_(None),
+        ).where(FindingRow.rule == rule, FindingRow.ticket_key.in_(chunk))
+        for row_id, key, code, severity, message, data, is_open in session.execute(query):
+            current.setdefault(key, {})[code] = (row_id, severity, message, data, bool(is_open))
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, findings in by_ticket.items():
+        held = current.get(key, {})
+        wanted = set()
+        for code, severity, message, data in findings:
+            if code in wanted:
+                continue  # one row per code: the first report of it stands
+            wanted.add(code)
+            found = held.get(code)
+            if found is None:
+                inserts.append({"ticket_key": key, "rule": rule, "code": code, "severity": severity,
+                                "message": message, "data": data, "created_at": now, "updated_at": now})  # fmt: skip
+            elif found[1:] != (severity, message, data, True):
+                updates.append({"_id": found[0], "severity": severity, "message": message, "data": data,
+                                "resolved_at": None, "updated_at": now})  # fmt: skip
+        for code, (row_id, severity, message, data, is_open) in held.items():
+            if code not in wanted and is_open:
+                updates.append({"_id": row_id, "severity": severity, "message": message, "data": data,
+                                "resolved_at": now, "updated_at": now})  # fmt: skip
+    table = cast(sa.Table, FindingRow.__table__)
+    if inserts:
+        session.execute(sa.insert(table), inserts)
+    if updates:
+        session.execute(sa.update(table).where(table.c.id == sa.bindparam("_id")), updates)
 
 
 def open_counts_by_code(session: Session) -> list[tuple[str, int]]:

@@ -7,7 +7,7 @@ was dead-lettered); it is unique per (connection, delivery id), so a vendor's du
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,14 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import InboxDelivery, utcnow
-from psabridge.store.statements import insert_ignore
+from psabridge.store.statements import chunks, insert_ignore
 
 __all__ = [
     "OPEN",
     "InboxStatus",
     "close_deliveries",
+    "close_deliveries_many",
     "count_by_connection",
     "fail_delivery",
+    "open_among",
     "open_deliveries",
     "record_changes",
     "record_delivery",
@@ -145,6 +147,42 @@ def close_deliveries(
         query = query.where(InboxDelivery.received_at <= upto)
     result = session.execute(query.values(status=status.value, error=error, processed_at=utcnow()))
     return int(getattr(result, "rowcount", 0))
+
+
+def close_deliveries_many(session: Session, connection: str, external_ids: Sequence[str], *, upto: datetime) -> int:
+    """``close_deliveries`` (done) for many tickets of one connection: one statement per chunk of ids."""
+    closed = 0
+    for chunk in chunks(list(dict.fromkeys(external_ids))):
+        result = session.execute(
+            sa.update(InboxDelivery)
+            .where(
+                InboxDelivery.connection == connection,
+                InboxDelivery.external_id.in_(chunk),
+                InboxDelivery.status.in_(OPEN),
+                InboxDelivery.received_at <= upto,
+            )
+            .values(status=InboxStatus.DONE.value, processed_at=utcnow())
+        )
+        closed += int(getattr(result, "rowcount", 0))
+    return closed
+
+
+def open_among(session: Session, tickets: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (connection, external id) pairs among ``tickets`` that have deliveries whose ingest has not finished."""
+    wanted = set(tickets)
+    found: set[tuple[str, str]] = set()
+    by_connection: dict[str, list[str]] = {}
+    for connection, external_id in wanted:
+        by_connection.setdefault(connection, []).append(external_id)
+    for connection, ids in by_connection.items():
+        for chunk in chunks(ids):
+            query = sa.select(InboxDelivery.external_id).where(
+                InboxDelivery.connection == connection,
+                InboxDelivery.external_id.in_(chunk),
+                InboxDelivery.status.in_(OPEN),
+            )
+            found.update((connection, str(e)) for e in session.scalars(query.distinct()))
+    return found
 
 
 def count_by_connection(session: Session, statuses: Sequence[InboxStatus]) -> Counter[str]:

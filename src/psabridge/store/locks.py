@@ -37,6 +37,8 @@ def advisory_key(name: str) -> int:
 class PostgresLocks(Locks):
     """PostgreSQL session advisory locks; each held lock keeps its own connection, so a crash releases it."""
 
+    renews = False  # an advisory lock lives as long as its connection: nothing to renew
+
     def __init__(self, url: str, *, wait: float = 30.0, ttl: float = 20.0, pool_size: int = 10) -> None:
         super().__init__(wait=wait, ttl=ttl)
         self._engine = sa.create_engine(url, pool_size=pool_size, max_overflow=50, pool_pre_ping=True)
@@ -73,6 +75,7 @@ class PostgresLocks(Locks):
 
     def close(self) -> None:
         """Close the lock connections."""
+        super().close()
         self._engine.dispose()
 
 
@@ -102,8 +105,12 @@ class LeaseLocks(Locks):
             time.sleep(POLL_SECONDS)
 
     def _renew(self, name: str, token: Any) -> None:
-        with self._db.transaction() as session:
-            take_lease(session, _TICKET + name, token, timedelta(seconds=self.ttl))
+        self._renew_all([(name, token)])
+
+    def _renew_all(self, held: list[tuple[str, Any]]) -> None:
+        with self._db.transaction() as session:  # every lease this process holds, in one transaction
+            for name, token in held:
+                take_lease(session, _TICKET + name, token, timedelta(seconds=self.ttl))
 
     def _release(self, name: str, token: Any) -> None:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,10 +27,12 @@ __all__ = [
     "SENDABLE",
     "OutboxEntry",
     "OutboxStatus",
+    "QueuedEntry",
     "count_by_status",
     "count_by_target",
     "count_unfinished",
     "enqueue_actions",
+    "enqueue_new",
     "failed_since",
     "get_entry",
     "lock_entry",
@@ -45,6 +47,7 @@ __all__ = [
     "reopen_entry",
     "status_of",
     "targets_of",
+    "unfinished_among",
 ]
 
 
@@ -136,6 +139,11 @@ def enqueue_actions(session: Session, actions: Iterable[Action], *, now: datetim
     return [k for k in dict.fromkeys(keys) if k in inserted]
 
 
+def enqueue_new(session: Session, actions: Sequence[Action], *, now: datetime | None = None) -> list[QueuedEntry]:
+    """``enqueue_actions``, then the rows that were new, in order: what to hand to the queues after the commit."""
+    return outbox_rows(session, enqueue_actions(session, actions, now=now))
+
+
 def outbox_ids(session: Session, keys: Sequence[str]) -> list[int]:
     """Outbox row ids of idempotency keys, in the order given."""
     if not keys:
@@ -148,14 +156,22 @@ def outbox_ids(session: Session, keys: Sequence[str]) -> list[int]:
     return [found[k] for k in keys if k in found]
 
 
-def outbox_rows(session: Session, keys: Sequence[str]) -> list[tuple[int, str]]:
-    """(row id, action type) of idempotency keys, in the order given (which queue each goes to)."""
+class QueuedEntry(NamedTuple):
+    """What the queues need of an outbox row: its id, the connection or notifier it writes to, its action type."""
+
+    id: int
+    target: str
+    action_type: str
+
+
+def outbox_rows(session: Session, keys: Sequence[str]) -> list[QueuedEntry]:
+    """The rows of idempotency keys, in the order given, as the queues need them (which queue each goes to)."""
     if not keys:
         return []
-    query = sa.select(OutboxAction.idempotency_key, OutboxAction.id, OutboxAction.action_type).where(
-        OutboxAction.idempotency_key.in_(keys)
-    )
-    found = {key: (row_id, kind) for key, row_id, kind in session.execute(query)}
+    query = sa.select(
+        OutboxAction.idempotency_key, OutboxAction.id, OutboxAction.target, OutboxAction.action_type
+    ).where(OutboxAction.idempotency_key.in_(keys))
+    found = {key: QueuedEntry(row_id, target, kind) for key, row_id, target, kind in session.execute(query)}
     return [found[k] for k in keys if k in found]
 
 
@@ -252,6 +268,17 @@ def pending_ids(session: Session, *, older_than: datetime | None = None, limit: 
     if older_than is not None:
         query = query.where(OutboxAction.updated_at <= older_than)
     return list(session.scalars(query.order_by(OutboxAction.id).limit(limit)))
+
+
+def unfinished_among(session: Session, outbox_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """The actions among ``outbox_ids`` not done yet (pending or sending), with when each is due (None: now)."""
+    found: dict[int, datetime | None] = {}
+    for chunk in chunks(list(dict.fromkeys(outbox_ids))):
+        query = sa.select(OutboxAction.id, OutboxAction.next_attempt_at).where(
+            OutboxAction.id.in_(chunk), OutboxAction.status.in_(SENDABLE)
+        )
+        found.update({int(outbox_id): due for outbox_id, due in session.execute(query)})
+    return found
 
 
 def status_of(session: Session, idempotency_key: str) -> OutboxStatus | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from psabridge.store.statements import chunks
 
 __all__ = [
     "FIELDS_COMPARED",
+    "StoredCopy",
     "TicketChange",
     "UpsertOutcome",
     "add_written",
@@ -34,11 +35,12 @@ __all__ = [
     "load_ticket",
     "load_tickets",
     "mark_deleted",
-    "mark_present",
     "raw_hash",
     "set_sla",
+    "stored_copies",
     "stored_external_ids",
     "stored_versions",
+    "take_write_lock",
     "take_written",
     "upsert_tickets",
 ]
@@ -58,6 +60,8 @@ class UpsertOutcome(StrEnum):
     """Same content (maybe a newer vendor time): the row's times and raw copy refreshed."""
     STALE = "stale"
     """Older than the stored copy: not written."""
+    DEFERRED = "deferred"
+    """Holds psabridge's own write awaiting its echo: not written here, left to the ticket's own ingest."""
 
 
 def raw_hash(raw: dict[str, Any]) -> str:
@@ -95,9 +99,13 @@ class _Incoming:
     ticket: Ticket
     raw: dict[str, Any] | None
     hash: str = field(init=False)
+    data: dict[str, Any] = field(init=False)
+    raw_hash: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.hash = self.ticket.content_hash()
+        self.data = self.ticket.model_dump(mode="json")
+        self.hash = Ticket.content_hash_of(self.data)
+        self.raw_hash = raw_hash(self.raw) if self.raw is not None else None
 
 
 def load_ticket(session: Session, key: str) -> Ticket | None:
@@ -123,13 +131,23 @@ def load_raw(session: Session, key: str) -> dict[str, Any] | None:
 
 
 def upsert_tickets(
-    session: Session, items: Sequence[tuple[Ticket, dict[str, Any] | None]], *, now: datetime | None = None
+    session: Session,
+    items: Sequence[tuple[Ticket, dict[str, Any] | None]],
+    *,
+    now: datetime | None = None,
+    defer_written: bool = False,
 ) -> list[TicketChange]:
     """Store a batch of tickets with their raw records; older data never overwrites newer.
 
-    One SELECT for the whole batch, then inserts and updates. A copy whose vendor version counter or update time
+    Set-based: the batch's stored rows are read once and locked for this transaction (``FOR UPDATE`` on PostgreSQL;
+    on SQLite the transaction takes the write lock first), so a concurrent upsert of the same ticket waits for this
+    one and then compares with what it wrote: the version/update-time check holds without a per-ticket lock. New
+    tickets are inserted and changed ones updated in one statement each (plus one per raw snapshot kind); nothing is
+    written for a copy whose content and raw record are unchanged. A copy whose vendor version counter or update time
     is older than the stored one is reported ``stale`` and not written. Within one batch the newest copy of a key
-    wins. Returns one change per distinct key, in first-seen order.
+    wins. With ``defer_written`` a stored ticket that holds psabridge's own recent write (``written``) is not touched
+    but reported ``deferred``: its echo is judged by the ticket's own ingest. Returns one change per distinct key, in
+    first-seen order.
     """
     now = now or utcnow()
     newest: dict[str, _Incoming] = {}
@@ -137,74 +155,213 @@ def upsert_tickets(
         current = newest.get(ticket.key)
         if current is None or ticket.is_newer_than(current.ticket) is not False:
             newest[ticket.key] = _Incoming(ticket, raw)
-    rows = {
-        row.key: row
-        for chunk in chunks(list(newest))
-        for row in session.scalars(sa.select(TicketRow).where(TicketRow.key.in_(chunk)))
-    }
+    rows = _locked_rows(session, list(newest))
     changes: list[TicketChange] = []
+    inserts: list[_Incoming] = []
+    updates: list[tuple[_StoredRow, _Incoming]] = []
     for key, incoming in newest.items():
         ticket = incoming.ticket
         row = rows.get(key)
         if row is None:
-            row = TicketRow(key=key, first_seen_at=now)
-            _fill_row(row, incoming, now)
-            session.add(row)
+            inserts.append(incoming)
             changes.append(TicketChange(key, UpsertOutcome.CREATED, after=ticket))
             continue
-        before = Ticket.model_validate(row.data)
-        if _older(ticket, before):
+        if defer_written and row.written:
+            changes.append(TicketChange(key, UpsertOutcome.DEFERRED))
+            continue
+        if _older(ticket, row.version, row.updated_at):
+            before = Ticket.model_validate(row.data)
             changes.append(TicketChange(key, UpsertOutcome.STALE, before=before, after=before))
             continue
+        before = Ticket.model_validate(row.data)
         if before.sla is not None and before.sla.computed:  # keep the SLA state the rules computed (set_sla)
             incoming.ticket = ticket = ticket.model_copy(update={"sla": before.sla.over(ticket.sla)})
+            incoming.data = ticket.model_dump(mode="json")  # the hash leaves the SLA state out: it stands
         if row.content_hash == incoming.hash:
-            _fill_row(row, incoming, now)
+            if row.deleted or not _same_times(ticket, row) or incoming.raw_hash not in (None, row.raw_hash):
+                updates.append((row, incoming))
             changes.append(TicketChange(key, UpsertOutcome.UNCHANGED, before=before, after=ticket))
             continue
         changed = tuple(
             name for name in FIELDS_COMPARED if getattr(before, name) != getattr(ticket, name) and name != "key"
         )
-        _fill_row(row, incoming, now)
+        updates.append((row, incoming))
         changes.append(TicketChange(key, UpsertOutcome.UPDATED, changed, before=before, after=ticket))
-    session.flush()
+    _write(session, inserts, updates, now)
     return changes
 
 
-def _older(incoming: Ticket, stored: Ticket) -> bool:
+@dataclass(frozen=True)
+class _StoredRow:
+    id: int
+    key: str
+    content_hash: str
+    updated_at: datetime | None
+    version: str | None
+    data: dict[str, Any]
+    written: bool
+    deleted: bool
+    raw_id: int | None
+    raw_hash: str | None
+
+
+def _locked_rows(session: Session, keys: list[str]) -> dict[str, _StoredRow]:
+    """The stored rows of ``keys``, locked until the transaction ends (see upsert_tickets)."""
+    if not keys:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres:
+        take_write_lock(session)
+    found: dict[str, _StoredRow] = {}
+    for chunk in chunks(sorted(keys)):  # one order for every locker: no deadlock between two batches
+        query = (
+            sa.select(
+                TicketRow.id,
+                TicketRow.key,
+                TicketRow.content_hash,
+                TicketRow.updated_at,
+                TicketRow.version,
+                TicketRow.data,
+                TicketRow.written,  # JSON: a consumed mark is stored as JSON null, so test it in Python
+                TicketRow.deleted_at.is_not(None),
+                RawSnapshot.id,
+                RawSnapshot.raw_hash,
+            )
+            .outerjoin(RawSnapshot, RawSnapshot.ticket_id == TicketRow.id)
+            .where(TicketRow.key.in_(chunk))
+            .order_by(TicketRow.key)
+        )
+        if postgres:
+            query = query.with_for_update(of=TicketRow)
+        for row in session.execute(query):
+            row_id, key, content_hash, updated_at, version, data, written, deleted, raw_id, raw_digest = row
+            found[key] = _StoredRow(
+                row_id, key, content_hash, updated_at, version, data, bool(written), deleted, raw_id, raw_digest
+            )
+    return found
+
+
+def take_write_lock(session: Session) -> None:
+    """On SQLite, start the session's transaction with the database's write lock unless it holds it already.
+
+    pysqlite begins a transaction only at the first write, so a read before it could see a row another writer
+    changes before our write lands; ``BEGIN IMMEDIATE`` makes the reads that follow exact (writers queue on SQLite
+    anyway, waiting up to the busy timeout). A no-op on PostgreSQL, which locks rows instead.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _older(incoming: Ticket, version: str | None, updated_at: datetime | None) -> bool:
     """Strictly older by version counter, else by update time (equal is not older: same-second updates happen)."""
-    if incoming.version is not None and stored.version is not None:
+    if incoming.version is not None and version is not None:
         try:
-            return int(incoming.version) < int(stored.version)
+            return int(incoming.version) < int(version)
         except ValueError:
             pass
-    if incoming.updated_at is not None and stored.updated_at is not None:
-        return incoming.updated_at < stored.updated_at
+    if incoming.updated_at is not None and updated_at is not None:
+        return incoming.updated_at < updated_at
     return False
 
 
-def _fill_row(row: TicketRow, incoming: _Incoming, now: datetime) -> None:
+def _same_times(ticket: Ticket, row: _StoredRow) -> bool:
+    return ticket.updated_at == row.updated_at and ticket.version == row.version
+
+
+def _columns(incoming: _Incoming, now: datetime) -> dict[str, Any]:
     ticket = incoming.ticket
-    row.connection = ticket.connection
-    row.system = ticket.system.value
-    row.external_id = ticket.external_id
-    row.number = ticket.number
-    row.tenant = ticket.tenant
-    row.status = ticket.status.value if ticket.status else None
-    row.priority = ticket.priority.value if ticket.priority else None
-    row.updated_at = ticket.updated_at
-    row.version = ticket.version
-    row.content_hash = incoming.hash
-    row.data = ticket.model_dump(mode="json")
-    row.stored_at = now
-    if incoming.raw is not None:
-        digest = raw_hash(incoming.raw)
-        if row.raw is None:
-            row.raw = RawSnapshot(raw=incoming.raw, raw_hash=digest, fetched_at=now)
-        elif row.raw.raw_hash != digest:
-            row.raw.raw = incoming.raw
-            row.raw.raw_hash = digest
-            row.raw.fetched_at = now
+    return {
+        "connection": ticket.connection,
+        "system": ticket.system.value,
+        "external_id": ticket.external_id,
+        "number": ticket.number,
+        "tenant": ticket.tenant,
+        "status": ticket.status.value if ticket.status else None,
+        "priority": ticket.priority.value if ticket.priority else None,
+        "updated_at": ticket.updated_at,
+        "version": ticket.version,
+        "content_hash": incoming.hash,
+        "data": incoming.data,
+        "stored_at": now,
+        "deleted_at": None,
+    }
+
+
+def _write(
+    session: Session, inserts: list[_Incoming], updates: list[tuple[_StoredRow, _Incoming]], now: datetime
+) -> None:
+    """Insert new tickets and update changed ones, with their raw snapshots: one statement per kind of write."""
+    table = cast(sa.Table, TicketRow.__table__)
+    raw_table = cast(sa.Table, RawSnapshot.__table__)
+    raw_inserts: list[dict[str, Any]] = []
+    raw_updates: list[dict[str, Any]] = []
+    if inserts:
+        values = [{**_columns(i, now), "key": i.ticket.key, "first_seen_at": now} for i in inserts]
+        ids = {str(k): int(i) for k, i in session.execute(sa.insert(table).returning(table.c.key, table.c.id), values)}
+        raw_inserts.extend(
+            {"ticket_id": ids[i.ticket.key], "raw": i.raw, "raw_hash": i.raw_hash, "fetched_at": now}
+            for i in inserts
+            if i.raw is not None
+        )
+    if updates:
+        session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("_id")),
+            [{**_columns(incoming, now), "_id": row.id} for row, incoming in updates],
+        )
+        for row, incoming in updates:
+            if incoming.raw is None or incoming.raw_hash == row.raw_hash:
+                continue
+            if row.raw_id is None:
+                raw_inserts.append({"ticket_id": row.id, "raw": incoming.raw, "raw_hash": incoming.raw_hash,
+                                    "fetched_at": now})  # fmt: skip
+            else:
+                raw_updates.append({"_id": row.raw_id, "raw": incoming.raw, "raw_hash": incoming.raw_hash,
+                                    "fetched_at": now})  # fmt: skip
+    if raw_inserts:
+        session.execute(sa.insert(raw_table), raw_inserts)
+    if raw_updates:
+        session.execute(sa.update(raw_table).where(raw_table.c.id == sa.bindparam("_id")), raw_updates)
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    """What the store holds of one ticket, for comparing a list record with it before anything is read.
+
+    Attributes:
+        updated_at: the vendor's update time of the stored copy.
+        version: its version counter.
+        raw: the raw vendor record as last stored (None when none was kept).
+        written: psabridge wrote to the ticket and its echo has not been ingested yet.
+    """
+
+    updated_at: datetime | None
+    version: str | None
+    raw: dict[str, Any] | None
+    written: bool
+
+
+def stored_copies(session: Session, connection: str, external_ids: Iterable[str]) -> dict[str, StoredCopy]:
+    """The stored copies (not deleted) among ``external_ids`` of a connection, with their raw records: one query."""
+    found: dict[str, StoredCopy] = {}
+    for chunk in chunks(list(dict.fromkeys(external_ids))):
+        query = (
+            sa.select(
+                TicketRow.external_id,
+                TicketRow.updated_at,
+                TicketRow.version,
+                RawSnapshot.raw,
+                TicketRow.written,  # JSON: a consumed mark is stored as JSON null, so test it in Python
+            )
+            .outerjoin(RawSnapshot, RawSnapshot.ticket_id == TicketRow.id)
+            .where(TicketRow.connection == connection, TicketRow.external_id.in_(chunk), TicketRow.deleted_at.is_(None))
+        )
+        for external_id, updated_at, version, raw, written in session.execute(query):
+            found[external_id] = StoredCopy(updated_at, version, raw, bool(written))
+    return found
 
 
 def stored_versions(
@@ -241,13 +398,6 @@ def mark_deleted(session: Session, key: str, now: datetime | None = None) -> boo
         .values(deleted_at=now or utcnow())
     )
     return bool(getattr(result, "rowcount", 0))
-
-
-def mark_present(session: Session, key: str) -> None:
-    """Clear a ticket's deleted mark: the vendor shows it again."""
-    session.execute(
-        sa.update(TicketRow).where(TicketRow.key == key, TicketRow.deleted_at.is_not(None)).values(deleted_at=None)
-    )
 
 
 def add_written(session: Session, key: str, values: dict[str, Any]) -> None:

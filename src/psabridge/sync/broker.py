@@ -7,6 +7,11 @@ Known traps, handled here:
   actors module asks ``require_broker()``, which raises instead of letting Dramatiq guess.
 * The TimeLimit middleware only starts its watchdog on ``process_boot``, which only Dramatiq's CLI emits;
   ``start_workers`` emits it (once per process) so time limits hold for in-process workers too.
+* Dramatiq binds an actor to one queue; psabridge sends each job to its connection's queue instead
+  (``ingest.<connection>``, ``dispatch.<connection>``, ``poll.<connection>``; ``queue_for``), so one connection's
+  backlog never sits in front of another's. Every process declares the queues of every configured connection
+  (``BrokerOptions.connections``), and a worker consumes all of them; a queue first used later is declared by its
+  first sender, and a running worker then starts consuming it too (Dramatiq's worker middleware).
 * A Redis consumer fetches at most ``queue_prefetch`` messages and then sleeps with back-off while they are in
   flight; Dramatiq's default (twice the worker threads) drains a busy queue several times slower (see
   scripts/bench_sync_prefetch.py), so workers here prefetch ``BrokerOptions.queue_prefetch`` per queue.
@@ -15,7 +20,7 @@ Known traps, handled here:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import dramatiq
@@ -23,22 +28,42 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
 from psabridge.errors import BugError, ConfigError
+from psabridge.settings import Settings
 from psabridge.sync.policy import DeadJob, DeadLetters, retry_when
 
 __all__ = [
     "EMBEDDED",
+    "NOTIFY_QUEUE",
     "QUEUES",
     "BrokerOptions",
+    "broker_options",
     "build_broker",
+    "ensure_queue",
     "is_embedded",
+    "queue_for",
+    "queue_names",
     "require_broker",
     "setup_broker",
     "start_workers",
+    "stop_workers",
 ]
 
 EMBEDDED = "embedded"
-QUEUES = ("ingest", "dispatch", "poll", "notify")
-"""Queues, one per pipeline stage."""
+QUEUES = ("ingest", "dispatch", "poll")
+"""The pipeline stages, each also a queue of its own (for jobs of no connection, e.g. a dead letter replayed)."""
+
+NOTIFY_QUEUE = "notify"
+"""Pages and channel posts: one queue for every connection, so a P1 never waits behind a connection's write-backs."""
+
+
+def queue_for(stage: str, connection: str | None) -> str:
+    """The queue of a stage's jobs for one connection (``ingest.msp-cw``), or the stage's own queue."""
+    return stage if connection is None else f"{stage}.{connection}"
+
+
+def queue_names(connections: Iterable[str]) -> list[str]:
+    """Every queue of the stages and of these connections."""
+    return [*QUEUES, NOTIFY_QUEUE, *(queue_for(stage, name) for name in connections for stage in QUEUES)]
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,7 @@ class BrokerOptions:
             would have done, from fresh data).
         queue_prefetch: messages a worker fetches per queue ahead of its threads (Redis and RabbitMQ).
         keep_dead_letters: keep failed messages in the embedded broker's memory (tests: ``join(fail_fast=True)``).
+        connections: the configured connections, whose queues are declared up front.
     """
 
     namespace: str = "psabridge"
@@ -64,6 +90,14 @@ class BrokerOptions:
     max_age_ms: int = 86_400_000
     queue_prefetch: int = 200
     keep_dead_letters: bool = False
+    connections: tuple[str, ...] = ()
+
+
+def broker_options(settings: Settings) -> BrokerOptions:
+    """The default options for a configuration: its namespace and its enabled connections' queues."""
+    return BrokerOptions(
+        namespace=settings.namespace, connections=tuple(c.name for c in settings.connections if c.enabled)
+    )
 
 
 def build_broker(
@@ -108,9 +142,16 @@ def build_broker(
         broker = RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
     else:
         raise ConfigError(f"broker {url!r} is not supported: use embedded, redis://... or amqp://...")
-    for queue in QUEUES:
+    for queue in queue_names(options.connections):
         broker.declare_queue(queue)
     return broker
+
+
+def ensure_queue(broker: dramatiq.Broker, queue: str) -> None:
+    """Declare ``queue`` unless it is (a running worker starts consuming it)."""
+    if queue not in broker.get_declared_queues():
+        with _lock:
+            broker.declare_queue(queue)
 
 
 _lock = threading.Lock()
@@ -182,3 +223,13 @@ def start_workers(
         worker.queue_prefetch = queue_prefetch
     worker.start()
     return worker
+
+
+def stop_workers(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    """Stop workers started by ``start_workers`` and unhook them from the broker.
+
+    Dramatiq leaves a stopped worker's middleware on the broker, and that middleware starts a consumer for every queue
+    declared later, which would take that queue's messages into a worker that no longer runs them.
+    """
+    worker.stop()
+    broker.middleware[:] = [m for m in broker.middleware if getattr(m, "worker", None) is not worker]

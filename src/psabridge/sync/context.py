@@ -23,23 +23,27 @@ from psabridge.mapping import MappingRegistry
 from psabridge.rules import DEFAULT_RULES, RulesConfig
 from psabridge.settings import ConnectionSettings, LinkSettings, NotifierSettings, Settings
 from psabridge.store import Database, Session, utcnow
-from psabridge.sync.broker import BrokerOptions
+from psabridge.sync.broker import BrokerOptions, broker_options
 from psabridge.sync.locks import locks_for
+from psabridge.sync.shares import ConnectionShares
 from psabridge.vendordata import VendorMetadata
 
 __all__ = ["SyncContext", "WorkQueue", "build_context", "current_context", "set_context"]
 
 
 class WorkQueue(Protocol):
-    """Where the pipeline sends follow-up work (after its transaction committed): actors, or a list in tests."""
+    """Where the pipeline sends follow-up work (after its transaction committed): actors, or a list in tests.
 
-    def ingest(self, connection: str, external_id: str) -> None:
+    Each job goes to its connection's queue (a write-back to its target's); ``delay`` (seconds) holds it back.
+    """
+
+    def ingest(self, connection: str, external_id: str, *, delay: float | None = None) -> None:
         """Ingest one ticket (re-fetched from its vendor)."""
 
-    def dispatch(self, outbox_id: int) -> None:
-        """Carry out one outbox action."""
+    def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
+        """Carry out one outbox action (``target``: the connection it writes to, when the sender knows it)."""
 
-    def poll(self, connection: str) -> None:
+    def poll(self, connection: str, *, delay: float | None = None) -> None:
         """Poll one connection for changes."""
 
     def notify(self, outbox_id: int) -> None:
@@ -61,6 +65,7 @@ class SyncContext:
         options: broker and retry options.
         connector_factory: builds a connection's connector (tests inject fakes).
         notifier_factory: builds a notifier (tests inject fakes); None: the real one, on this context's broker.
+        shares: each connection's share of this process's worker threads (shares.py).
     """
 
     settings: Settings
@@ -73,6 +78,7 @@ class SyncContext:
     options: BrokerOptions = field(default_factory=BrokerOptions)
     connector_factory: Callable[[ConnectionSettings], Connector] | None = None
     notifier_factory: Callable[[NotifierSettings], Notifier] | None = None
+    shares: ConnectionShares = field(default_factory=ConnectionShares)
     _connectors: dict[str, Connector] = field(default_factory=dict, repr=False)
     _notifiers: dict[str, Notifier] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -191,7 +197,7 @@ def build_context(
     lock_wait: float = 30.0,
 ) -> SyncContext:
     """The real context for ``settings``: database, mapping registry, locks for the deployment, vendor connectors."""
-    options = options or BrokerOptions(namespace=settings.namespace)
+    options = options or broker_options(settings)
     db = Database(settings.database)
     mappings = MappingRegistry(settings.connections)
     # Loaded up front: the registry's first load is not safe against worker threads asking at the same moment.

@@ -72,7 +72,8 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
                 raise BugError(f"dead letter {dead_id} names unknown actor {dead.actor!r}")
             deadletters.mark_replayed(session, dead_id, ctx.now())
         if dead.actor == "dispatch":
-            ctx.queue.dispatch(int(args[0]))
+            target = dead.kwargs.get("target")
+            ctx.queue.dispatch(int(args[0]), str(target) if target is not None else None)
         elif dead.actor == "notify":
             ctx.queue.notify(int(args[0]))
         elif dead.actor == "ingest":

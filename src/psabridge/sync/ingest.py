@@ -1,6 +1,8 @@
-"""Ingest: re-fetch one ticket through its connector, map it, store it, and decide in the same transaction what follows.
+"""Ingest: store mapped tickets and decide in the same transaction what follows; one ticket re-read by id.
 
-Webhook, poll and reconcile all end here. Under the ticket's lock, in this order::
+The steps every ingest shares: ``store_changes`` (set-based, for a batch: a list page, page.py) or ``store_change``
+(one ticket), then each of ``PLANNERS`` per stored change. A webhook, a deferred list record, recovery and a replay
+end in ``ingest_ticket``, under the ticket's lock, in this order::
 
     fetch + map inbound       a webhook is only a hint: the vendor's current record is the truth
     store_change              upsert (older data never overwrites newer; the content hash says whether anything
@@ -15,7 +17,7 @@ that recovery sends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,12 +29,13 @@ from psabridge.mapping import InboundResult
 from psabridge.model import Action, Ticket, ticket_key
 from psabridge.rules import evaluate
 from psabridge.store import Session, findings, inbox, outbox, tickets
-from psabridge.store.links import MirrorLink, links_of
-from psabridge.store.tickets import UpsertOutcome
+from psabridge.store.links import MirrorLink, links_of_many
+from psabridge.store.tickets import TicketChange, UpsertOutcome
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import is_echo
 from psabridge.sync.linking import open_mirrors, plan_links
 from psabridge.sync.outbox import queue_actions
+from psabridge.sync.scrub import scrub_record, with_scrub_findings
 
 __all__ = [
     "PLANNERS",
@@ -41,9 +44,11 @@ __all__ = [
     "Planner",
     "StoredChange",
     "ingest_ticket",
+    "plan_change",
     "plan_mirroring",
     "plan_rules",
     "store_change",
+    "store_changes",
 ]
 
 _log = get_logger("psabridge.sync")
@@ -61,6 +66,8 @@ class IngestOutcome(StrEnum):
     """Our own write came back: stored, not evaluated, nothing mirrored back."""
     DELETED = "deleted"
     """Gone from the vendor: marked deleted."""
+    DEFERRED = "deferred"
+    """Met on a list page while psabridge's own write to it awaits its echo: left to the ticket's own ingest."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,9 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             raw = connector.get_ticket(external_id)
         except NotFoundError:
             return _gone(ctx, connection, external_id, started, dry_run=dry_run)
+        raw, scrubbed = scrub_record(raw)
         mapped = ctx.mappings.mapper(connection).inbound(raw, ctx.mappings.context(connection), connector.metadata())
+        mapped = with_scrub_findings(mapped, scrubbed)
         if mapped.ticket.key != key:
             raise MappingError(
                 f"ticket {external_id!r} maps to id {mapped.ticket.external_id!r}: check the external_id rule",
@@ -147,18 +156,14 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             )
         with ctx.unit(dry_run=dry_run) as session:
             change = store_change(session, mapped, raw, integration_user=connector.integration_user(), now=started)
-            actions = [action for planner in PLANNERS for action in planner(ctx, session, change)]
-            rows = outbox.outbox_rows(session, outbox.enqueue_actions(session, actions, now=started))
+            actions = plan_change(ctx, session, change)
+            new = outbox.enqueue_new(session, actions, now=started)
             inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
-        queue_actions(ctx, rows)
+        queue_actions(ctx, new)
+    outbox_ids = tuple(row.id for row in new)
     result = IngestResult(
-        key,
-        change.outcome,
-        change.changed,
-        change.closed,
-        evaluated=change.is_real,
-        outbox_ids=tuple(r[0] for r in rows),
+        key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=outbox_ids
     )
     _log.debug("ingested", ticket=key, outcome=result.outcome, changed=list(result.changed))
     return result
@@ -180,21 +185,67 @@ def store_change(
     integration_user: str | None,
     now: datetime,
 ) -> StoredChange:
-    """Store a mapped ticket (upsert, presence, the mapping's findings) and say what kind of change it was.
+    """Store one mapped ticket and say what kind of change it was: ``store_changes`` for a batch of one."""
+    [change] = store_changes(session, [(mapped, raw)], integration_user=integration_user, now=now)
+    return change
 
-    Runs inside the caller's transaction. Consumes what psabridge recorded as written to the ticket: a change those
-    writes explain is an echo.
+
+def store_changes(
+    session: Session,
+    items: Sequence[tuple[InboundResult, dict[str, Any] | None]],
+    *,
+    integration_user: str | None,
+    now: datetime,
+    from_page: bool = False,
+) -> list[StoredChange]:
+    """Store mapped tickets (upsert, presence, the mapping's findings) and say what kind of change each was.
+
+    Runs inside the caller's transaction, set-based: a constant number of statements for the batch, none for a copy
+    that changed nothing. A single ticket's ingest consumes what psabridge recorded as written to it (a change those
+    writes explain is an echo). A list page (``from_page``) leaves a ticket holding such a record untouched
+    (``deferred``): the caller hands it to the ticket's own ingest, which judges the echo on a fresh read under the
+    ticket's lock. Returns one change per distinct ticket, in first-seen order.
     """
-    ticket = mapped.ticket
-    [change] = tickets.upsert_tickets(session, [(ticket, raw)], now=now)
-    if change.outcome == UpsertOutcome.STALE:
-        return StoredChange(change.after or ticket, IngestOutcome.STALE, now)
-    tickets.mark_present(session, ticket.key)
-    findings.upsert_findings(session, ticket.key, "mapping", [f.as_row() for f in mapped.findings], now=now)
-    written = tickets.take_written(session, ticket.key)
-    if change.outcome == UpsertOutcome.UNCHANGED:
-        return StoredChange(ticket, IngestOutcome.UNCHANGED, now)
-    links = links_of(session, ticket.key)
+    by_key = {mapped.ticket.key: mapped for mapped, _ in items}
+    upserted = tickets.upsert_tickets(
+        session, [(mapped.ticket, raw) for mapped, raw in items], now=now, defer_written=from_page
+    )
+    stored = [c for c in upserted if c.outcome not in (UpsertOutcome.STALE, UpsertOutcome.DEFERRED)]
+    findings.upsert_findings_many(
+        session,
+        "mapping",
+        {c.key: [f.as_row() for f in by_key[c.key].findings] for c in stored},
+        now=now,
+        fresh={c.key for c in stored if c.outcome == UpsertOutcome.CREATED},
+    )
+    changed = [c.key for c in stored if c.outcome != UpsertOutcome.UNCHANGED]
+    links = links_of_many(session, changed) if changed else {}
+    out: list[StoredChange] = []
+    for change in upserted:
+        ticket = by_key[change.key].ticket
+        if change.outcome == UpsertOutcome.STALE:
+            out.append(StoredChange(change.after or ticket, IngestOutcome.STALE, now))
+            continue
+        if change.outcome == UpsertOutcome.DEFERRED:
+            out.append(StoredChange(ticket, IngestOutcome.DEFERRED, now))
+            continue
+        written = {} if from_page else tickets.take_written(session, ticket.key)
+        if change.outcome == UpsertOutcome.UNCHANGED:
+            out.append(StoredChange(ticket, IngestOutcome.UNCHANGED, now))
+            continue
+        out.append(_classify(change, ticket, links.get(ticket.key, []), written, integration_user, now))
+    return out
+
+
+def _classify(
+    change: TicketChange,
+    ticket: Ticket,
+    links: list[MirrorLink],
+    written: dict[str, Any],
+    integration_user: str | None,
+    now: datetime,
+) -> StoredChange:
+    """A created or updated ticket as a StoredChange: echo or real, closed by it or not."""
     mirror_of_ours = any(link.target_key == ticket.key for link in links)
     echo = is_echo(change, written, integration_user=integration_user, created_by_us=mirror_of_ours)
     before = change.before
@@ -214,6 +265,11 @@ def store_change(
         mirror_of_ours=mirror_of_ours,
         integration_user=integration_user,
     )
+
+
+def plan_change(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
+    """The actions a stored change asks for: each of PLANNERS in order (inside the change's transaction)."""
+    return [action for planner in PLANNERS for action in planner(ctx, session, change)]
 
 
 def plan_rules(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:

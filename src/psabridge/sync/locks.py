@@ -73,8 +73,18 @@ class RedisLocks(Locks):
         with contextlib.suppress(redis.RedisError):  # else the lock expires after ttl
             self._release_script(keys=[self._prefix + name], args=[token])
 
+    def _renew_all(self, held: list[tuple[str, Any]]) -> None:
+        import redis
+
+        pipe = self._client.pipeline(transaction=False)  # one round trip for every lock this process holds
+        for name, token in held:
+            self._renew_script(keys=[self._prefix + name], args=[token, int(self.ttl * 1000)], client=pipe)
+        with contextlib.suppress(redis.RedisError):  # settled by the next renewal (or the expiry)
+            pipe.execute()
+
     def close(self) -> None:
-        """Close the Redis connections."""
+        """Stop renewing; close the Redis connections."""
+        super().close()
         self._client.close()
 
     def clear_abandoned(self) -> int:

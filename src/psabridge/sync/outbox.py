@@ -63,7 +63,7 @@ from psabridge.model import (
 )
 from psabridge.store import Session, audit, findings, outbox, tickets
 from psabridge.store.links import LinkState
-from psabridge.store.outbox import SENDABLE, OutboxEntry, OutboxStatus
+from psabridge.store.outbox import SENDABLE, OutboxEntry, OutboxStatus, QueuedEntry
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import value_hash
 from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
@@ -175,7 +175,7 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             if delay is None or isinstance(exc, RateLimitedError):
                 raise  # final; or the vendor's own delay, which the worker honours (policy.py)
             raise BackingOffError(f"{exc} (retried in {delay:.3f}s)", retry_after=delay) from exc
-        follow_ups: list[int] = []
+        follow_ups: list[QueuedEntry] = []
         with ctx.unit() as session:
             outbox.mark_done(session, outbox_id, done.result, ctx.now())
             after = done.after if done.after is not None else done.result
@@ -183,10 +183,8 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             if done.written:
                 tickets.add_written(session, action.ticket_key, done.written)
             if done.then is not None:
-                keys = outbox.enqueue_actions(session, done.then(session), now=ctx.now())
-                follow_ups = outbox.outbox_ids(session, keys)
-    for follow_up in follow_ups:
-        ctx.queue.dispatch(follow_up)
+                follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
+    queue_actions(ctx, follow_ups)
     for connection, external_id in done.ingest:
         ctx.queue.ingest(connection, external_id)
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)
@@ -456,16 +454,16 @@ def _post_to_channel(ctx: SyncContext, action: PostToChannel, attempt: Attempt) 
     )
 
 
-def queue_actions(ctx: SyncContext, rows: Iterable[tuple[int, str]]) -> None:
-    """Hand outbox rows (id, action type) to their queues, after the transaction that wrote them committed.
+def queue_actions(ctx: SyncContext, rows: Iterable[QueuedEntry]) -> None:
+    """Hand outbox rows to their queues, after the transaction that wrote them committed.
 
-    Pages and channel posts go to ``notify``, everything else to ``dispatch``.
+    Pages and channel posts go to ``notify``; everything else to its target connection's ``dispatch`` queue.
     """
-    for outbox_id, action_type in rows:
-        if action_type in NOTIFY_TYPES:
-            ctx.queue.notify(outbox_id)
+    for row in rows:
+        if row.action_type in NOTIFY_TYPES:
+            ctx.queue.notify(row.id)
         else:
-            ctx.queue.dispatch(outbox_id)
+            ctx.queue.dispatch(row.id, row.target)
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:

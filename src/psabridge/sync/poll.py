@@ -1,23 +1,36 @@
-"""Polling: read a connection's changes since its watermark, page by page, and record each changed ticket for ingest.
+"""Polling: read a connection's changes since its watermark and ingest each list page as it comes (page.py).
 
-Each page is committed in one transaction with the watermark it covers: the changed tickets become inbox deliveries
-(ids ``poll:<id>:<hash of the record>``, so a record re-read in the overlap window is not recorded twice, while a
-second change within the same second is) and the watermark moves forward. Only then are the ingests queued; a crash
-in between leaves open deliveries that recovery queues again. Records older than the stored copy are skipped (their
-ingest would be stale anyway). A lease keeps two schedulers from polling one connection at once.
+Each page is stored in one transaction with the watermark it covers, so a crash between pages loses nothing and
+repeats nothing but the page it was on; the next poll starts from the watermark (minus the connector's overlap
+window), and a record re-read there is recognised as unchanged at no cost. The first poll of a connection (no
+watermark) is its backfill: it stores every open ticket and the closed ones changed within the connection's
+``backfill_since`` (90 days unless configured; ``all`` stores everything). A lease keeps two schedulers from polling
+one connection at once.
+
+A spent vendor budget is handed to the poll's pacer (pacing.py): a direct call waits and goes on; a poll job gets the
+error back once the pages read so far are stored, and sends itself again for when the budget has room. A pacer's
+time limit ends the poll after the page it is on, with ``more`` set: the caller polls again to go on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from psabridge.errors import RateLimitedError
 from psabridge.holders import holder_id
-from psabridge.store import inbox, leases, runs, sync_state, tickets
+from psabridge.log import get_logger
+from psabridge.store import Session, leases, runs, sync_state
 from psabridge.store.runs import RunKind
 from psabridge.sync.context import SyncContext
+from psabridge.sync.ingest import IngestOutcome
+from psabridge.sync.pacing import Pacer, paced_pages
+from psabridge.sync.page import PageResult, ingest_page
 
-__all__ = ["PollResult", "poll_connection"]
+__all__ = ["LEASE", "PollResult", "poll_connection"]
+
+_log = get_logger("psabridge.sync")
 
 LEASE = timedelta(minutes=15)
 
@@ -31,73 +44,114 @@ class PollResult:
         skipped: another poll of the connection was running.
         pages: pages read.
         seen: records read.
-        queued: tickets recorded and queued for ingest.
+        counts: tickets by what ingesting them did (created, updated, unchanged, stale, outside, deferred, failed,
+            echo) and ``requests``, the vendor requests completing the pages cost beyond the list pages.
         watermark: the watermark stored at the end.
+        more: the pacer's time limit ended the poll before its last page: poll again to go on.
     """
 
     connection: str
     skipped: bool = False
     pages: int = 0
     seen: int = 0
-    queued: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
     watermark: datetime | None = None
+    more: bool = False
+
+    @property
+    def stored(self) -> int:
+        """Tickets created or updated."""
+        return self.counts.get("created", 0) + self.counts.get("updated", 0)
 
 
-def poll_connection(ctx: SyncContext, connection: str) -> PollResult:
-    """Poll one connection from its stored watermark (a full backfill when it has none)."""
+def poll_connection(ctx: SyncContext, connection: str, *, pacer: Pacer | None = None) -> PollResult:
+    """Poll one connection from its stored watermark (its backfill when it has none).
+
+    Args:
+        ctx: the sync context.
+        connection: the connection to poll.
+        pacer: how to wait for a spent budget (default: wait inline, no time limit).
+
+    Raises:
+        RateLimitedError: the pacer hands waits back (what was read before is stored).
+        RunTimeLimitError: a wait would outlast the pacer's time limit (as above).
+    """
     holder = holder_id()
     name = f"poll:{connection}"
     with ctx.unit() as session:
         if not leases.take_lease(session, name, holder, LEASE):
             return PollResult(connection, skipped=True)
     try:
-        return _poll(ctx, connection, holder)
+        return _poll(ctx, connection, holder, pacer or Pacer())
     finally:
         with ctx.unit() as session:
             leases.release_lease(session, name, holder)
 
 
-def _poll(ctx: SyncContext, connection: str, holder: str) -> PollResult:
+def _poll(ctx: SyncContext, connection: str, holder: str, pacer: Pacer) -> PollResult:
     connector = ctx.connector(connection)
+    settings = ctx.settings.connection(connection)
     with ctx.unit() as session:
         since = sync_state.get_watermark(session, connection)
         run_id = runs.start_run(session, RunKind.POLL, connection, {"since": since.isoformat() if since else None})
         sync_state.mark_poll(session, connection, started=ctx.now())
-    pages = seen = queued = 0
+    pages = seen = 0
+    counts: Counter[str] = Counter()
+    failures: list[tuple[str, str, str | None]] = []
     watermark = since
+    more = False
     error: str | None = None
     try:
-        for page in connector.iter_changes(since):
+        for page in paced_pages(connector, since, pacer):
             pages += 1
             seen += len(page.records)
-            found = [
-                (connector.external_id_of(r), connector.updated_at_of(r), tickets.raw_hash(r)) for r in page.records
-            ]
-            with ctx.unit() as session:
-                stored = tickets.stored_versions(session, connection, [external_id for external_id, _, _ in found])
-                changes = [
-                    (external_id, f"poll:{external_id}:{digest[:24]}")
-                    for external_id, updated, digest in found
-                    if not _older(updated, stored.get(external_id, (None, None))[0])
-                ]
-                new = inbox.record_changes(session, connection, changes)
-                sync_state.set_watermark(session, connection, page.watermark, run_id=run_id)
+
+            def step(session: Session, mark: datetime | None = page.watermark) -> None:
+                sync_state.set_watermark(session, connection, mark, run_id=run_id)
                 leases.take_lease(session, f"poll:{connection}", holder, LEASE)
+
+            result = ingest_page(
+                ctx,
+                connection,
+                page.records,
+                pacer=pacer,
+                listed_at=ctx.now(),
+                reach=settings.backfill_reach(ctx.now()),
+                step=step,
+            )
+            _count(result, counts)
+            failures.extend((key, "failed", why[:1000]) for key, why in result.failed)
             if page.watermark is not None and (watermark is None or page.watermark > watermark):
                 watermark = page.watermark
-            for external_id in new:
-                ctx.queue.ingest(connection, external_id)
-            queued += len(new)
+            if pacer.out_of_time():
+                more = True
+                break
+    except RateLimitedError:
+        counts["paused"] = 1  # handed back to the caller, who polls again when the budget has room
+        raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         with ctx.unit() as session:
-            runs.finish_run(session, run_id, counts={"pages": pages, "seen": seen, "queued": queued}, error=error)
+            runs.record_run_items(session, run_id, failures)
+            totals = {"pages": pages, "seen": seen, **counts}
+            runs.finish_run(session, run_id, counts=totals, error=error)
             sync_state.mark_poll(session, connection, finished=ctx.now())
-    return PollResult(connection, pages=pages, seen=seen, queued=queued, watermark=watermark)
+    if counts["failed"]:
+        _log.warning("poll: tickets failed", connection=connection, failed=counts["failed"], run=run_id)
+    return PollResult(connection, pages=pages, seen=seen, counts=dict(counts), watermark=watermark, more=more)
 
 
-def _older(updated: datetime | None, stored: datetime | None) -> bool:
-    """Strictly older than the stored copy (equal is not: same-second changes happen)."""
-    return updated is not None and stored is not None and updated < stored
+def _count(result: PageResult, counts: Counter[str]) -> None:
+    """Add a page's outcomes to a run's counts."""
+    for item in result.results:
+        counts[item.outcome.value] += 1
+        if item.closed:
+            counts["closed"] += 1
+    counts[IngestOutcome.UNCHANGED.value] += len(result.unchanged)
+    counts[IngestOutcome.STALE.value] += result.stale
+    counts["outside"] += result.outside
+    counts[IngestOutcome.DEFERRED.value] += len(result.deferred)
+    counts["failed"] += len(result.failed)
+    counts["requests"] += result.requests

@@ -1,22 +1,28 @@
 """Reconcile, for cron: compare each vendor with the store and each mirror with its source; repair drift.
 
-Per connection: read the vendor's tickets changed in the window (``since``, or everything with ``full``), ingest
-those the store lacks or holds an older copy of (with ``full``: every one, so the content hash decides), and with
-``full`` also re-check stored tickets the vendor no longer listed. Then per link: a mirror that was never created is
-created, a mirrored field whose owner's value the other side does not hold is written again, notes and time entries
-not yet carried are carried. Repairs go through the same ingest and outbox paths as live changes. Unfinished
-deliveries and write-backs are queued again. The run and every ticket's outcome are recorded; a lease keeps two
-reconciles from running at once.
+Per connection: page through the vendor's tickets changed in the window (``since``, or everything with ``full``)
+and ingest each list page as a poll does (page.py): a record equal to the stored copy costs nothing, only what
+differs is read and stored, so a second full reconcile of an unchanged vendor costs its list pages. With ``full``,
+closed tickets older than the connection's ``backfill_since`` that the store does not hold stay out (as the backfill
+left them out; ``since`` reaches further on demand), and stored tickets the vendor no longer listed are re-read by id.
+Then per link: a mirror that was never created is created, a mirrored field whose owner's value the other side does
+not hold is written again, notes and time entries not yet carried are carried. Repairs go through the same ingest
+and outbox paths as live changes. Unfinished deliveries and write-backs are queued again.
+
+A spent vendor budget paces the run (pacing.py): it waits for room, says so, and goes on, within its time limit.
+The lock (a lease) covers the whole run, including the drain: with ``wait`` the reconcile waits for the work it
+queued (tracked through the store, drain.py, so it ends when that work is done, whichever process does it). The run
+and every ticket's outcome are recorded; a second reconcile while one runs is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from psabridge.errors import PsaBridgeError
 from psabridge.holders import holder_id
@@ -25,28 +31,51 @@ from psabridge.model import Action, SetFields, Ticket, split_ticket_key, ticket_
 from psabridge.settings import LinkSettings
 from psabridge.store import Session, leases, links, outbox, runs, tickets
 from psabridge.store.links import MirrorLink
-from psabridge.store.outbox import GAVE_UP
+from psabridge.store.outbox import GAVE_UP, QueuedEntry
 from psabridge.store.runs import RunKind
 from psabridge.sync.context import SyncContext
+from psabridge.sync.drain import drain, tracking
 from psabridge.sync.ingest import IngestOutcome, IngestResult, ingest_ticket
 from psabridge.sync.linking import plan_link
 from psabridge.sync.mirror import MIRROR_FIELDS, mirror_origin, new_mirror
+from psabridge.sync.outbox import queue_actions
+from psabridge.sync.pacing import Pacer, paced_pages
+from psabridge.sync.page import PageResult, ingest_page
 from psabridge.sync.recovery import recover
 
-__all__ = ["COUNTS", "Counts", "ReconcileLockedError", "ReconcileReport", "add_write_back_failures", "reconcile"]
+__all__ = [
+    "COUNTS",
+    "Counts",
+    "ReconcileLockedError",
+    "ReconcileProgress",
+    "ReconcileReport",
+    "add_write_back_failures",
+    "reconcile",
+]
 
 _log = get_logger("psabridge.sync")
 
 COUNTS = ("seen", "created", "updated", "closed", "repaired", "failed")
 LOCK = "reconcile"
 LEASE = timedelta(hours=2)
-
-Progress = Callable[[str, int], None]
-"""Called with (connection, tickets seen so far) as a reconcile advances."""
+"""How long the lock outlives a reconcile that died; a running one renews it page by page."""
 
 
 class ReconcileLockedError(PsaBridgeError):
     """Another reconcile holds the lock."""
+
+
+class ReconcileProgress(Protocol):
+    """What a reconcile tells as it advances (the command line's progress display)."""
+
+    def compared(self, connection: str, counts: Counts) -> None:
+        """A list page of ``connection`` was compared and stored; ``counts`` are its totals so far."""
+
+    def waiting(self, connection: str, seconds: float) -> None:
+        """The run waits ``seconds`` for ``connection``'s vendor budget."""
+
+    def draining(self, done: int, total: int, eta: float | None) -> None:
+        """Of ``total`` jobs the run queued, ``done`` are done; about ``eta`` seconds are left (None: unknown)."""
 
 
 @dataclass
@@ -59,6 +88,8 @@ class Counts:
     closed: int = 0
     repaired: int = 0
     failed: int = 0
+    unchanged: int = 0
+    requests: int = 0
     items: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -75,6 +106,8 @@ class ReconcileReport:
     connections: dict[str, Counts] = field(default_factory=dict)
     run_ids: dict[str, int] = field(default_factory=dict)
     unfinished: bool = False
+    queued: int = 0
+    left: int = 0
 
     @property
     def failed(self) -> int:
@@ -87,6 +120,8 @@ class ReconcileReport:
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "unfinished": self.unfinished,
+            "queued": self.queued,
+            "left": self.left,
             "connections": {name: c.as_dict() for name, c in self.connections.items()},
             "runs": self.run_ids,
         }
@@ -95,13 +130,27 @@ class ReconcileReport:
 def reconcile(
     ctx: SyncContext,
     *,
-    connections: Iterable[str] = (),
+    connections: tuple[str, ...] | list[str] = (),
     since: datetime | None = None,
     full: bool = False,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: ReconcileProgress | None = None,
+    time_limit: float | None = None,
+    wait: float | None = None,
+    pacer: Pacer | None = None,
 ) -> ReconcileReport:
     """Compare and repair the chosen connections (default: every enabled one); see the module docstring.
+
+    Args:
+        ctx: the sync context.
+        connections: the connections to reconcile (default: every enabled one).
+        since: the window's start (ignored with ``full``).
+        full: compare every ticket the vendor lists.
+        dry_run: report what would change; write nothing.
+        progress: told as the run advances.
+        time_limit: seconds the comparing may take, waits for budgets included (None: no limit).
+        wait: wait up to this many seconds for the work the run queued, under the lock (None: do not wait).
+        pacer: how to wait for a spent budget (default: inline, within ``time_limit``, told to ``progress``).
 
     Raises:
         ReconcileLockedError: another reconcile is running.
@@ -118,41 +167,58 @@ def reconcile(
             raise ReconcileLockedError(
                 f"another reconcile is running (held by {current.holder if current else '?'} since {since_text})"
             )
+
+    def keep_lock() -> None:
+        with ctx.unit() as session:
+            leases.take_lease(session, LOCK, holder, LEASE)
+
     report = ReconcileReport(dry_run=dry_run, started_at=ctx.now())
+    pacer = pacer or Pacer.within(time_limit)
+    if pacer.on_wait is None and progress is not None:
+        pacer.on_wait = progress.waiting
     errors: dict[str, str] = {}
     try:
-        for name in names:
-            report.connections[name] = Counts()
-            with ctx.unit() as session:
-                options = {"since": since.isoformat() if since else None, "full": full, "dry_run": dry_run}
-                report.run_ids[name] = runs.start_run(session, RunKind.RECONCILE, name, options)
-        for name in names:  # first every vendor against the store, so mirrors are compared on fresh copies
-            try:
-                _compare(
-                    ctx, name, report.connections[name], since=since, full=full, dry_run=dry_run, progress=progress
-                )
-            except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others' reconcile
-                report.connections[name].failed += 1
-                errors[name] = f"{type(exc).__name__}: {exc}"
-                _log.error("reconcile failed", connection=name, error=errors[name])
-            with ctx.unit() as session:
-                leases.take_lease(session, LOCK, holder, LEASE)
-        _repair_links(ctx, names, report, dry_run=dry_run)
+        with tracking(ctx) as tracked:
+            for name in names:
+                report.connections[name] = Counts()
+                with ctx.unit() as session:
+                    options = {"since": since.isoformat() if since else None, "full": full, "dry_run": dry_run}
+                    report.run_ids[name] = runs.start_run(session, RunKind.RECONCILE, name, options)
+            for name in names:  # first every vendor against the store, so mirrors are compared on fresh copies
+                try:
+                    _compare(ctx, name, report.connections[name], since=since, full=full, dry_run=dry_run,
+                             pacer=pacer, progress=progress, keep_lock=keep_lock)  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others' reconcile
+                    report.connections[name].failed += 1
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    _log.error("reconcile failed", connection=name, error=errors[name])
+                keep_lock()
+            _repair_links(ctx, names, report, dry_run=dry_run)
+            if not dry_run:  # others' unfinished work, queued again but not waited for (it is not this run's)
+                recover(ctx, polls=False, queue=tracked.inner)
+            if wait is not None and not dry_run:
+                drained = drain(ctx, tracked, wait, progress=progress.draining if progress else None,
+                                keep_alive=keep_lock)  # fmt: skip
+                report.queued, report.left, report.unfinished = drained.total, drained.left, not drained.done
+                if drained.backing_off:
+                    _log.warning("write-backs back off past the wait", left=drained.left, late=drained.backing_off)
+                add_write_back_failures(ctx, report, finish=False)
         for name in names:
             counts = report.connections[name]
             with ctx.unit() as session:
                 runs.record_run_items(session, report.run_ids[name], counts.items)
                 runs.finish_run(session, report.run_ids[name], counts=counts.as_dict(), error=errors.get(name))
-        if not dry_run:
-            recover(ctx, polls=False)
     finally:
         with ctx.unit() as session:
             leases.release_lease(session, LOCK, holder)
     return report
 
 
-def add_write_back_failures(ctx: SyncContext, report: ReconcileReport) -> None:
-    """Count write-backs that failed since the reconcile started, per target connection, into the report's runs."""
+def add_write_back_failures(ctx: SyncContext, report: ReconcileReport, *, finish: bool = True) -> None:
+    """Count write-backs that failed since the reconcile started, per target connection, into the report.
+
+    With ``finish`` also into the connections' runs (for a caller whose drain ran after the runs were finished).
+    """
     with ctx.db.session() as session:
         failed = outbox.failed_since(session, report.started_at)
     for target, count in failed.items():
@@ -160,8 +226,9 @@ def add_write_back_failures(ctx: SyncContext, report: ReconcileReport) -> None:
         if counts is None or not count:
             continue
         counts.failed += count
-        with ctx.unit() as session:
-            runs.finish_run(session, report.run_ids[target], counts=counts.as_dict())
+        if finish:
+            with ctx.unit() as session:
+                runs.finish_run(session, report.run_ids[target], counts=counts.as_dict())
 
 
 def _compare(
@@ -172,40 +239,46 @@ def _compare(
     since: datetime | None,
     full: bool,
     dry_run: bool,
-    progress: Progress | None,
+    pacer: Pacer,
+    progress: ReconcileProgress | None,
+    keep_lock: Callable[[], None],
 ) -> None:
     connector = ctx.connector(name)
+    reach = ctx.settings.connection(name).backfill_reach(ctx.now()) if full else None
     seen_ids: set[str] = set()
-    for page in connector.iter_changes(None if full else since):
-        found = [(connector.external_id_of(r), connector.updated_at_of(r)) for r in page.records]
-        with ctx.db.session() as session:
-            stored = tickets.stored_versions(session, name, [external_id for external_id, _ in found])
-        for external_id, updated in found:
-            if external_id in seen_ids:
-                continue
-            seen_ids.add(external_id)
-            counts.seen += 1
-            known = stored.get(external_id)
-            if not full and known is not None and updated is not None and known[0] is not None and updated <= known[0]:
-                continue  # the store holds this version already
-            _ingest(ctx, name, external_id, counts, dry_run=dry_run)
+    for page in paced_pages(connector, None if full else since, pacer):
+        records = []
+        for record in page.records:
+            external_id = connector.external_id_of(record)
+            if external_id not in seen_ids:  # re-read in the overlap after a pause: compared already
+                seen_ids.add(external_id)
+                records.append(record)
+        counts.seen += len(records)
+        counts.requests += page.request_count
+        result = ingest_page(ctx, name, records, pacer=pacer, listed_at=ctx.now(), reach=reach, dry_run=dry_run)
+        _tally(result, counts)
+        keep_lock()
         if progress is not None:
-            progress(name, counts.seen)
+            progress.compared(name, counts)
     if full:
         with ctx.db.session() as session:
             stored_ids = tickets.stored_external_ids(session, name)
         for external_id in sorted(stored_ids - seen_ids):  # gone from the vendor's list: ask for it by id
-            _ingest(ctx, name, external_id, counts, dry_run=dry_run)
+            _tally_one(ctx, name, external_id, counts, dry_run=dry_run)
 
 
-def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dry_run: bool) -> IngestResult | None:
-    key = ticket_key(name, external_id)
-    try:
-        result = ingest_ticket(ctx, name, external_id, dry_run=dry_run)
-    except PsaBridgeError as exc:
+def _tally(result: PageResult, counts: Counts) -> None:
+    """Add a page's outcomes to a connection's counts and items."""
+    for item in result.results:
+        _count(item, counts)
+    counts.unchanged += len(result.unchanged)
+    counts.requests += result.requests
+    for key, why in result.failed:
         counts.failed += 1
-        counts.items.append((key, "failed", str(exc)[:1000]))
-        return None
+        counts.items.append((key, "failed", why[:1000]))
+
+
+def _count(result: IngestResult, counts: Counts) -> None:
     outcome = result.outcome
     if outcome == IngestOutcome.CREATED:
         counts.created += 1
@@ -213,11 +286,21 @@ def _ingest(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dr
         counts.updated += 1
     if result.closed:
         counts.closed += 1
-    quiet = (IngestOutcome.UNCHANGED, IngestOutcome.STALE, IngestOutcome.ECHO)
+    quiet = (IngestOutcome.UNCHANGED, IngestOutcome.STALE, IngestOutcome.ECHO, IngestOutcome.DEFERRED)
     if outcome not in quiet:  # an echo is our own write coming back: nothing to report
         detail = ", ".join(result.changed) or None
-        counts.items.append((key, "closed" if result.closed else outcome.value, detail))
-    return result
+        counts.items.append((result.key, "closed" if result.closed else outcome.value, detail))
+
+
+def _tally_one(ctx: SyncContext, name: str, external_id: str, counts: Counts, *, dry_run: bool) -> None:
+    """Ingest one ticket by id (it is not on the vendor's list, or is the other side of a link) and count it."""
+    try:
+        result = ingest_ticket(ctx, name, external_id, dry_run=dry_run)
+    except PsaBridgeError as exc:
+        counts.failed += 1
+        counts.items.append((ticket_key(name, external_id), "failed", str(exc)[:1000]))
+        return
+    _count(result, counts)
 
 
 def _repair_links(ctx: SyncContext, names: list[str], report: ReconcileReport, *, dry_run: bool) -> None:
@@ -228,7 +311,7 @@ def _repair_links(ctx: SyncContext, names: list[str], report: ReconcileReport, *
         counts = report.connections.get(link.source_connection) or report.connections[names[0]]
         for key in (link.source_key, link.target_key):  # a side whose connection was not compared: fetch it fresh
             if key is not None and split_ticket_key(key)[0] not in names:
-                _ingest(ctx, *split_ticket_key(key), Counts(), dry_run=dry_run)
+                _tally_one(ctx, *split_ticket_key(key), Counts(), dry_run=dry_run)
         try:
             _repair_link(ctx, link.id, counts, dry_run=dry_run)
         except PsaBridgeError as exc:
@@ -237,7 +320,7 @@ def _repair_links(ctx: SyncContext, names: list[str], report: ReconcileReport, *
 
 
 def _repair_link(ctx: SyncContext, link_id: int, counts: Counts, *, dry_run: bool) -> None:
-    dispatch: list[int] = []
+    dispatch: list[QueuedEntry] = []
     with ctx.unit(dry_run=dry_run) as session:
         link = links.get_link(session, link_id)
         assert link is not None
@@ -251,13 +334,12 @@ def _repair_link(ctx: SyncContext, link_id: int, counts: Counts, *, dry_run: boo
             fresh = len(outbox.enqueue_actions(session, actions, now=ctx.now())) + outbox.reopen(
                 session, keys, ctx.now()
             )
-            dispatch = outbox.outbox_ids(session, keys)
+            dispatch = outbox.outbox_rows(session, keys)
             if fresh:  # the same repair done before (a value the other side cannot hold) is not counted again
                 counts.repaired += fresh
                 counts.items.append((link.source_key, "repaired", ", ".join(sorted({a.type for a in actions}))))
     if not dry_run:
-        for outbox_id in dispatch:
-            ctx.queue.dispatch(outbox_id)
+        queue_actions(ctx, dispatch)
 
 
 def _link_drift(

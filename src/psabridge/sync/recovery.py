@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from psabridge.store import inbox, outbox
-from psabridge.sync.context import SyncContext
+from psabridge.sync.context import SyncContext, WorkQueue
 
 __all__ = ["Recovered", "recover"]
 
@@ -27,25 +27,30 @@ class Recovered:
     polls: int
 
 
-def recover(ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True) -> Recovered:
+def recover(
+    ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True, queue: WorkQueue | None = None
+) -> Recovered:
     """Queue again unfinished ingests and write-backs (those untouched for ``older_than``), and poll every connection.
 
     Args:
         ctx: the sync context.
         older_than: only work left alone at least this long (a periodic sweep); None: everything (start-up).
         polls: also poll every enabled connection from its watermark.
+        queue: where to queue it (default: the context's queue).
     """
+    queue = queue or ctx.queue
     if older_than is None:  # start-up: locks of crashed processes on this host need not wait out their expiry
         ctx.locks.clear_abandoned()
     cutoff = ctx.now() - older_than if older_than is not None else None
     with ctx.db.session() as session:
         deliveries = inbox.open_deliveries(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
+        targets = outbox.targets_of(session, write_backs)
     for connection, external_id in deliveries:
-        ctx.queue.ingest(connection, external_id)
+        queue.ingest(connection, external_id)
     for outbox_id in write_backs:
-        ctx.queue.dispatch(outbox_id)
+        queue.dispatch(outbox_id, targets.get(outbox_id))
     connections = [c.name for c in ctx.settings.connections if c.enabled] if polls else []
     for name in connections:
-        ctx.queue.poll(name)
+        queue.poll(name)
     return Recovered(len(deliveries), len(write_backs), len(connections))

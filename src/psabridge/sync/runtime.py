@@ -20,7 +20,7 @@ from dramatiq.common import dq_name
 from psabridge.connectors.base import Connector
 from psabridge.rules import DEFAULT_RULES, RulesConfig
 from psabridge.settings import ConnectionSettings, Settings
-from psabridge.sync.broker import QUEUES, BrokerOptions, is_embedded, setup_broker, start_workers
+from psabridge.sync.broker import BrokerOptions, broker_options, is_embedded, setup_broker, start_workers, stop_workers
 from psabridge.sync.context import SyncContext, build_context, current_context, set_context
 from psabridge.sync.deadletters import record_dead_letter
 from psabridge.sync.policy import DeadJob
@@ -49,13 +49,15 @@ class Engine:
     def start_workers(self, threads: int = 8) -> None:
         """Start in-process worker threads (idempotent)."""
         if not self.workers:
+            enabled = sum(1 for c in self.settings.connections if c.enabled)
+            self.context.shares.configure(threads, enabled)
             prefetch = None if self.embedded else self.context.options.queue_prefetch
             self.workers.append(start_workers(self.broker, threads=threads, queue_prefetch=prefetch))
 
     def drain(self, timeout: float = 600.0) -> bool:
         """Wait until no queue holds work (embedded broker only); False when ``timeout`` seconds passed first."""
         queues = getattr(self.broker, "queues", {})
-        names = [n for q in QUEUES for n in (q, dq_name(q)) if n in queues]
+        names = [n for q in self.broker.get_declared_queues() for n in (q, dq_name(q)) if n in queues]
         deadline = time.monotonic() + timeout
         quiet = 0
         while quiet < 3:  # three quiet looks in a row: a job in flight may still be queueing its follow-ups
@@ -69,7 +71,7 @@ class Engine:
     def stop(self) -> None:
         """Stop the workers and release connections."""
         for worker in self.workers:
-            worker.stop()
+            stop_workers(self.broker, worker)
         self.workers.clear()
         self.context.close()
 
@@ -91,7 +93,7 @@ def boot(
         lock_wait: seconds a job waits for a ticket's lock.
         connector_factory: builds connectors (None: the vendor connectors; tests pass fakes).
     """
-    options = options or BrokerOptions(namespace=settings.namespace)
+    options = options or broker_options(settings)
     broker = setup_broker(settings.broker, _record_dead, options)
     from psabridge.sync.actors import ActorQueue  # only now: the actors bind to the broker set up above
 

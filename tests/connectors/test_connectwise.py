@@ -185,14 +185,23 @@ def test_a_page_is_completed_with_time_in_bulk_and_notes_and_configurations_per_
     assert completion.request_count == 5 == times.call_count + per_ticket
 
 
-def test_a_ticket_whose_last_update_stands_keeps_its_stored_extras(router: respx.MockRouter, namespace: str) -> None:
-    listed = {**ticket(6, "2026-11-20T10:00:01Z"), "isInSla": False}  # a field moved, the update time did not
+def test_a_ticket_changed_within_the_second_of_its_stored_copy_is_read_again(
+    router: respx.MockRouter, namespace: str
+) -> None:
+    # lastUpdated is kept to the second: a note added in the same second as the stored copy moves no marker, so the
+    # stored notes cannot be trusted once any list field moved
+    listed = {**ticket(6, "2026-11-20T10:00:01Z"), "isInSla": False}
     stored = {**ticket(6, "2026-11-20T10:00:01Z"), "isInSla": True, "_psa_notes": [{"id": 60}], "_psa_time_entries": []}
+    notes = router.get("/service/tickets/6/notes").respond(json=[{"id": 60}, {"id": 61, "text": "same second"}])
+    configurations = router.get("/service/tickets/6/configurations").respond(json=[])
+    router.get("/time/entries").respond(json=[])
 
-    completion = connector(namespace).complete_page([listed], {"6": stored})  # (no route: any request would fail)
+    completion = connector(namespace).complete_page([listed], {"6": stored})
 
-    assert completion.full == [{**listed, "_psa_notes": [{"id": 60}], "_psa_time_entries": []}]
-    assert completion.request_count == 0
+    [full] = completion.full
+    assert [n["id"] for n in full["_psa_notes"]] == [60, 61]
+    assert (notes.call_count, configurations.call_count) == (1, 1)
+
 
 
 def test_time_entries_of_many_tickets_are_asked_for_150_ids_at_a_time(router: respx.MockRouter, namespace: str) -> None:

@@ -295,13 +295,6 @@ class AutotaskConnector(HttpConnector):
         time_entries = self._query("TimeEntries", [{"op": "eq", "field": "ticketID", "value": ticket_id}])
         return _full(item, notes, time_entries)
 
-    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
-        """The list record with the stored notes and time while ``lastActivityDate`` stands (its resolution anew)."""
-        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
-            return None
-        notes = [n for n in previous.get(EXTRA_NOTES) or () if not n.get(RESOLUTION_NOTE)]
-        return _full(dict(record), notes, list(previous.get(EXTRA_TIME_ENTRIES) or ()))
-
     def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
         """List records (the whole ticket) completed with the notes and time entries of the page, two queries each.
 

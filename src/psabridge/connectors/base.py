@@ -193,8 +193,11 @@ class Connector(abc.ABC):
     def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
         """The full record from a changed list record and the stored one, when its sub-resources cannot have changed.
 
-        Vendors whose list record is the whole ticket return it with the stored ``_psa_*`` extras when the vendor's
-        change marker (update time, version counter) is the stored one's; None (the default) reads it again.
+        Only a vendor whose list record is the whole ticket AND whose change marker is a version counter that every
+        change moves (ServiceNow's sys_mod_count) may return it with the stored ``_psa_*`` extras; None (the
+        default) reads it again. An update time cannot serve: vendors keep it to the second, and a change made in the
+        same second as the stored copy (a technician's note just after our own write) would be lost
+        (freescout-help-desk/freescout#1311 is this failure in another sync tool).
         """
         return None
 

@@ -318,12 +318,6 @@ class ConnectWiseConnector(HttpConnector):
     def _configurations(self, ticket_id: int) -> list[RawRecord]:
         return list(self.http.request_json("GET", f"service/tickets/{ticket_id}/configurations").data or [])
 
-    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
-        """The list record with the stored notes, time and configurations while ``_info.lastUpdated`` stands."""
-        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
-            return None
-        return {**record, **{key: value for key, value in previous.items() if key.startswith("_psa_")}}
-
     def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
         """List records completed with time entries in bulk and notes and configurations per ticket, overlapped."""
         ids = [numeric_id(self.external_id_of(record), VENDOR) for record in records]

@@ -324,14 +324,6 @@ class FreshserviceConnector(HttpConnector):
         fields, stats = _split_stats(record)
         return stats == (previous.get(EXTRA_EXTRA) or {}).get("stats") and super().list_fields_equal(fields, previous)
 
-    def reuse_extras(self, record: RawRecord, previous: RawRecord) -> RawRecord | None:
-        """The list record with the stored conversations, assets and time while ``updated_at`` stands."""
-        if self.updated_at_of(record) is None or self.updated_at_of(record) != self.updated_at_of(previous):
-            return None
-        fields, stats = _split_stats(record)
-        extra = {**(previous.get(EXTRA_EXTRA) or {}), "stats": stats}
-        return {**fields, **{k: v for k, v in previous.items() if k.startswith("_psa_")}, EXTRA_EXTRA: extra}
-
     def read_full(self, records: list[RawRecord]) -> dict[str, RawRecord]:
         """List records completed per ticket (no bulk read exists): conversations and assets, time; overlapped."""
         tasks = [(kind, record) for record in records for kind in ("view", "time")]

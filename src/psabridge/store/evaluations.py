@@ -41,6 +41,7 @@ __all__ = [
     "signature_fixes",
     "take_due_wakeups",
     "wakeup_of",
+    "would_write_by_connection",
 ]
 
 _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
@@ -191,6 +192,19 @@ def count_needing_evaluation(session: Session) -> int:
     """How many tickets wait for an evaluation."""
     query = sa.select(sa.func.count()).where(EvaluationRow.needed_since.is_not(None))
     return int(session.scalar(query) or 0)
+
+
+def would_write_by_connection(session: Session) -> dict[str, tuple[int, int]]:
+    """Per connection: (tickets whose last evaluation held writes back for act_since, the actions held back)."""
+    connection = sa.func.substr(EvaluationRow.ticket_key, 1, sa.func.instr(EvaluationRow.ticket_key, ":") - 1)
+    if session.get_bind().dialect.name == "postgresql":
+        connection = sa.func.split_part(EvaluationRow.ticket_key, ":", 1)
+    query = (
+        sa.select(connection, sa.func.count(), sa.func.sum(EvaluationRow.would_write))
+        .where(EvaluationRow.would_write > 0)
+        .group_by(connection)
+    )
+    return {str(name): (int(tickets), int(actions or 0)) for name, tickets, actions in session.execute(query)}
 
 
 def set_hands_off(session: Session, key: str, hands_off: bool, *, now: datetime | None = None) -> None:

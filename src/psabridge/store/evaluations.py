@@ -29,6 +29,7 @@ __all__ = [
     "count_needing_evaluation",
     "due_wakeups",
     "evaluation_record",
+    "is_gone",
     "mark_needed",
     "needing_among",
     "needing_evaluation",
@@ -167,6 +168,12 @@ def clear_needed(session: Session, key: str, *, seen: int) -> bool:
         sa.update(table).where(table.c.ticket_key == key, table.c.changes == seen).values(needed_since=None)
     )
     return bool(getattr(cleared, "rowcount", 0))
+
+
+def is_gone(session: Session, key: str) -> bool:
+    """Whether the ticket is marked deleted (gone from its vendor): nothing is evaluated or written for it."""
+    query = sa.select(TicketRow.deleted_at.is_not(None)).where(TicketRow.key == key)
+    return bool(session.scalar(query))
 
 
 def needing_among(session: Session, keys: Collection[str]) -> set[str]:

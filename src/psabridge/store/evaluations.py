@@ -33,6 +33,7 @@ __all__ = [
     "mark_needed",
     "needing_among",
     "needing_evaluation",
+    "park",
     "record_evaluation",
     "rule_states",
     "save_rule_states",
@@ -168,6 +169,11 @@ def clear_needed(session: Session, key: str, *, seen: int) -> bool:
         sa.update(table).where(table.c.ticket_key == key, table.c.changes == seen).values(needed_since=None)
     )
     return bool(getattr(cleared, "rowcount", 0))
+
+
+def park(session: Session, key: str) -> None:
+    """Mark a ticket up to date whatever changed (its evaluation was dead-lettered: recovery must not resend it)."""
+    session.execute(sa.update(_table()).where(_table().c.ticket_key == key).values(needed_since=None))
 
 
 def is_gone(session: Session, key: str) -> bool:

@@ -25,10 +25,12 @@ from psabridge.store.statements import chunks, insert_ignore
 
 __all__ = [
     "EvaluationRecord",
+    "clear_needed",
     "count_needing_evaluation",
     "due_wakeups",
     "evaluation_record",
     "mark_needed",
+    "needing_among",
     "needing_evaluation",
     "record_evaluation",
     "rule_states",
@@ -152,6 +154,29 @@ def record_evaluation(
         sa.update(table).where(table.c.ticket_key == key, table.c.changes == seen).values(needed_since=None)
     )
     return bool(getattr(cleared, "rowcount", 0))
+
+
+def clear_needed(session: Session, key: str, *, seen: int) -> bool:
+    """Mark a ticket up to date without recording an evaluation (not stored, or the other side of a mirror pair).
+
+    Returns False when a change arrived after ``seen`` (it stays pending).
+    """
+    table = _table()
+    cleared = session.execute(
+        sa.update(table).where(table.c.ticket_key == key, table.c.changes == seen).values(needed_since=None)
+    )
+    return bool(getattr(cleared, "rowcount", 0))
+
+
+def needing_among(session: Session, keys: Collection[str]) -> set[str]:
+    """The tickets among ``keys`` that still need evaluating."""
+    found: set[str] = set()
+    for chunk in chunks(sorted(set(keys))):
+        query = sa.select(EvaluationRow.ticket_key).where(
+            EvaluationRow.ticket_key.in_(chunk), EvaluationRow.needed_since.is_not(None)
+        )
+        found.update(session.scalars(query))
+    return found
 
 
 def needing_evaluation(session: Session, *, older_than: datetime | None = None, limit: int = 10_000) -> list[str]:

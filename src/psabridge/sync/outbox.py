@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -61,9 +61,11 @@ from psabridge.model import (
     split_ticket_key,
     ticket_key,
 )
-from psabridge.store import Session, audit, findings, outbox, tickets
+from psabridge.rules.base import LedgerEntry
+from psabridge.store import Session, audit, findings, ledger, outbox, tickets
 from psabridge.store.links import LinkState
 from psabridge.store.outbox import SENDABLE, OutboxEntry, OutboxStatus, QueuedEntry
+from psabridge.store.transitions import field_text
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import value_hash
 from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
@@ -81,6 +83,9 @@ __all__ = [
     "moved_with",
     "queue_actions",
 ]
+
+RULES_ORIGIN = "rules."
+"""The origin prefix of the rules' actions (``rules.<rule id>``): their field changes go to the ledger."""
 
 NOTIFY_TYPES = frozenset({"page_on_call", "post_to_channel"})
 """Action types the ``notify`` queue carries (pages and channel posts): no ticket lock, no write-back behind them."""
@@ -182,6 +187,7 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
             if done.written:
                 tickets.add_written(session, action.ticket_key, done.written)
+                ledger.record_ledger(session, action.ticket_key, _ledger_entries(action, done, ctx.now()))
             if done.then is not None:
                 follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
     queue_actions(ctx, follow_ups)
@@ -189,6 +195,23 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
         ctx.queue.ingest(connection, external_id)
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)
     return DispatchResult(outbox_id, done.outcome)
+
+
+def _ledger_entries(action: Action, done: _Done, now: datetime) -> list[LedgerEntry]:
+    """What a rule's field change set, for the ledger (never fight a human); nothing for other write-backs."""
+    if not action.origin.startswith(RULES_ORIGIN) or done.outcome != DispatchOutcome.WRITTEN:
+        return []
+    if isinstance(action, SetFields):
+        values: dict[str, Any] = dict(action.fields)
+    elif isinstance(action, RouteToQueue):
+        values = {"queue": action.queue, "tier": action.tier, "assignee": action.assignee}
+    else:
+        return []
+    return [
+        LedgerEntry(name, field_text(value), now, action.origin)
+        for name, value in values.items()
+        if name in done.written and value is not None
+    ]
 
 
 def _sendable(ctx: SyncContext, entry: OutboxEntry | None, outbox_id: int) -> OutboxEntry | DispatchResult:

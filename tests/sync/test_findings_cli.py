@@ -101,17 +101,19 @@ def test_rules_explain_shows_every_rule_its_evidence_and_withheld_writes_and_wri
     assert finding["code"] == "unverified" and finding["evidence"] and finding["occurrence"] == 1
     assert finding["new"] is False  # stored by the evaluate step already: explain reads the same inputs
     assert not rules["handoff"]["fired"] and rules["handoff"]["findings"] == []
-    # Announced by the evaluate step's note already: nothing new to write; the priority correction is withheld, as
-    # the shipped rules only note an understated priority (effect note, not set).
-    assert report["actions"] == []
-    assert ("effect", "set priority=P2") in [(w["reason"], w["what"]) for w in report["withheld"]]
-    assert finding["noted"] is True
+    # The fake vendor's tickets changed before the connection's first sync: history, so act_since holds every write
+    # back (the note included); the priority correction is withheld anyway, as the shipped rules only note an
+    # understated priority (effect note, not set).
+    assert report["actions"] == [] and report["would_write"] >= 1
+    withheld = [(w["reason"], w["what"]) for w in report["withheld"]]
+    assert ("act_since", "internal note") in withheld and ("effect", "set priority=P2") in withheld, withheld
+    assert finding["noted"] is False
     assert _rows(filled) == before and filled.snow.writes == writes
     code, out, _ = filled.run("rules", "explain", "--ticket", "SNOW-1", "--at", "2030-01-01T09:00:00Z")
     assert code == 0
     assert "SNOW-1  acme-snow:1  as at 2030-01-01T09:00:00+00:00" in out
     assert "identity  fired  Verify the caller's identity" in out and "[error] unverified" in out
-    assert "evidence: " in out and "next look: " in out
+    assert "evidence: " in out and "next look: " in out and "withheld: internal note" in out
     assert _rows(filled) == before
 
 

@@ -85,6 +85,7 @@ class StoredChange:
         mirror_of_ours: the ticket is a mirror psabridge created.
         integration_user: our identity at the ticket's vendor (its notes are ours).
         at: when the ingest started (the time rules judge against).
+        created: first seen by this ingest.
     """
 
     ticket: Ticket
@@ -95,11 +96,17 @@ class StoredChange:
     links: tuple[MirrorLink, ...] = ()
     mirror_of_ours: bool = False
     integration_user: str | None = None
+    created: bool = False
 
     @property
     def is_real(self) -> bool:
         """Content changed and not by our own write: the rules evaluate it, mirrors carry it."""
         return self.outcome in (IngestOutcome.CREATED, IngestOutcome.UPDATED)
+
+    @property
+    def needs_evaluation(self) -> bool:
+        """A real change, or a mirror psabridge just created (evaluated on the side the rules say, once)."""
+        return self.is_real or (self.created and self.mirror_of_ours)
 
 
 Planner = Callable[[SyncContext, Session, StoredChange], list[Action]]
@@ -163,7 +170,7 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
         queue_actions(ctx, new)
-        if change.is_real:
+        if change.needs_evaluation:
             ctx.queue.evaluate(key)
     outbox_ids = tuple(row.id for row in new)
     result = IngestResult(
@@ -247,7 +254,7 @@ def store_changes(
 def _record_for_rules(
     session: Session, upserted: Sequence[TicketChange], changes: Sequence[StoredChange], now: datetime
 ) -> None:
-    """The transitions of every stored change and "needs evaluation" for the real ones (two statements in all)."""
+    """The transitions of every stored change and "needs evaluation" (``StoredChange.needs_evaluation``)."""
     moved: list[tuple[str, Transition]] = []
     for stored, change in zip(upserted, changes, strict=True):
         if change.outcome not in (IngestOutcome.UPDATED, IngestOutcome.ECHO) or stored.after is None:
@@ -256,7 +263,7 @@ def _record_for_rules(
         at = stored.after.updated_at or now
         moved.extend((stored.key, t) for t in transitions.transitions_between(stored.before, stored.after, at, by))
     transitions.record_transitions(session, moved)
-    evaluations.mark_needed(session, [c.ticket.key for c in changes if c.is_real], now)
+    evaluations.mark_needed(session, [c.ticket.key for c in changes if c.needs_evaluation], now)
 
 
 def _classify(
@@ -286,6 +293,7 @@ def _classify(
         links=tuple(links),
         mirror_of_ours=mirror_of_ours,
         integration_user=integration_user,
+        created=change.outcome == UpsertOutcome.CREATED,
     )
 
 

@@ -142,6 +142,7 @@ class _Done:
     written: dict[str, str] = field(default_factory=dict)
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    set_at: datetime | None = None  # the vendor's update time of a field write (the ledger's time)
     then: Callable[[Session], list[Action]] | None = None  # more work, planned inside the completing transaction
     ingest: list[tuple[str, str]] = field(default_factory=list)  # tickets to ingest after the commit
 
@@ -187,7 +188,9 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
             if done.written:
                 tickets.add_written(session, action.ticket_key, done.written)
-                ledger.record_ledger(session, action.ticket_key, _ledger_entries(action, done, ctx.now()))
+                ledger.record_ledger(
+                    session, action.ticket_key, _ledger_entries(action, done, done.set_at or ctx.now())
+                )
             if done.then is not None:
                 follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
     queue_actions(ctx, follow_ups)
@@ -376,12 +379,20 @@ def _write_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue
         if name in after and after[name] != stored_data.get(name):
             written.setdefault(name, value_hash(after[name]))
     before = {name: stored_data.get(name) for name in changes}
+    # The ledger's time is the vendor's update time of this write when its answer shows one: the transitions a
+    # person's later change makes are stamped in the vendor's time too, so "changed after psabridge set it" compares
+    # one clock with itself.
+    moved_at = after.get("updated_at")
+    set_at = None
+    if isinstance(moved_at, str) and moved_at != stored_data.get("updated_at"):
+        set_at = datetime.fromisoformat(moved_at)
     return _Done(
         DispatchOutcome.WRITTEN,
         result={"patch": out.patch},
         written=written,
         before=before,
         after={"fields": dict(changes)},
+        set_at=set_at,
     )
 
 

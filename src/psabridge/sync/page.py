@@ -375,7 +375,7 @@ def _store_batch(
         if change.outcome == IngestOutcome.DEFERRED:
             out.deferred.append(change.ticket.external_id)
             continue
-        if change.is_real:
+        if change.needs_evaluation:
             out.evaluate.append(change.ticket.key)
         wanted = plan_change(ctx, session, change)
         actions.extend(wanted)

@@ -31,7 +31,7 @@ from psabridge.cli import app
 from psabridge.store import Database
 from psabridge.store.models import FindingRow, Link
 from psabridge_sandbox.configout import write_config
-from psabridge_sandbox.desk import CASES, SYSTEMS, CaseBook, CaseName, Opened
+from psabridge_sandbox.desk import CASES, SYSTEMS, CaseBook, CaseName, FreshserviceDesk, Opened
 from psabridge_sandbox.people import WRITES
 from psabridge_sandbox.runner import SandboxRunner
 from tests.conftest import ROOT
@@ -132,6 +132,7 @@ class Worked:
 
     cases: dict[tuple[str, CaseName], Opened]
     mirrored: Opened
+    hands_off: Opened
     writes: dict[str, int]
 
 
@@ -142,9 +143,14 @@ def worked(desk: Desk) -> Worked:
              for case in CASES}  # fmt: skip
     # A client's incident handed to the MSP: mirrored into ConnectWise, evaluated on its source side only.
     mirrored = desk.book.password_reset("servicenow", tag=f"{tag} mirrored", queue="MSP Support")
+    # A ticket the client's agent tagged hands-off (guardrails.hands_off.tags): evaluated, nothing written.
+    hands_off = desk.book.password_reset("freshservice", tag=f"{tag} hands-off")
+    fs = desk.book.desk("freshservice")
+    assert isinstance(fs, FreshserviceDesk)
+    fs.tag(hands_off.ticket_id, "hands-off")
     report = desk.reconcile()
     assert report["unfinished"] is False, report
-    return Worked(cases, mirrored, desk.writes())
+    return Worked(cases, mirrored, hands_off, desk.writes())
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -199,6 +205,17 @@ def test_a_mirrored_ticket_is_noted_once_on_its_source_side(desk: Desk, worked: 
     assert [n for n in cw_notes if NOTE_HEAD in n] == []
 
 
+def test_a_ticket_tagged_hands_off_gets_findings_and_no_note(desk: Desk, worked: Worked) -> None:
+    assert desk.ours(worked.hands_off) == []
+    key = f"globex-fs:{worked.hands_off.ticket_id}"
+    found = json.loads(desk.run("findings", "--ticket", key, "--rule", "identity", "--json"))
+    assert [(f["code"], f["open"], f["noted"]) for f in found] == [("unverified", True, False)]
+    report = json.loads(desk.run("rules", "explain", "--ticket", key, "--json"))
+    assert report["actions"] == [] and "identity" in report["fired"]
+    assert {w["reason"] for w in report["withheld"]} == {"hands_off"}
+    assert any("hands-off" in w["detail"] for w in report["withheld"])
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rules_explain_shows_the_firing_rule_and_its_evidence(desk: Desk, worked: Worked, case: CaseName) -> None:
     rule, step = STEPS[case]
@@ -221,6 +238,7 @@ def test_a_second_reconcile_writes_nothing_more(desk: Desk, worked: Worked) -> N
     assert desk.writes() == worked.writes
     for opened in [*worked.cases.values(), worked.mirrored]:
         assert len(desk.ours(opened)) == 1, opened
+    assert desk.ours(worked.hands_off) == []
     status = json.loads(desk.run("status", "--json"))
     for system in SYSTEMS:
         assert status[CONNECTIONS[system]]["open_findings"].get("Verify the caller's identity", 0) >= 1, system

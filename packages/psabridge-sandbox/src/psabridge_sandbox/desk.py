@@ -43,7 +43,18 @@ from psabridge_sandbox.credentials import (
 from psabridge_sandbox.freshservice_records import AGENT_BASE
 from psabridge_sandbox.runner import ServiceInfo
 
-__all__ = ["CASES", "SYSTEMS", "CaseBook", "CaseName", "Desk", "Opened"]
+__all__ = [
+    "CASES",
+    "SYSTEMS",
+    "AutotaskDesk",
+    "CaseBook",
+    "CaseName",
+    "ConnectWiseDesk",
+    "Desk",
+    "FreshserviceDesk",
+    "Opened",
+    "ServiceNowDesk",
+]
 
 SYSTEMS = ("connectwise", "autotask", "servicenow", "freshservice")
 CaseName = Literal["password_reset", "outage_wrong_priority", "weak_resolve", "bare_escalation"]
@@ -276,6 +287,10 @@ class FreshserviceDesk:
 
     def escalate(self, ticket_id: str, queue: str) -> None:
         self.http.put(f"tickets/{ticket_id}", json={"group_id": self.group(queue)}).raise_for_status()
+
+    def tag(self, ticket_id: str, *tags: str) -> None:
+        """Set the ticket's tags (Freshservice tickets carry a list of tags; the other vendors' tickets have none)."""
+        self.http.put(f"tickets/{ticket_id}", json={"tags": list(tags)}).raise_for_status()
 
     def internal_notes(self, ticket_id: str) -> list[str]:
         found = self.http.get(f"tickets/{ticket_id}/conversations").raise_for_status().json()["conversations"]

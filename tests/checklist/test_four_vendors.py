@@ -97,13 +97,15 @@ class Desk:
         return [n for n in self.book.desk(opened.system).internal_notes(opened.ticket_id) if NOTE_HEAD in n]
 
 
-def _configure(folder: Path, sandbox: SandboxRunner, *, links: list[dict[str, Any]]) -> tuple[Path, str]:
+def _configure(
+    folder: Path, sandbox: SandboxRunner, *, links: list[dict[str, Any]], database: str | None = None
+) -> tuple[Path, str]:
     config = write_config(folder / "psabridge.yaml", sandbox.infos, world=sandbox.world, host="127.0.0.1")
     data = yaml.safe_load(config.read_text())
     rules = yaml.safe_load((ROOT / "config" / "rules.yaml").read_text())
     rules["rules"]["priority"]["effects"]["understated"] = "set"  # this MSP lets psabridge correct priorities
     (folder / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
-    database = f"sqlite:///{folder / 'psabridge.db'}"
+    database = database or f"sqlite:///{folder / 'psabridge.db'}"
     data.update(rules="rules.yaml", database=database, links=links, log={"level": "warning", "format": "json"})
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     return config, database
@@ -264,6 +266,34 @@ def test_a_backfill_of_history_stores_findings_and_writes_nothing(tmp_path: Path
         finally:
             db.dispose()
         assert {"resolution_note", "closure"} <= rules  # the history's weak closes were found, and kept to the store
+    finally:
+        book.close()
+        runner.stop()
+
+
+@pytest.mark.integration
+def test_the_cases_on_postgresql_get_one_note_each_and_a_second_reconcile_writes_nothing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The production store: the same cases, on PostgreSQL (the module's other tests run on SQLite)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
+        runner = SandboxRunner(port_base=0, tickets=0)
+        runner.start()
+    book = CaseBook(runner.infos)
+    try:
+        config, database = _configure(tmp_path, runner, links=[], database=postgres_url)
+        pg = Desk(runner, book, config, database)
+        pg.reconcile()
+        cases = [book.open_case(case, system, tag=f"pg {system}") for system in SYSTEMS for case in CASES]
+        pg.reconcile()
+        for opened in cases:
+            [note] = pg.ours(opened)
+            assert STEPS[opened.case][1] in note, (opened, note)
+        writes = pg.writes()
+        pg.reconcile("--full")
+        assert pg.writes() == writes
+        assert all(len(pg.ours(opened)) == 1 for opened in cases)
     finally:
         book.close()
         runner.stop()

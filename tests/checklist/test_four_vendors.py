@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,21 +112,29 @@ def _configure(
     return config, database
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+@contextmanager
+def _desk(
+    folder: Path, *, tickets: int = 0, links: list[dict[str, Any]], database: str | None = None
+) -> Iterator[Desk]:
+    """The simulators (``tickets`` seeded per vendor) and the people at them, psabridge configured for them."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
-        runner = SandboxRunner(port_base=0, tickets=0)
+        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")  # our own cost, not the plan's limits
+        runner = SandboxRunner(port_base=0, tickets=tickets)
         runner.start()
     book = CaseBook(runner.infos)
     try:
-        config, database = _configure(tmp_path_factory.mktemp("checklist"), runner, links=[MIRROR_LINK])
-        made = Desk(runner, book, config, database)
-        made.reconcile()  # the first sync of every connection: from now on, what people do is acted on
-        yield made
+        config, url = _configure(folder, runner, links=links, database=database)
+        yield Desk(runner, book, config, url)
     finally:
         book.close()
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    with _desk(tmp_path_factory.mktemp("checklist"), links=[MIRROR_LINK]) as made:
+        made.reconcile()  # the first sync of every connection: from now on, what people do is acted on
+        yield made
 
 
 @dataclass
@@ -247,28 +256,19 @@ def test_a_second_reconcile_writes_nothing_more(desk: Desk, worked: Worked) -> N
 
 
 def test_a_backfill_of_history_stores_findings_and_writes_nothing(tmp_path: Path) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
-        runner = SandboxRunner(port_base=0, tickets=30)  # each vendor's seeded history: closed tickets and open ones
-        runner.start()
-    book = CaseBook(runner.infos)
-    try:
-        config, database = _configure(tmp_path, runner, links=[])
-        history = Desk(runner, book, config, database)
+    # Each vendor's seeded history, closed tickets and open ones, all changed before this first sync.
+    with _desk(tmp_path, tickets=30, links=[]) as history:
         before = history.writes()
         report = history.reconcile()
         assert all(c["created"] > 0 for c in report["connections"].values()), report
         assert history.writes() == before  # nothing written to any vendor
-        db = Database(database)
+        db = Database(history.database)
         try:
             with db.session() as session:
                 rules = set(session.scalars(sa.select(FindingRow.rule).distinct()))
         finally:
             db.dispose()
         assert {"resolution_note", "closure"} <= rules  # the history's weak closes were found, and kept to the store
-    finally:
-        book.close()
-        runner.stop()
 
 
 @pytest.mark.integration
@@ -276,16 +276,9 @@ def test_the_cases_on_postgresql_get_one_note_each_and_a_second_reconcile_writes
     tmp_path: Path, postgres_url: str
 ) -> None:
     """The production store: the same cases, on PostgreSQL (the module's other tests run on SQLite)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
-        runner = SandboxRunner(port_base=0, tickets=0)
-        runner.start()
-    book = CaseBook(runner.infos)
-    try:
-        config, database = _configure(tmp_path, runner, links=[], database=postgres_url)
-        pg = Desk(runner, book, config, database)
+    with _desk(tmp_path, links=[], database=postgres_url) as pg:
         pg.reconcile()
-        cases = [book.open_case(case, system, tag=f"pg {system}") for system in SYSTEMS for case in CASES]
+        cases = [pg.book.open_case(case, system, tag=f"pg {system}") for system in SYSTEMS for case in CASES]
         pg.reconcile()
         for opened in cases:
             [note] = pg.ours(opened)
@@ -294,6 +287,3 @@ def test_the_cases_on_postgresql_get_one_note_each_and_a_second_reconcile_writes
         pg.reconcile("--full")
         assert pg.writes() == writes
         assert all(len(pg.ours(opened)) == 1 for opened in cases)
-    finally:
-        book.close()
-        runner.stop()

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
+from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load, parse_instant
 from psabridge.errors import BugError, PsaBridgeError
 from psabridge.model import Action, AddNote, PageOnCall, PostToChannel, RouteToQueue, SetFields
 from psabridge.rules import Evaluation, RulesFileError, enrich, evaluate_ticket
@@ -54,7 +54,7 @@ def explain(
     (an SLA clock's warning, a satisfaction check an hour after closing).
     """
     settings = load(config, quiet_logging=True)
-    moment = _instant(at) if at else datetime.now(UTC)
+    moment = parse_instant(at, "--at").astimezone(UTC) if at else datetime.now(UTC)
     try:
         ctx = build_context(settings, _NoQueue())
     except RulesFileError as exc:
@@ -72,16 +72,6 @@ def explain(
         typer.echo(json.dumps(report, indent=2, default=str))
         return
     _print(report)
-
-
-def _instant(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"--at {value!r} is not an ISO time (e.g. 2026-05-14T09:30:00-04:00)") from exc
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"--at {value!r} has no time zone: write e.g. {value}Z or {value}-04:00")
-    return moment.astimezone(UTC)
 
 
 def _evaluate(

@@ -243,6 +243,17 @@ def test_rules_explain_shows_the_firing_rule_and_its_evidence(desk: Desk, worked
         assert found and all(f["noted"] for f in found), (system, found)
 
 
+def test_tickets_are_found_by_the_number_technicians_see(desk: Desk, worked: Worked) -> None:
+    sn = worked.cases[("servicenow", "password_reset")]
+    number = desk.book.desk("servicenow").ticket(sn.ticket_id)["number"]  # type: ignore[attr-defined]
+    assert number.startswith("INC")
+    report = json.loads(desk.run("rules", "explain", "--ticket", number, "--json"))
+    assert report["ticket"] == f"acme-snow:{sn.ticket_id}" and report["number"] == number
+    cw = worked.cases[("connectwise", "password_reset")]
+    found = json.loads(desk.run("findings", "--ticket", f"#{cw.ticket_id}", "--rule", "identity", "--json"))
+    assert [f["ticket"] for f in found] == [f"msp-cw:{cw.ticket_id}"]
+
+
 def test_a_second_reconcile_writes_nothing_more(desk: Desk, worked: Worked) -> None:
     report = desk.reconcile("--full")
     assert sum(c["repaired"] for c in report["connections"].values()) == 0, report

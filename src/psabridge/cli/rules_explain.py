@@ -217,6 +217,10 @@ def _print(report: dict[str, Any]) -> None:
         typer.echo(f"  withheld: {w['what']} ({w['rule']}.{w['finding']}): {w['reason']}: {w['detail']}")
     for r in report["resolved"]:
         typer.echo(f"  resolved: {r['rule']}.{r['code']}" + (" (announced in the note)" if r["announced"] else ""))
+    if report["trace"]:
+        typer.echo("  the engine decided:")
+        for line in report["trace"]:
+            typer.echo(f"    · {line}")
     typer.echo(f"  next look: {report['wake_at'] or 'none (only on the next change)'}")
     if report["would_write"]:
         typer.echo(f"  act_since held back {report['would_write']} write(s)")

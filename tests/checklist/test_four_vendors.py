@@ -174,6 +174,9 @@ def test_each_case_gets_exactly_one_internal_note_naming_its_step(
     _, step = STEPS[case]
     assert step in note, note
     assert "Why: psabridge rules explain --ticket" in note
+    # Internal only: the requester sees none of it (no public note, comment or reply of psabridge's).
+    every = desk.book.desk(system).all_notes(opened.ticket_id)
+    assert [n for n in every if NOTE_HEAD in n] == [note]
 
 
 def _priority(desk: Desk, opened: Opened) -> Any:

@@ -51,6 +51,8 @@ def test_needs_evaluation_is_cleared_only_for_the_changes_the_evaluation_saw(db:
         assert evaluations.needing_evaluation(s) == ["a:1", "a:2"]
         again = evaluations.evaluation_record(s, "a:1")
     assert again.before == ticket() and again.would_write == 2 and again.signature == "0x1"
+    with db.session() as s:
+        assert evaluations.would_write_by_connection(s) == {"a": (1, 2)}
     with db.transaction() as s:
         assert evaluations.record_evaluation(
             s, "a:1", seen=again.changes, before=ticket(), evaluated_at=T0, signature=None, would_write=0

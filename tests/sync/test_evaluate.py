@@ -109,6 +109,10 @@ def test_a_rerun_writes_nothing_and_a_second_occurrence_acts_again(plain: World,
     assert plain.snow.notes_with(ticket_id, "Priority P3") == 2
     [stored] = [f for f in _findings(plain, key) if f.rule == "priority"]
     assert (stored.occurrence, stored.noted, stored.resolved) == (2, True, False)
+    # gone from the vendor: not evaluated, nothing written
+    plain.snow.tickets.pop(ticket_id)
+    assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "deleted"
+    assert not evaluate_stored(plain.ctx, key, force=True).evaluated
     notes = [row for row in outbox_of(plain, key) if row.action_type == "add_note"]
     assert len(notes) == 2 and len({row.idempotency_key for row in notes}) == 2
     assert {row.status for row in notes} == {"done"}

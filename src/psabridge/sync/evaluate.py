@@ -62,7 +62,8 @@ class EvaluateResult:
 
     Attributes:
         key: the ticket.
-        evaluated: the rules ran on it (False: not stored, up to date already, or the other side of a mirror pair).
+        evaluated: the rules ran on it (False: not stored or deleted, up to date already, or the other side of a
+            mirror pair).
         evaluation: the engine's result (None when the ticket is not stored).
         outbox_ids: the outbox rows this evaluation wrote (new ones only: a repeat writes none).
         up_to_date: no change arrived while it ran (else another evaluation follows).
@@ -93,7 +94,7 @@ def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run:
             if record.needed_since is None and not force:
                 return EvaluateResult(key, evaluated=False)
             stored = tickets.load_ticket(session, key)
-            if stored is None:
+            if stored is None or evaluations.is_gone(session, key):
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False)
             ticket = enrich(stored)

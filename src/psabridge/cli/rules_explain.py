@@ -15,11 +15,11 @@ import typer
 from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load, parse_instant
 from psabridge.errors import BugError, PsaBridgeError
 from psabridge.model import Action, AddNote, PageOnCall, PostToChannel, RouteToQueue, SetFields
-from psabridge.rules import Evaluation, RulesFileError, enrich, evaluate_ticket
+from psabridge.rules import Evaluation, FindingRecord, RulesFileError, enrich, evaluate_ticket
 from psabridge.rules.base import Finding
 from psabridge.settings import Settings
 from psabridge.store import tickets
-from psabridge.sync.context import build_context
+from psabridge.sync.context import SyncContext, build_context
 from psabridge.sync.evaluate import evaluation_input
 
 __all__ = ["explain", "explain_json"]
@@ -75,7 +75,7 @@ def explain(
 
 
 def _evaluate(
-    ctx: Any, settings: Settings, ref: str, connection: str | None, moment: datetime
+    ctx: SyncContext, settings: Settings, ref: str, connection: str | None, moment: datetime
 ) -> tuple[Evaluation, str | None]:
     if connection is not None:
         settings.connection(connection)  # an unknown name is a ConfigError naming the connections
@@ -140,7 +140,7 @@ def explain_json(evaluation: Evaluation, *, number: str | None, at: datetime) ->
     }
 
 
-def _finding(f: Finding, record: Any) -> dict[str, Any]:
+def _finding(f: Finding, record: FindingRecord | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "code": f.code,
         "severity": f.severity,

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from psabridge.store.models import SyncState
 
-__all__ = ["PollState", "first_synced_at", "get_watermark", "mark_poll", "poll_states", "set_watermark"]
+__all__ = [
+    "PollState",
+    "first_synced_at",
+    "get_watermark",
+    "mark_first_sync",
+    "mark_poll",
+    "poll_states",
+    "set_watermark",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,19 @@ def mark_poll(
             state.first_synced_at = started
     if finished is not None:
         state.last_poll_finished_at = finished
+
+
+def mark_first_sync(session: Session, connection: str, at: datetime) -> None:
+    """Keep ``at`` as the connection's ``first_synced_at`` unless it has one.
+
+    A first reconcile syncs as a first poll does: what it finds is history, and the rules act only on what changes
+    after it (their default ``act_since``).
+    """
+    state = session.get(SyncState, connection)
+    if state is None:
+        session.add(SyncState(connection=connection, watermark=None, first_synced_at=at))
+    elif state.first_synced_at is None:
+        state.first_synced_at = at
 
 
 def poll_states(session: Session) -> dict[str, PollState]:

@@ -9,7 +9,7 @@ import typer
 
 from psabridge.cli.common import EXIT_FAILED, ConfigOption, die, load
 from psabridge.errors import PsaBridgeError
-from psabridge.store import Database, tickets, upgrade
+from psabridge.store import Database, evaluations, tickets, upgrade
 from psabridge.store.finding_reports import FindingView, list_findings
 
 __all__ = ["finding_json", "findings"]
@@ -30,7 +30,8 @@ def findings(
 ) -> None:
     """List stored findings, newest first: ticket, rule and code, severity, state, message, evidence and advice.
 
-    A finding is open while it holds; "noted" means psabridge's internal note on the ticket announced it. Rules'
+    A finding is open while it holds; "noted" means psabridge's internal note on the ticket announced it. A ticket
+    marked hands-off (`psabridge rules hands-off`) says so, with the reason (JSON: hands_off, hands_off_reason). Rules'
     findings name their checklist step; `mapping` and `mirror` findings are vendor values no mapping covers and
     mirror problems. Exit 1 when --ticket names no stored ticket.
     """
@@ -43,22 +44,27 @@ def findings(
             if keys is not None and not keys:
                 die(f"no stored ticket {ticket!r} (give its key, human number or vendor id)", EXIT_FAILED)
             found = list_findings(session, ticket_keys=keys, rule=rule, tenant=tenant, open_only=open_only, limit=limit)
+            flagged = evaluations.hands_off_of(session, {f.ticket_key for f in found} | set(keys or []))
     except PsaBridgeError as exc:
         die(f"cannot read the store: {exc}", EXIT_FAILED)
     finally:
         db.dispose()
     if as_json:
-        typer.echo(json.dumps([finding_json(f) for f in found], indent=2))
+        typer.echo(json.dumps([_with_flag(finding_json(f), flagged) for f in found], indent=2))
         return
     if not found:
         filters = _filters(ticket, rule, tenant, open_only)
         typer.echo(f"no findings ({filters})" if filters else "no findings")
+        for key in sorted(flagged):
+            typer.echo(f"{key}: {_flag(flagged[key])}")
         return
     last: str | None = None
     for f in found:
         if f.ticket_key != last:
             last = f.ticket_key
             typer.echo(f"{f.number or '-'}  {f.ticket_key}  (tenant {f.tenant or '-'})")
+            if f.ticket_key in flagged:
+                typer.echo(f"  {_flag(flagged[f.ticket_key])}")
         state = "open" if f.is_open else f"resolved {f.resolved_at.isoformat()[:19] if f.resolved_at else ''}"
         noted = ", noted" if f.noted else ""
         effect = f", effect {f.effect}" if f.effect else ""
@@ -96,6 +102,15 @@ def finding_json(f: FindingView) -> dict[str, Any]:
         "updated_at": f.updated_at.isoformat(),
         "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
     }
+
+
+def _with_flag(data: dict[str, Any], flagged: dict[str, str | None]) -> dict[str, Any]:
+    key = data["ticket"]
+    return {**data, "hands_off": key in flagged, "hands_off_reason": flagged.get(key)}
+
+
+def _flag(reason: str | None) -> str:
+    return "hands-off (psabridge rules hands-off)" + (f": {reason}" if reason else "") + ": nothing is written on it"
 
 
 def _filters(ticket: str | None, rule: str | None, tenant: str | None, open_only: bool) -> str:

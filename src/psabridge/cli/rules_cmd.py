@@ -1,9 +1,10 @@
-"""`psabridge rules sla|check|explain`: SLA clocks and calendars, validating the rules, explaining a ticket.
+"""`psabridge rules sla|check|explain|evaluate|hands-off`: SLA clocks, the rules file, one ticket, stored tickets.
 
 ``rules sla`` answers from the rules file's ``calendars:`` (and, with ``--ticket``, from the store); ``rules check``
 validates the rules file against the settings (tenants' calendars and contract tiers, the paging notifiers, the
 routing matrix's queues) and, with ``--live``, resolves every routing queue through each vendor's metadata;
-``rules explain`` (cli/rules_explain.py) shows every rule on one stored ticket and writes nothing.
+``rules explain`` (cli/rules_explain.py) shows every rule on one stored ticket and writes nothing; ``rules evaluate``
+and ``rules hands-off`` (cli/rules_ops.py) evaluate stored tickets on request and set the store's hands-off flag.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli import mapping_cmd, rules_explain
+from psabridge.cli import mapping_cmd, rules_explain, rules_ops
 from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load, parse_instant
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingRegistry
@@ -30,10 +31,13 @@ from psabridge.store import Database, tickets
 from psabridge.yamlsource import Problem, YamlError, format_loc, load_yaml
 
 app = typer.Typer(
-    help="The checklist rules: SLA clocks and calendars, checking the rules file, explaining a ticket.",
+    help="The checklist rules: SLA clocks and calendars, checking the rules file, explaining a ticket, evaluating "
+    "stored tickets, marking a ticket hands-off.",
     no_args_is_help=True,
 )
 app.command("explain")(rules_explain.explain)
+app.command("evaluate")(rules_ops.evaluate)
+app.command("hands-off")(rules_ops.hands_off)
 
 _PAGERS = ("pagerduty", "opsgenie")
 _CHANNELS = ("slack", "teams")

@@ -18,7 +18,8 @@ from psabridge.model import Action, AddNote, PageOnCall, PostToChannel, RouteToQ
 from psabridge.rules import Evaluation, FindingRecord, RulesFileError, enrich, evaluate_ticket
 from psabridge.rules.base import Finding
 from psabridge.settings import Settings
-from psabridge.store import tickets
+from psabridge.store import evaluations, tickets
+from psabridge.store.evaluations import EvaluationRecord
 from psabridge.sync.context import SyncContext, build_context
 from psabridge.sync.evaluate import evaluation_input
 
@@ -62,12 +63,14 @@ def explain(
             typer.echo(str(problem), err=True)
         die(f"{len(exc.problems)} problem(s) in {settings.rules}", EXIT_CONFIG)
     try:
-        evaluation, number = _evaluate(ctx, settings, ticket, connection, moment)
+        evaluation, number, record = _evaluate(ctx, settings, ticket, connection, moment)
     except PsaBridgeError as exc:
         die(f"cannot read the store: {exc}", EXIT_FAILED)
     finally:
         ctx.close()
-    report = explain_json(evaluation, number=number, at=moment)
+    report = explain_json(
+        evaluation, number=number, at=moment, hands_off=record.hands_off, hands_off_reason=record.hands_off_reason
+    )
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
@@ -76,7 +79,7 @@ def explain(
 
 def _evaluate(
     ctx: SyncContext, settings: Settings, ref: str, connection: str | None, moment: datetime
-) -> tuple[Evaluation, str | None]:
+) -> tuple[Evaluation, str | None, EvaluationRecord]:
     if connection is not None:
         settings.connection(connection)  # an unknown name is a ConfigError naming the connections
     rules = ctx.rules.rules()
@@ -93,13 +96,21 @@ def _evaluate(
         if stored is None:
             die(f"no stored ticket {keys[0]!r}", EXIT_FAILED)
         ticket = enrich(stored)
-        data = evaluation_input(ctx, session, ticket, rules, moment)
+        record = evaluations.evaluation_record(session, ticket.key)
+        data = evaluation_input(ctx, session, ticket, rules, moment, record=record)
         session.rollback()  # read only
-    return evaluate_ticket(data, rules), ticket.number
+    return evaluate_ticket(data, rules), ticket.number, record
 
 
-def explain_json(evaluation: Evaluation, *, number: str | None, at: datetime) -> dict[str, Any]:
-    """The evaluation as `rules explain --json` prints it."""
+def explain_json(
+    evaluation: Evaluation,
+    *,
+    number: str | None,
+    at: datetime,
+    hands_off: bool = False,
+    hands_off_reason: str | None = None,
+) -> dict[str, Any]:
+    """The evaluation as `rules explain --json` prints it (``hands_off``: the store's flag, `rules hands-off`)."""
     stored = {(f.finding.rule, f.finding.code): f for f in evaluation.findings}
     rules = []
     for result in evaluation.results:
@@ -123,6 +134,7 @@ def explain_json(evaluation: Evaluation, *, number: str | None, at: datetime) ->
         "number": number,
         "at": at.isoformat(),
         "evaluated": evaluation.evaluated,
+        "hands_off": {"set": hands_off, "reason": hands_off_reason},
         "fired": [r["rule"] for r in rules if r["fired"]],
         "rules": rules,
         "actions": [_action(a) for a in evaluation.actions],
@@ -180,6 +192,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _print(report: dict[str, Any]) -> None:
     typer.echo(f"{report['number'] or '-'}  {report['ticket']}  as at {report['at']}")
+    if report["hands_off"]["set"]:
+        why = report["hands_off"]["reason"]
+        typer.echo("  hands-off (psabridge rules hands-off)" + (f": {why}" if why else "") + ": nothing is written")
     if not report["evaluated"]:
         typer.echo("  not evaluated: " + "; ".join(report["trace"]))
         return

@@ -29,7 +29,9 @@ __all__ = [
     "count_needing_evaluation",
     "due_wakeups",
     "evaluation_record",
+    "hands_off_of",
     "is_gone",
+    "keys_to_evaluate",
     "mark_needed",
     "needing_among",
     "needing_evaluation",
@@ -43,6 +45,7 @@ __all__ = [
     "signature_fixes",
     "take_due_wakeups",
     "wakeup_of",
+    "would_write_among",
     "would_write_by_connection",
 ]
 
@@ -62,6 +65,7 @@ class EvaluationRecord:
         signature: the error signature of that copy.
         would_write: actions ``act_since`` held back at the last evaluation.
         hands_off: the store marks the ticket hands-off.
+        hands_off_reason: why, as the operator gave it (``rules hands-off --reason``).
     """
 
     ticket_key: str
@@ -72,6 +76,7 @@ class EvaluationRecord:
     signature: str | None = None
     would_write: int = 0
     hands_off: bool = False
+    hands_off_reason: str | None = None
 
 
 def _table() -> sa.Table:
@@ -120,6 +125,7 @@ def evaluation_record(session: Session, key: str) -> EvaluationRecord:
         row.signature,
         row.would_write,
         row.hands_off,
+        row.hands_off_reason,
     )
 
 
@@ -220,11 +226,66 @@ def would_write_by_connection(session: Session) -> dict[str, tuple[int, int]]:
     return {str(name): (int(tickets), int(actions or 0)) for name, tickets, actions in session.execute(query)}
 
 
-def set_hands_off(session: Session, key: str, hands_off: bool, *, now: datetime | None = None) -> None:
-    """Mark a ticket hands-off in the store (evaluated, nothing written) or clear the mark."""
+def set_hands_off(
+    session: Session, key: str, hands_off: bool, *, reason: str | None = None, now: datetime | None = None
+) -> None:
+    """Mark a ticket hands-off in the store (evaluated, nothing written) or clear the mark (and its reason)."""
     now = now or utcnow()
-    if not insert_ignore(session, _table(), [_blank(key, now, hands_off=hands_off)], "ticket_key"):
-        session.execute(sa.update(_table()).where(_table().c.ticket_key == key).values(hands_off=hands_off))
+    values = {"hands_off": hands_off, "hands_off_reason": reason if hands_off else None}
+    if not insert_ignore(session, _table(), [_blank(key, now, **values)], "ticket_key"):
+        session.execute(sa.update(_table()).where(_table().c.ticket_key == key).values(**values, updated_at=now))
+
+
+def hands_off_of(session: Session, keys: Collection[str]) -> dict[str, str | None]:
+    """The tickets among ``keys`` the store marks hands-off, each with its reason (None: none given)."""
+    found: dict[str, str | None] = {}
+    for chunk in chunks(sorted(set(keys))):
+        query = sa.select(EvaluationRow.ticket_key, EvaluationRow.hands_off_reason).where(
+            EvaluationRow.ticket_key.in_(chunk), EvaluationRow.hands_off.is_(True)
+        )
+        found.update({str(key): reason for key, reason in session.execute(query)})
+    return found
+
+
+def keys_to_evaluate(
+    session: Session, connections: Collection[str], *, keys: Collection[str] | None = None, every: bool = False
+) -> dict[str, list[str]]:
+    """Stored tickets (not deleted) of ``connections`` to evaluate, by connection, each list sorted.
+
+    With ``every`` all of them; otherwise those never evaluated (no evaluation record: a store filled before the
+    rules were switched on; or a record without an evaluation) and those still needing evaluation. ``keys`` narrows
+    the choice to these tickets.
+    """
+    query = (
+        sa.select(TicketRow.connection, TicketRow.key)
+        .outerjoin(EvaluationRow, EvaluationRow.ticket_key == TicketRow.key)
+        .where(TicketRow.connection.in_(sorted(set(connections))), TicketRow.deleted_at.is_(None))
+    )
+    if keys is not None:
+        query = query.where(TicketRow.key.in_(sorted(set(keys))))
+    if not every:
+        query = query.where(
+            sa.or_(
+                EvaluationRow.ticket_key.is_(None),
+                EvaluationRow.evaluated_at.is_(None),
+                EvaluationRow.needed_since.is_not(None),
+            )
+        )
+    found: dict[str, list[str]] = {}
+    for connection, key in session.execute(query.order_by(TicketRow.connection, TicketRow.key)):
+        found.setdefault(str(connection), []).append(str(key))
+    return found
+
+
+def would_write_among(session: Session, keys: Collection[str]) -> dict[str, int]:
+    """The actions ``act_since`` held back at the last evaluation of each of ``keys`` (only those holding some)."""
+    found: dict[str, int] = {}
+    for chunk in chunks(sorted(set(keys))):
+        query = sa.select(EvaluationRow.ticket_key, EvaluationRow.would_write).where(
+            EvaluationRow.ticket_key.in_(chunk), EvaluationRow.would_write > 0
+        )
+        found.update({str(key): int(count) for key, count in session.execute(query)})
+    return found
 
 
 # --- rule states -----------------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import FindingRow, TicketRow
+from psabridge.store.statements import chunks
 
-__all__ = ["FindingView", "list_findings", "open_counts_by_step"]
+__all__ = ["FindingView", "list_findings", "open_counts_among", "open_counts_by_step"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +114,17 @@ def open_counts_by_step(session: Session) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for connection, name, count in session.execute(query):
         out.setdefault(str(connection), {})[str(name)] = int(count)
+    return out
+
+
+def open_counts_among(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """Open findings on each of ``keys`` (only tickets that have some)."""
+    out: dict[str, int] = {}
+    for chunk in chunks(sorted(set(keys))):
+        query = (
+            sa.select(FindingRow.ticket_key, sa.func.count())
+            .where(FindingRow.ticket_key.in_(chunk), FindingRow.resolved_at.is_(None))
+            .group_by(FindingRow.ticket_key)
+        )
+        out.update({str(key): int(count) for key, count in session.execute(query)})
     return out

@@ -257,6 +257,7 @@ class EvaluationRow(Base):
     signature: Mapped[str | None] = mapped_column(String(300))  # error_signature of the copy last evaluated
     would_write: Mapped[int] = mapped_column(default=0)  # actions act_since held back at the last evaluation
     hands_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    hands_off_reason: Mapped[str | None] = mapped_column(String(500))  # why, as the operator gave it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

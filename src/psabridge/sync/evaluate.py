@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psabridge.log import get_logger
-from psabridge.model import Ticket
+from psabridge.model import SlaState, Ticket
 from psabridge.rules import (
     ConnectionView,
     Evaluation,
@@ -195,7 +195,7 @@ def _store(
     sla_result = next((r for r in result.results if r.rule == SLA_RULE), None)
     state = sla_result.outcome.state if sla_result is not None else None
     computed = sla_of(state) if state else None
-    if computed is not None:
+    if computed is not None and _sla_changed(ticket.sla, computed):
         tickets.set_sla(session, key, computed.model_copy(update={"computed_at": now}).model_dump(mode="json"))
     evaluations.set_wakeup(session, key, result.wake_at)
     return evaluations.record_evaluation(
@@ -207,6 +207,16 @@ def _store(
         signature=error_signature(ticket),
         would_write=result.would_write,
     )
+
+
+def _sla_changed(stored: SlaState | None, computed: SlaState) -> bool:
+    """Whether the SLA state differs from the stored one in anything but ``computed_at``.
+
+    An unchanged state is not written again: that would be a needless UPDATE of the ticket row per evaluation.
+    """
+    if stored is None:
+        return True
+    return stored.model_copy(update={"computed_at": None}) != computed.model_copy(update={"computed_at": None})
 
 
 def wake_due(ctx: SyncContext, *, limit: int = 10_000) -> list[str]:

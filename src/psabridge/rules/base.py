@@ -337,6 +337,8 @@ class RuleInput(NamedTuple, Generic[S]):
         state: this rule's saved state from earlier evaluations, or None.
         settings: this rule's settings, with the tenant's overrides applied.
         context: the compiled calendars and what the rules before this one decided in this evaluation.
+        explain: whether the caller reads the trace (``rules explain``); when False the rule may leave
+            ``RuleOutcome.trace`` empty and skip building it (the engine drops it anyway), and nothing else may differ.
     """
 
     ticket: Ticket
@@ -352,6 +354,7 @@ class RuleInput(NamedTuple, Generic[S]):
     state: State | None
     settings: S
     context: RuleContext = NO_CONTEXT
+    explain: bool = True
 
 
 class Rule(ABC, Generic[S]):

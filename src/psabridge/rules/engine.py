@@ -85,6 +85,7 @@ _STATUS_RANK = {
 }
 _STATUS_BY_VALUE = {s.value: s for s in Status}
 _DISABLED = RuleOutcome(trace=("disabled",))
+_NO_OUTCOME = RuleOutcome()
 _new_input = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (14 per ticket)
 
 
@@ -282,8 +283,14 @@ def _digest(parts: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
-    """Evaluate one ticket against the rule set: findings, actions, guardrails, the combined note (pure)."""
+def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = True) -> Evaluation:
+    """Evaluate one ticket against the rule set: findings, actions, guardrails, the combined note (pure).
+
+    ``explain=False`` is the fast path (the evaluate step): the engine and the rules (``RuleInput.explain``) build
+    no trace lines, so ``Evaluation.trace`` and every ``RuleResult.outcome.trace`` are empty; everything else
+    (findings, actions, withheld actions and their reasons, states, wake-ups) is the same as with ``explain=True``,
+    the default, which ``rules explain`` and the tests read.
+    """
     ticket = data.ticket
     guard = rules.guardrails
     role = data.link.role
@@ -326,13 +333,16 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         data.knowledge,
         data.now,
     )
+    tail = (context, explain)
     for index, (rule, tuned) in enumerate(rules.lineup(tenant_key)):
         if tuned is None:
-            results.append(RuleResult(rule.id, rule.step, False, _DISABLED))
+            results.append(RuleResult(rule.id, rule.step, False, _DISABLED if explain else _NO_OUTCOME))
             continue
         saved = data.states.get(rule.id) if data.states else None
         try:
-            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings, context)))
+            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings, *tail)))
+            if outcome.trace and not explain:  # a rule that builds its trace regardless
+                outcome = outcome._replace(trace=())
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not stop the others; it is reported
             error = f"{type(exc).__name__}: {exc}"
             results.append(RuleResult(rule.id, rule.step, True, RuleOutcome(), error))
@@ -368,10 +378,11 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
                 held=spec.holds_progress,
                 order=(index, tuned.order[finding.code]),
             )
-            trace.append(
-                f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
-                + (" (new)" if new else "")
-            )
+            if explain:
+                trace.append(
+                    f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
+                    + (" (new)" if new else "")
+                )
         if outcome.findings:
             found[rule.id] = outcome.findings
         if outcome.actions:
@@ -501,8 +512,9 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         else:
             actions.append(note)
             announced = True
-            trace.append(f"note: {len(pending)} finding(s), {len(to_list)} resolved listed")
-    else:
+            if explain:
+                trace.append(f"note: {len(pending)} finding(s), {len(to_list)} resolved listed")
+    elif explain:
         trace.append("note: nothing new to announce")
 
     records = tuple(
@@ -520,9 +532,8 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         for s, newly in resolving
         if newly or announced
     )
-    for r in resolved:
-        if r.newly:
-            trace.append(f"{r.rule}.{r.code}: resolved")
+    if explain:
+        trace.extend(f"{r.rule}.{r.code}: resolved" for r in resolved if r.newly)
     return Evaluation(
         ticket_key=ticket.key,
         results=tuple(results),
@@ -532,7 +543,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         withheld=tuple(withheld),
         states=states,
         wake_at=wake_at,
-        trace=tuple(trace),
+        trace=tuple(trace) if explain else (),
     )
 
 

@@ -89,10 +89,14 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
             if any(c.lower() in codes for c in a.codes) or (a.words and a.words.search(data.text.words))
         ]
         findings: list[Finding] = []
-        trace = [
-            f"signature {knowledge.signature!r}: {len(knowledge.prior_fixes)} prior fix(es), "
-            f"{knowledge.repeats} repeat(s); {len(articles)} article(s) match"
-        ]
+        trace = (
+            (
+                f"signature {knowledge.signature!r}: {len(knowledge.prior_fixes)} prior fix(es), "
+                f"{knowledge.repeats} repeat(s); {len(articles)} article(s) match",
+            )
+            if data.explain
+            else ()
+        )
         if is_open or not settings.open_only:
             if knowledge.prior_fixes:
                 finding = self._prior(data, knowledge.prior_fixes[: settings.max_suggestions])
@@ -109,8 +113,13 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
                         evidence={"articles": [a.id for a in articles]},
                     )
                 )
-        cited = {kb for fix in knowledge.prior_fixes for kb in fix.kb_ids} | set(data.text.kb_ids)
-        if knowledge.signature and knowledge.repeats >= settings.repeat_threshold and not articles and not cited:
+        if (
+            knowledge.signature
+            and knowledge.repeats >= settings.repeat_threshold
+            and not articles
+            and not any(fix.kb_ids for fix in knowledge.prior_fixes)
+            and not data.text.kb_ids
+        ):
             findings.append(
                 self.finding(
                     "write_article",
@@ -122,7 +131,7 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
                     evidence={"signature": knowledge.signature, "repeats": knowledge.repeats},
                 )
             )
-        return RuleOutcome(findings=tuple(findings), trace=tuple(trace))
+        return RuleOutcome(findings=tuple(findings), trace=trace)
 
     def _prior(self, data: RuleInput[KnowledgeSettings], fixes: tuple[PriorFix, ...]) -> Finding | None:
         own = data.tenant.key

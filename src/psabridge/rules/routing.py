@@ -197,7 +197,7 @@ class RoutingRule(Rule[RoutingSettings]):
         """Match the matrix, propose the move; escalate a breach the SLA rule raised in this evaluation."""
         ticket = data.ticket
         if ticket.status is not None and not ticket.status.is_open:
-            return RuleOutcome(trace=(f"not routed: the ticket is {ticket.status.value}",))
+            return RuleOutcome(trace=(f"not routed: the ticket is {ticket.status.value}",) if data.explain else ())
         findings: list[Finding] = []
         actions: list[Proposal] = []
         trace: list[str] = []
@@ -207,7 +207,7 @@ class RoutingRule(Rule[RoutingSettings]):
         else:
             self._route(data, route, findings, actions, trace)
         self._breach(data, findings, actions, trace)
-        return RuleOutcome(tuple(findings), tuple(actions), trace=tuple(trace))
+        return RuleOutcome(tuple(findings), tuple(actions), trace=tuple(trace) if data.explain else ())
 
     def _match(self, data: RuleInput[RoutingSettings]) -> Route | None:
         ticket, text = data.ticket, data.text

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -399,6 +399,10 @@ def compute_sla(
                     f"{', '.join(calendars) or 'none'}).",
                 )
             )
+    if vendor is None and targets is None and not explain:
+        # No vendor figures and no psabridge targets (the client has no contract tier, or the tier none for this
+        # priority): there is no clock to read; what follows only times the clocks and explains them.
+        return SlaReport((), None, priority, tier_name, calendar, tuple(problems))
     timeline = _timeline(ticket, transitions, created, now)
     done_now = ticket.status is not None and ticket.status.value in _DONE
     # Resolution cycle: the current life of the ticket (a reopen restarts it under ``restart``).
@@ -582,7 +586,19 @@ def _merged(
         return vendor
     base["computed"] = tuple(dict.fromkeys(computed))
     base["computed_at"] = None
-    return SlaState.model_validate(base)
+    return _sla_state(base)
+
+
+def _sla_state(fields: dict[str, Any]) -> SlaState:
+    """``SlaState`` of ``fields``, which this module builds with the fields' own types.
+
+    Validation would change nothing but a time's zone (``UtcDateTime`` converts to UTC), so when every time is in
+    UTC already (they are: the mapping and the clocks give UTC) it is skipped; the rule builds one per evaluation and
+    validating it cost as much as the rest of the rule's bookkeeping.
+    """
+    if all(value.tzinfo is UTC for value in fields.values() if isinstance(value, datetime)):
+        return SlaState.model_construct(**fields)
+    return SlaState.model_validate(fields)
 
 
 # --- the rule ----------------------------------------------------------------------------------------------------

@@ -280,7 +280,9 @@ class TicketText:
     def kb_ids(self) -> tuple[str, ...]:
         """The KB article ids the latest resolution note cites (``extract_kb_ids``)."""
         if self._kb_ids is None:
-            self._kb_ids = extract_kb_ids(self.resolution) if self.resolution else ()
+            # Every id the expression finds has "kb" in it (in any case): most notes have none, and skip the scan.
+            found = self.resolution and "kb" in self.resolution.lower()
+            self._kb_ids = extract_kb_ids(self.resolution) if found else ()
         return self._kb_ids
 
     @property

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psabridge.model import Priority, SlaState, SlaStatus
+from psabridge.model import Priority
 from psabridge.rules import CHECKLIST, Evaluation, EvaluationInput, RuleSet, StoredFinding, Transition, evaluate_ticket
 from psabridge.rules.config import RulesDocument
-from psabridge.rules.sla import _sla_state
 
 from .helpers import ACME, NOW, ticket
 from .sla_helpers import CALENDARS, TIERS, tenant
@@ -90,13 +88,3 @@ def test_the_fast_path_decides_what_explain_shows(subject, known, rules, client,
 def test_every_rule_runs_in_the_property_above() -> None:
     results = evaluate_ticket(EvaluationInput(ticket=ticket(), now=NOW), EVERY_RULE[1]).results
     assert [r.rule for r in results if r.enabled] == [rule.id for rule in CHECKLIST]
-
-
-def test_the_sla_state_is_built_as_validation_would_build_it() -> None:
-    due = NOW + timedelta(hours=2)
-    fields = {"response_due": due, "response_state": SlaStatus.OK, "response_target": timedelta(hours=2),
-              "clock": "business", "computed": ("response_due",), "computed_at": None}  # fmt: skip
-    assert _sla_state(fields) == SlaState.model_validate(fields)
-    assert _sla_state(fields).model_fields_set == SlaState.model_validate(fields).model_fields_set
-    local = _sla_state({**fields, "response_due": due.astimezone(ZoneInfo("America/New_York"))})
-    assert local.response_due is not None and local.response_due.tzinfo is UTC and local.response_due == due

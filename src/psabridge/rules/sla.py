@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -586,19 +586,7 @@ def _merged(
         return vendor
     base["computed"] = tuple(dict.fromkeys(computed))
     base["computed_at"] = None
-    return _sla_state(base)
-
-
-def _sla_state(fields: dict[str, Any]) -> SlaState:
-    """``SlaState`` of ``fields``, which this module builds with the fields' own types.
-
-    Validation would change nothing but a time's zone (``UtcDateTime`` converts to UTC), so when every time is in
-    UTC already (they are: the mapping and the clocks give UTC) it is skipped; the rule builds one per evaluation and
-    validating it cost as much as the rest of the rule's bookkeeping.
-    """
-    if all(value.tzinfo is UTC for value in fields.values() if isinstance(value, datetime)):
-        return SlaState.model_construct(**fields)
-    return SlaState.model_validate(fields)
+    return SlaState.model_validate(base)
 
 
 # --- the rule ----------------------------------------------------------------------------------------------------

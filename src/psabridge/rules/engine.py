@@ -252,6 +252,10 @@ class _Current:
     order: tuple[int, int]
 
 
+def _by_order(c: _Current) -> tuple[int, int]:
+    return c.order
+
+
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -398,7 +402,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = Tr
 
     # Guardrails that stop every write.
     blocked: tuple[WithheldReason, str] | None = None
-    tags = {t.lower() for t in ticket.tags} & {t.lower() for t in guard.hands_off.tags}
+    tags = {t.lower() for t in ticket.tags} & {t.lower() for t in guard.hands_off.tags} if ticket.tags else None
     if data.hands_off:
         blocked = ("hands_off", "the ticket is marked hands-off")
     elif ticket.status is not None and ticket.status in guard.hands_off.statuses:
@@ -472,7 +476,8 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = Tr
         done.setdefault((rule_id, proposal.finding), []).append(_describe(action))
 
     # The combined note.
-    pending = sorted((c for c in current.values() if c.pending), key=lambda c: c.order)
+    ordered = sorted(current.values(), key=_by_order) if len(current) > 1 else list(current.values())
+    pending = [c for c in ordered if c.pending]
     order = rules.order
     resolving: list[tuple[StoredFinding, bool]] = []  # (stored finding, resolved by this evaluation)
     for s in data.findings:
@@ -525,7 +530,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = Tr
             c.new,
             noted=c.noted or (announced and c.pending),
         )
-        for c in sorted(current.values(), key=lambda c: c.order)
+        for c in ordered
     )
     resolved = tuple(
         ResolvedFinding(s.rule, s.code, s.occurrence, newly, announced=announced and s.noted)

@@ -286,6 +286,10 @@ class RuleOutcome(NamedTuple):
     trace: tuple[str, ...] = ()
 
 
+NO_OUTCOME = RuleOutcome()
+"""The outcome of a rule that found nothing, proposes nothing and keeps its state (shared: built once)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleContext:
     """What a rule may read besides its ticket: config compiled once per load, and what earlier rules decided.

@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 from psabridge.model import Action, AddNote, NoteKind, SetFields, Status, Ticket
 from psabridge.rules.base import (
     NO_KNOWLEDGE,
+    NO_OUTCOME,
     NO_TENANT,
     STANDALONE,
     TRACKED_FIELDS,
@@ -85,7 +86,6 @@ _STATUS_RANK = {
 }
 _STATUS_BY_VALUE = {s.value: s for s in Status}
 _DISABLED = RuleOutcome(trace=("disabled",))
-_NO_OUTCOME = RuleOutcome()
 _new_input = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (14 per ticket)
 
 
@@ -340,7 +340,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = Tr
     tail = (context, explain)
     for index, (rule, tuned) in enumerate(rules.lineup(tenant_key)):
         if tuned is None:
-            results.append(RuleResult(rule.id, rule.step, False, _DISABLED if explain else _NO_OUTCOME))
+            results.append(RuleResult(rule.id, rule.step, False, _DISABLED if explain else NO_OUTCOME))
             continue
         saved = data.states.get(rule.id) if data.states else None
         try:

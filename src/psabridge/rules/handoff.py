@@ -20,7 +20,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Ticket
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings, escalations
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings, escalations
 from psabridge.rules.text import TicketText, Tokens, Words, count_affected_users
 
 __all__ = ["LABELS", "HandoffRule", "HandoffSettings", "handoff_gaps"]
@@ -142,8 +142,10 @@ class HandoffRule(Rule[HandoffSettings]):
         elif settings.assume_escalated_at is not None and (ticket.tier or 0) >= settings.assume_escalated_at:
             how = f"at tier {ticket.tier} (no escalation recorded)"
         else:
-            return RuleOutcome(
-                trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",) if data.explain else ()
+            return (
+                RuleOutcome(trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",))
+                if data.explain
+                else NO_OUTCOME
             )
         notes = text.notes_since(since)
         handoff = text.notes if since is None else Tokens("\n".join(n.text for n in notes))

@@ -19,6 +19,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.rules.base import (
+    NO_OUTCOME,
     Code,
     Finding,
     Rule,
@@ -152,8 +153,10 @@ class IdentityRule(Rule[IdentitySettings]):
             matched = settings.credential_words.search(text.labels)
             where = "category"
         if matched is None:
-            return RuleOutcome(
-                trace=("no credential work in summary, description or category",) if data.explain else ()
+            return (
+                RuleOutcome(trace=("no credential work in summary, description or category",))
+                if data.explain
+                else NO_OUTCOME
             )
         how = self._verification(data)
         if how is not None:

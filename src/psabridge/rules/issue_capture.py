@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Kind, Source
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings, Severity
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings, Severity
 from psabridge.rules.text import Words
 
 __all__ = ["IssueCaptureRule", "IssueCaptureSettings"]
@@ -140,8 +140,10 @@ class IssueCaptureRule(Rule[IssueCaptureSettings]):
         """List what the ticket's words leave out."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if ticket.kind in settings.skip_kinds or ticket.source in settings.skip_sources:
-            return RuleOutcome(
-                trace=(f"not checked: kind {_v(ticket.kind)}, source {_v(ticket.source)}",) if data.explain else ()
+            return (
+                RuleOutcome(trace=(f"not checked: kind {_v(ticket.kind)}, source {_v(ticket.source)}",))
+                if data.explain
+                else NO_OUTCOME
             )
         missing: list[str] = []
         if not ticket.summary.strip():
@@ -167,7 +169,9 @@ class IssueCaptureRule(Rule[IssueCaptureSettings]):
             else:
                 found["users_affected"] = users
         if not missing:
-            return RuleOutcome(trace=(f"captured: {found or 'summary and description'}",) if data.explain else ())
+            return (
+                RuleOutcome(trace=(f"captured: {found or 'summary and description'}",)) if data.explain else NO_OUTCOME
+            )
         severity: Severity | None = "error" if {"summary", "description"} & set(missing) else None
         finding = self.finding(
             "incomplete",

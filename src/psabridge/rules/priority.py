@@ -25,7 +25,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Kind, Level, Priority, SetFields
-from psabridge.rules.base import Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Words
 
 __all__ = ["DEFAULT_MATRIX", "PriorityRule", "PrioritySettings"]
@@ -177,7 +177,9 @@ class PriorityRule(Rule[PrioritySettings]):
         """Derive the priority from impact and urgency and from the evidence; flag a contradiction."""
         settings, ticket = data.settings, data.ticket
         if settings.open_only and ticket.status is not None and not ticket.status.is_open:
-            return RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",) if data.explain else ())
+            return (
+                RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",)) if data.explain else NO_OUTCOME
+            )
         evidence, why = self.evidence(data)
         from_matrix = None
         if ticket.impact is not None and ticket.urgency is not None:

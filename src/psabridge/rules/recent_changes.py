@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from psabridge.model import Kind
-from psabridge.rules.base import Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
 
 __all__ = ["ChangeWindow", "PatchTuesdaySettings", "RecentChangesRule", "RecentChangesSettings", "patch_tuesday"]
 
@@ -97,9 +97,9 @@ class RecentChangesRule(Rule[RecentChangesSettings]):
         settings, ticket = data.settings, data.ticket
         created = ticket.created_at
         if created is None:
-            return RuleOutcome(trace=("no creation time",) if data.explain else ())
+            return RuleOutcome(trace=("no creation time",)) if data.explain else NO_OUTCOME
         if ticket.kind is not None and ticket.kind not in settings.kinds:
-            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value}",) if data.explain else ())
+            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value}",)) if data.explain else NO_OUTCOME
         findings: list[Finding] = []
         trace: list[str] = []
         asset = ticket.asset.name if ticket.asset and ticket.asset.name else "the affected machine"

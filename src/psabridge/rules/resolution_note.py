@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, JsonValue
 
 from psabridge.model import Status
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Tokens, Words, flatten
 
 __all__ = ["ResolutionNoteRule", "ResolutionNoteSettings"]
@@ -256,7 +256,7 @@ class ResolutionNoteRule(Rule[ResolutionNoteSettings]):
         note = text.resolution
         if not note:
             if not done:
-                return RuleOutcome(trace=("no resolution yet",) if data.explain else ())
+                return RuleOutcome(trace=("no resolution yet",)) if data.explain else NO_OUTCOME
             finding = self.finding(
                 "missing",
                 f"The ticket is {ticket.status.value if ticket.status else 'resolved'} with no resolution note.",

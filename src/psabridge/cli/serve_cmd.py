@@ -37,7 +37,7 @@ def serve(
     scheduler.start()
     try:
         uvicorn.run(
-            create_app(engine.context),
+            create_app(engine.context, broker=engine.broker),
             host=host or settings.webhooks.host,
             port=settings.webhooks.port if port is None else port,
             log_level="warning",

@@ -41,6 +41,7 @@ def serve(
             host=host or settings.webhooks.host,
             port=settings.webhooks.port if port is None else port,
             log_level="warning",
+            log_config=None,  # uvicorn's records go through our logging (log.py), not its plain-text handlers
             access_log=False,
         )
     finally:

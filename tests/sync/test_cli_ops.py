@@ -19,10 +19,11 @@ from psabridge.cli import app, main, mapping_cmd
 from psabridge.cli.common import log_level, take_log_options
 from psabridge.cli.serve_cmd import listen
 from psabridge.store import Database, upgrade
-from psabridge.store.models import DeadLetter, TicketRow
+from psabridge.store.models import DeadLetter, InboxDelivery, TicketRow
+from psabridge.sync.deliveries import retry_deliveries
 from tests.mapping.conftest import fixture
 
-from .conftest import settings_data
+from .conftest import RecordingQueue, make_world, settings_data
 
 runner = CliRunner()
 
@@ -209,3 +210,47 @@ def test_dlq_purge_by_connection_or_id(config: Path) -> None:
     assert run("dlq", "purge", "999", "--config", str(config))[0] == 1
     code, out, _err = run("dlq", "purge", str(left["id"]), "--config", str(config))
     assert code == 0 and "purged 1" in out
+
+
+def _failed_deliveries(db: Database) -> dict[str, int]:
+    with db.transaction() as session:
+        rows = {
+            "snow-ticket": InboxDelivery(connection="acme-snow", delivery_id="d1", external_id="41", status="failed",
+                                         error="ingest dead-lettered", body="{}"),
+            "snow-unreadable": InboxDelivery(connection="acme-snow", delivery_id="unreadable:ab", status="failed",
+                                             error="not JSON", body="<xml/>"),
+            "cw-ticket": InboxDelivery(connection="msp-cw", delivery_id="d3", external_id="7", status="failed"),
+            "cw-done": InboxDelivery(connection="msp-cw", delivery_id="d4", external_id="8", status="done"),
+        }
+        session.add_all(rows.values())
+        session.flush()
+        return {name: row.id for name, row in rows.items()}
+
+
+def test_deliveries_list_shows_the_failed_ones_of_a_connection(config: Path) -> None:
+    ids = _failed_deliveries(Database(yaml.safe_load(config.read_text())["database"]))
+    code, out, _err = run("deliveries", "list", "--json", "--connection", "acme-snow", "--config", str(config))
+    assert code == 0
+    listed = json.loads(out)
+    assert {row["id"] for row in listed} == {ids["snow-ticket"], ids["snow-unreadable"]}
+    assert {row["error"] for row in listed} == {"ingest dead-lettered", "not JSON"}
+    code, out, _err = run("deliveries", "list", "--config", str(config))
+    assert code == 0 and len(out.strip().splitlines()) == 3 and "(unreadable)" in out
+    assert run("deliveries", "retry", "--config", str(config))[0] == 2
+
+
+def test_retrying_deliveries_reopens_them_and_queues_each_tickets_ingest(tmp_path: Path, sqlite_db: Database) -> None:
+    world = make_world(tmp_path, sqlite_db, RecordingQueue(), None)
+    try:
+        ids = _failed_deliveries(sqlite_db)
+        done = retry_deliveries(world.ctx, None, "acme-snow")
+        assert done.reopened == [ids["snow-ticket"]] and done.queued == [("acme-snow", "41")]
+        assert "unreadable" in done.skipped[ids["snow-unreadable"]]
+        assert world.ctx.queue.of("ingest") == [("acme-snow", "41")]
+        with sqlite_db.session() as session:
+            assert session.get(InboxDelivery, ids["snow-ticket"]).status == "received"  # type: ignore[union-attr]
+        again = retry_deliveries(world.ctx, [ids["snow-ticket"], ids["cw-ticket"], ids["cw-done"]])
+        assert again.reopened == [ids["cw-ticket"]] and again.queued == [("msp-cw", "7")]
+        assert set(again.skipped) == {ids["snow-ticket"], ids["cw-done"]}  # not failed (any more)
+    finally:
+        world.ctx.close()

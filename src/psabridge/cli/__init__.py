@@ -10,6 +10,7 @@ import typer
 from psabridge.cli import (
     config_cmd,
     db_cmd,
+    deliveries_cmd,
     demo_cmd,
     dlq_cmd,
     mapping_cmd,
@@ -57,6 +58,7 @@ app.command("reconcile")(reconcile_cmd.reconcile_cmd)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(deliveries_cmd.app, name="deliveries")
 app.command("status")(status_cmd.status)
 
 

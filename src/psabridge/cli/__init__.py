@@ -19,6 +19,7 @@ from psabridge.cli import (
     sandbox_cmd,
     serve_cmd,
     status_cmd,
+    webhooks_cmd,
 )
 from psabridge.cli.common import EXIT_CONFIG, package_version, take_log_options
 
@@ -59,6 +60,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(deliveries_cmd.app, name="deliveries")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 app.command("status")(status_cmd.status)
 
 

@@ -4,6 +4,7 @@ count webhook deliveries, vendor requests and jobs where they happen, and show t
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -224,3 +225,21 @@ def test_job_durations_are_recorded_by_actor_queue_and_outcome() -> None:
         key = ("psabridge_job_duration_seconds_count",
                (("actor", "metrics_job"), ("outcome", outcome), ("queue", "ingest.metrics-jobs")))  # fmt: skip
         assert page[key] == 1.0
+
+
+def test_with_a_multiprocess_dir_serve_adds_up_every_process_of_the_host(tmp_path: Path) -> None:
+    """Two "worker" processes count requests; a third (serve) renders the sum (prometheus-client multiprocess)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from psabridge import metrics; metrics.vendor_request('mp-conn', 'tickets', 200, 1)"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    render = "from psabridge import metrics; print(metrics.exposition().decode())"
+    page = subprocess.run(
+        [sys.executable, "-c", render], env=env, check=True, timeout=60, capture_output=True, text=True
+    )
+    labels = (("connection", "mp-conn"), ("endpoint", "tickets"), ("status", "200"))
+    key = ("psabridge_vendor_requests_total", labels)
+    assert samples(page.stdout)[key] == 2.0

@@ -126,17 +126,26 @@ def test_a_connection_without_a_recent_contact_is_not_ready(world: World) -> Non
     conn = world.ctx.settings.connection("acme-snow")
     limit = stale_after(conn).total_seconds()
     now = [time.time()]
-    assert Health(world.ctx, None, clock=lambda: now[0]).readiness().ok  # only just started: the first poll backfills
+    contacts: dict[str, float] = {}  # this process's answered requests (metrics.last_contacts in production)
+    assert Health(world.ctx, None, clock=lambda: now[0], contacts=lambda: contacts).readiness().ok  # just started
     now[0] -= limit + 10
-    health = Health(world.ctx, None, clock=lambda: now[0])  # started longer ago than the limit
+    health = Health(world.ctx, None, clock=lambda: now[0], contacts=lambda: contacts)  # started longer ago
     now[0] = time.time()
     ready = health.readiness()
     assert set(ready.down) == {"connection:acme-snow", "connection:msp-cw"}
     assert "no successful contact" in ready.down["connection:acme-snow"]
-    metrics.vendor_request("acme-snow", "tickets", 200, 1)  # a request answered in this process counts
+    contacts["acme-snow"] = now[0]  # a request answered in this process counts
     assert set(health.readiness().down) == {"connection:msp-cw"}
     now[0] += limit + timedelta(minutes=1).total_seconds()
     assert "last successful contact" in health.readiness().down["connection:acme-snow"]
+
+
+def test_an_answered_vendor_request_is_a_contact() -> None:
+    before = time.time()
+    metrics.vendor_request("contact-conn", "tickets", 500, 1)
+    assert "contact-conn" not in metrics.last_contacts()  # a failure is no contact
+    metrics.vendor_request("contact-conn", "tickets", 200, 1)
+    assert metrics.last_contacts()["contact-conn"] >= before
 
 
 def test_webhook_deliveries_are_counted_accepted_duplicate_and_rejected_by_reason(world: World) -> None:

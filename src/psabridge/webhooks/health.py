@@ -64,14 +64,21 @@ class Health:
         ctx: the sync context (its settings and store).
         broker: the process's broker (None: not checked).
         clock: Unix time (tests move it).
+        contacts: this process's last successful vendor contacts (default ``metrics.last_contacts``).
     """
 
     def __init__(
-        self, ctx: SyncContext, broker: dramatiq.Broker | None, *, clock: Callable[[], float] = time.time
+        self,
+        ctx: SyncContext,
+        broker: dramatiq.Broker | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        contacts: Callable[[], dict[str, float]] = metrics.last_contacts,
     ) -> None:
         self.ctx = ctx
         self.broker = broker
         self._clock = clock
+        self._contacts = contacts
         self._started = clock()
 
     def readiness(self) -> Readiness:
@@ -92,7 +99,7 @@ class Health:
         if self.broker is not None:
             problem = broker_problem(self.broker)
             checks["broker"] = {"ok": True} if problem is None else {"ok": False, "reason": str(mask_secrets(problem))}
-        contacts = metrics.last_contacts()
+        contacts = self._contacts()
         now = self._clock()
         for conn in self.ctx.settings.connections:
             if not conn.enabled:

@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 __all__ = [
     "CONTENT_TYPE",
     "PROCESS",
+    "UNKNOWN_CONNECTION",
     "Gauges",
     "exposition",
     "job_finished",

@@ -92,12 +92,16 @@ def test_a_stopped_database_makes_readyz_503_naming_it_and_metrics_show_it_down(
     assert "psabridge_findings_open" not in page  # unknown, not zero
 
 
-def test_a_stopped_broker_makes_readyz_503_naming_it_and_metrics_show_it_down(world: World) -> None:
-    client = AsgiClient(create_app(world.ctx, broker=build_broker(f"redis://127.0.0.1:{_closed_port()}/0", _dead)))
+@pytest.mark.parametrize(("scheme", "error"), [("redis", "ConnectionError"), ("amqp", "AMQPConnectionError")])
+def test_a_stopped_broker_makes_readyz_503_naming_it_and_metrics_show_it_down(
+    world: World, scheme: str, error: str
+) -> None:
+    url = f"{scheme}://guest:guest@127.0.0.1:{_closed_port()}/" + ("0" if scheme == "redis" else "")
+    client = AsgiClient(create_app(world.ctx, broker=build_broker(url, _dead)))
     response = client.get("/readyz")
     assert response.status_code == 503
     assert set(response.json()["down"]) == {"broker"}
-    assert "ConnectionError" in response.json()["down"]["broker"]
+    assert error in response.json()["down"]["broker"] and "guest:guest" not in response.text
     page = client.get("/metrics").text
     assert up(page, "broker") == 0.0 and up(page, "database") == 1.0
     assert 'psabridge_queue_depth{' not in page

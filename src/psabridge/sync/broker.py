@@ -193,7 +193,7 @@ def broker_problem(broker: dramatiq.Broker) -> str | None:
     try:
         _depths(broker, ["ingest"])
     except Exception as exc:  # noqa: BLE001 - every client library has its own connection errors
-        return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return f"{type(exc).__name__}: {str(exc).strip()[:200] or 'cannot connect'}"
     return None
 
 

@@ -53,11 +53,13 @@ def serve(
     )
     bound = listener.getsockname()
     shown = f"[{bound[0]}]" if listener.family == socket.AF_INET6 else bound[0]
-    typer.echo(
-        f"psabridge serve: listening on http://{shown}:{bound[1]} (POST /webhooks/<connection>, GET /healthz, "
-        f"/readyz, /metrics); {sum(c.enabled for c in settings.connections)} connection(s), "
-        f"broker {settings.broker.split('://', 1)[0]}",
-        err=True,
+    # A log line, not a bare print: with JSON logs (not a terminal) stderr stays one JSON document per line.
+    _log.info(
+        "serve listening",
+        url=f"http://{shown}:{bound[1]}",
+        routes="POST /webhooks/<connection>, GET /healthz, /readyz, /metrics",
+        connections=sum(c.enabled for c in settings.connections),
+        broker=settings.broker.split("://", 1)[0],
     )
     try:
         server.run(sockets=[listener])

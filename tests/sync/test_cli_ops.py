@@ -185,6 +185,7 @@ def _dead_letters(config: Path) -> None:
         session.add(DeadLetter(message_id="m1", queue="ingest.acme-snow", actor="ingest", args=["acme-snow", "1"]))
         session.add(DeadLetter(message_id="m2", queue="poll.msp-cw", actor="poll", args=["msp-cw"]))
         session.add(DeadLetter(message_id="m3", queue="ingest.msp-cw", actor="ingest", args=["msp-cw", "9"]))
+        session.add(DeadLetter(message_id="m4", queue="evaluate.acme-snow", actor="evaluate", args=["acme-snow:5"]))
     db.dispose()
 
 
@@ -192,7 +193,7 @@ def test_status_and_dlq_list_narrow_to_one_connection(config: Path) -> None:
     _dead_letters(config)
     code, out, _err = run("status", "--json", "--connection", "acme-snow", "--config", str(config))
     assert code == 0 and list(json.loads(out)) == ["acme-snow"]
-    assert json.loads(out)["acme-snow"]["dead_letters"] == 1
+    assert json.loads(out)["acme-snow"]["dead_letters"] == 2  # an evaluation's counts under its ticket's connection
     code, _out, err = run("status", "--connection", "nope", "--config", str(config))
     assert code == 2 and "no connection named 'nope'" in err
     code, out, _err = run("dlq", "list", "--json", "--connection", "msp-cw", "--config", str(config))
@@ -204,8 +205,12 @@ def test_dlq_purge_by_connection_or_id(config: Path) -> None:
     assert run("dlq", "purge", "--config", str(config))[0] == 2  # says what to purge
     code, out, _err = run("dlq", "purge", "--connection", "msp-cw", "--config", str(config))
     assert code == 0 and "purged 2" in out
+    code, out, _err = run("dlq", "list", "--json", "--connection", "acme-snow", "--config", str(config))
+    assert sorted(row["actor"] for row in json.loads(out)) == ["evaluate", "ingest"]
+    code, out, _err = run("dlq", "purge", "--replayed", "--all", "--config", str(config))
+    assert code == 0 and "purged 0" in out  # none was replayed
     code, out, _err = run("dlq", "list", "--json", "--config", str(config))
-    [left] = json.loads(out)
+    left = next(row for row in json.loads(out) if row["actor"] == "ingest")
     assert left["args"] == ["acme-snow", "1"]
     assert run("dlq", "purge", "999", "--config", str(config))[0] == 1
     code, out, _err = run("dlq", "purge", str(left["id"]), "--config", str(config))

@@ -13,6 +13,7 @@ from psabridge.cli import (
     deliveries_cmd,
     demo_cmd,
     dlq_cmd,
+    findings_cmd,
     mapping_cmd,
     reconcile_cmd,
     rules_cmd,
@@ -62,6 +63,7 @@ app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(deliveries_cmd.app, name="deliveries")
 app.add_typer(webhooks_cmd.app, name="webhooks")
 app.command("status")(status_cmd.status)
+app.command("findings")(findings_cmd.findings)
 
 
 def main(argv: list[str] | None = None) -> None:

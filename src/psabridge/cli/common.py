@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -24,6 +25,7 @@ __all__ = [
     "load",
     "log_level",
     "package_version",
+    "parse_instant",
     "require_connection",
     "require_sandbox",
     "reset_log_options",
@@ -52,6 +54,17 @@ def die(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print an error to stderr and exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def parse_instant(value: str, what: str) -> datetime:
+    """An ISO time with its offset (``Z`` accepted) from an option, or a BadParameter naming ``what``."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{what} {value!r} is not an ISO time (e.g. 2026-05-14T09:30:00-04:00)") from exc
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{what} {value!r} has no time zone: write e.g. {value}Z or {value}-04:00")
+    return moment
 
 
 SANDBOX_INSTALL_HINT = "pip install packages/psabridge-sandbox (from a psabridge checkout)"

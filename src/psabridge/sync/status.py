@@ -1,4 +1,4 @@
-"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, rate budget left.
+"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, open findings, budget.
 
 Read-only: it queries the store (and Redis for a shared budget), never a vendor.
 """
@@ -15,8 +15,10 @@ from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
 from psabridge.settings import ConnectionSettings, Settings
 from psabridge.store import Database, Session, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store.finding_reports import open_counts_by_step
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
+from psabridge.sync.deadletters import connections_of
 
 __all__ = ["connection_status"]
 
@@ -25,16 +27,19 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
-    """Per connection (in config order): state, last run, backlog, dead letters, budget."""
+def connection_status(settings: Settings, db: Database, *, only: str | None = None) -> dict[str, Any]:
+    """Per connection (config order; ``only``: that one): state, last run, backlog, dead letters, findings, budget."""
     with db.session() as session:
         states = sync_state.poll_states(session)
         open_deliveries = inbox.count_by_connection(session, inbox.OPEN)
         failed_deliveries = inbox.count_by_connection(session, [InboxStatus.FAILED])
         write_backs = outbox.count_by_target(session)
         dead = _dead_letters_by_connection(session)
+        open_findings = open_counts_by_step(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
+            if only is not None and conn.name != only:
+                continue
             state = states.get(conn.name)
             last = runs.last_run(session, conn.name)
             out[conn.name] = {
@@ -61,6 +66,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                     "write_backs": sum(write_backs.get((conn.name, status), 0) for status in GAVE_UP),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
+                "open_findings": open_findings.get(conn.name, {}),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out
@@ -69,15 +75,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
 def _dead_letters_by_connection(session: Session) -> Counter[str]:
     """Dead letters not replayed, per connection: a write-back's on its target, any other job's on its connection."""
     letters = deadletters.list_dead_letters(session, limit=None)
-    dispatch_ids = [int(d.args[0]) for d in letters if d.actor == "dispatch" and d.args]
-    targets = outbox.targets_of(session, dispatch_ids)
-    dead: Counter[str] = Counter()
-    for letter in letters:
-        if letter.actor == "dispatch" and letter.args:
-            dead[targets.get(int(letter.args[0]), "?")] += 1
-        elif letter.args:
-            dead[str(letter.args[0])] += 1
-    return dead
+    return Counter(connections_of(session, letters).values())
 
 
 def _budget(conn: ConnectionSettings, broker_url: str, namespace: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from .test_cli import Setup
 from .test_findings_cli import filled
 
@@ -27,7 +29,16 @@ def test_rules_evaluate_chooses_pending_or_all_tickets_and_prints_counts_per_con
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].startswith("dry run: nothing was stored or written")
-    assert lines[1].split() == ["connection", "tickets", "evaluated", "left", "findings", "writes", "held_back"]
+    assert lines[1].split() == [
+        "connection",
+        "tickets",
+        "evaluated",
+        "left",
+        "skipped",
+        "findings",
+        "writes",
+        "held_back",
+    ]
     assert lines[2].split()[:3] == ["acme-snow", "1", "1"] and len(lines) == 3
 
 
@@ -69,3 +80,13 @@ def test_rules_hands_off_sets_and_clears_the_flag_shown_by_findings_and_explain(
     assert code == 2 and "--reason" in err
     code, _, err = filled.run("rules", "hands-off", "--ticket", "SNOW-99")
     assert code == 1 and "no stored ticket 'SNOW-99'" in err
+
+
+def test_rules_evaluate_with_a_broken_rules_file_exits_2_naming_it_and_queues_nothing(filled: Setup) -> None:
+    broken = filled.config.parent / "rules-broken.yaml"
+    broken.write_text("rules:\n  identity:\n    enabled: perhaps\n")
+    data = yaml.safe_load(filled.config.read_text())
+    filled.config.write_text(yaml.safe_dump({**data, "rules": str(broken)}))
+    code, _, err = filled.run("rules", "evaluate", "--all")
+    assert code == 2 and "rules-broken.yaml" in err and "enabled" in err
+    assert filled.snow.writes == []

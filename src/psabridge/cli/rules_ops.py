@@ -22,7 +22,7 @@ from psabridge.sync.reevaluate import EvaluateReport, evaluate_tickets
 
 __all__ = ["evaluate", "hands_off", "resolve_ticket"]
 
-_COUNTS = ("tickets", "evaluated", "left", "findings", "writes", "held_back")
+_COUNTS = ("tickets", "evaluated", "left", "skipped", "findings", "writes", "held_back")
 
 
 def resolve_ticket(session: Session, ref: str, connections: list[str] | None = None) -> str:
@@ -79,7 +79,10 @@ def evaluate(
         names = _connections(settings, connection)
     except ConfigError as exc:
         die(str(exc), EXIT_CONFIG)
-    engine = start_engine(settings)
+    try:
+        engine = start_engine(settings)  # loads the rules file: a broken one exits 2 here, before anything is queued
+    except ConfigError as exc:
+        die(str(exc), EXIT_CONFIG)
     try:
         keys = None
         if ticket is not None:

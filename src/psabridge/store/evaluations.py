@@ -28,6 +28,7 @@ __all__ = [
     "clear_needed",
     "count_needing_evaluation",
     "due_wakeups",
+    "evaluated_since",
     "evaluation_record",
     "hands_off_of",
     "is_gone",
@@ -274,6 +275,17 @@ def keys_to_evaluate(
     found: dict[str, list[str]] = {}
     for connection, key in session.execute(query.order_by(TicketRow.connection, TicketRow.key)):
         found.setdefault(str(connection), []).append(str(key))
+    return found
+
+
+def evaluated_since(session: Session, keys: Collection[str], since: datetime) -> set[str]:
+    """The tickets among ``keys`` evaluated at or after ``since``."""
+    found: set[str] = set()
+    for chunk in chunks(sorted(set(keys))):
+        query = sa.select(EvaluationRow.ticket_key).where(
+            EvaluationRow.ticket_key.in_(chunk), EvaluationRow.evaluated_at >= since
+        )
+        found.update(session.scalars(query))
     return found
 
 

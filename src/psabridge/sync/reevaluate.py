@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psabridge.store import evaluations, outbox, sync_state
@@ -31,8 +32,10 @@ class EvaluateCounts:
 
     Attributes:
         tickets: tickets chosen (queued, or evaluated inline by a dry run).
-        evaluated: of those, evaluated and up to date (a dry run: the rules ran on them).
+        evaluated: of those, evaluated by this run (a dry run: the rules ran on them).
         left: still waiting for their evaluation when the wait ended (0 when not waited for).
+        skipped: neither: the mirror side of a pair (evaluated on its source), or an evaluation that failed for good
+            (``psabridge dlq list``).
         findings: open findings on those tickets (a dry run: the findings the evaluation found).
         writes: write-backs to the connection's tickets the evaluations queued (a dry run: actions that would be
             written, pages and posts included).
@@ -42,6 +45,7 @@ class EvaluateCounts:
     tickets: int = 0
     evaluated: int = 0
     left: int = 0
+    skipped: int = 0
     findings: int = 0
     writes: int = 0
     held_back: int = 0
@@ -91,6 +95,7 @@ def evaluate_tickets(
     """
     for name in connections:
         ctx.settings.connection(name)
+    ctx.rules.rules()  # a rules file that never loaded is a RulesFileError here, before anything is queued
     with ctx.db.session() as session:
         chosen = evaluations.keys_to_evaluate(session, connections, keys=keys, every=every)
     report = EvaluateReport(dry_run=dry_run, waited=wait is not None and not dry_run)
@@ -112,7 +117,7 @@ def evaluate_tickets(
         if wait is not None:
             drain(ctx, tracked, wait)
         dispatched = tracked.snapshot()[0]
-    _count(ctx, chosen, dispatched, report)
+    _count(ctx, chosen, dispatched, report, now)
     return report
 
 
@@ -120,6 +125,7 @@ def _dry_run(ctx: SyncContext, keys: Sequence[str], counts: EvaluateCounts) -> N
     for key in keys:
         result = evaluate_stored(ctx, key, force=True, dry_run=True)
         if not result.evaluated or result.evaluation is None:
+            counts.skipped += 1
             continue
         counts.evaluated += 1
         counts.findings += len(result.evaluation.findings)
@@ -127,17 +133,22 @@ def _dry_run(ctx: SyncContext, keys: Sequence[str], counts: EvaluateCounts) -> N
         counts.held_back += result.evaluation.would_write
 
 
-def _count(ctx: SyncContext, chosen: dict[str, list[str]], dispatched: set[int], report: EvaluateReport) -> None:
+def _count(
+    ctx: SyncContext, chosen: dict[str, list[str]], dispatched: set[int], report: EvaluateReport, started: datetime
+) -> None:
     everything = [key for names in chosen.values() for key in names]
     with ctx.db.session() as session:
-        pending = evaluations.needing_among(session, everything) if report.waited else set(everything)
+        pending = evaluations.needing_among(session, everything)
+        done = evaluations.evaluated_since(session, everything, started)
         held = evaluations.would_write_among(session, everything)
         found = open_counts_among(session, everything)
         targets = Counter(outbox.targets_of(session, dispatched).values())
     for name, names in chosen.items():
         counts = report.connections[name]
-        counts.left = sum(1 for k in names if k in pending) if report.waited else 0
-        counts.evaluated = len(names) - sum(1 for k in names if k in pending)
+        counts.evaluated = sum(1 for k in names if k in done)
+        counts.left = sum(1 for k in names if k in pending and k not in done) if report.waited else 0
+        if report.waited:
+            counts.skipped = len(names) - counts.evaluated - counts.left
         counts.findings = sum(found.get(k, 0) for k in names)
         counts.held_back = sum(held.get(k, 0) for k in names)
         counts.writes = targets.get(name, 0)

@@ -3,9 +3,9 @@
 Per ticket one ``evaluations`` row: ``needed_since`` (the first change not evaluated yet; None: up to date) and a
 ``changes`` counter every change bumps, so an evaluation clears only the changes it saw (a change stored while it ran
 keeps the ticket pending); the copy last evaluated (the rules' ``before``), its error signature (the knowledge step's
-lookup key), what ``act_since`` held back, and the store's hands-off flag. Beside it each rule's saved state
-(``rule_states``) and one durable wake-up per ticket (``wakeups``), which the scheduler's sweep turns into "needs
-evaluation" in one transaction, so a restart loses none.
+lookup key), what ``act_since`` held back, and the store's hands-off flag with its reason. Beside it each rule's
+saved state (``rule_states``) and one durable wake-up per ticket (``wakeups``), which the scheduler's sweep turns into
+"needs evaluation" in one transaction, so a restart loses none.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ lock, in one transaction, does what ``psabridge.rules``' docstring prescribes::
                 state, the ledger, the stored findings, knowledge (resolved tickets sharing its error signature),
                 its tenant, link and connection views, act_since (the connection's first sync by default)
     evaluate    rules.engine.evaluate_ticket (pure)
-    store       findings and resolutions, rule states, the SLA state (tickets.set_sla), one wake-up row, the
-                evaluation record (what it saw, its signature, what act_since held back) and "up to date" unless a
-                change arrived meanwhile
+    store       findings and resolutions, rule states, the SLA state (tickets.set_sla, only when more than its
+                computed_at changed), one wake-up row, the evaluation record (what it saw, its signature, what
+                act_since held back) and "up to date" unless a change arrived meanwhile
     outbox      the actions, each keyed by its occurrence (model.Action.occurrence_key): running everything again
                 writes nothing twice, and a genuine second occurrence gets a new key, so it acts again
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: API efficiency per vendor under the sandbox's default limits, one JSON line per vendor.
 
-Usage: python3 run.py bench api [--tickets 2000] [--vendors connectwise,autotask,servicenow,freshservice]
+Usage: python3 run.py bench api [--tickets 300] [--vendors connectwise,autotask,servicenow,freshservice]
        [--database sqlite|postgresql]
 
 The sandbox serves as the vendors limit (``psabridge sandbox serve``, default limits) and psabridge keeps its default
@@ -128,7 +128,7 @@ def measure(vendor: str, config: str, root: str, db_kind: str) -> dict[str, Any]
 def main() -> int:
     """Serve the sandbox with default limits, measure each vendor in a child, print a JSON line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=2000, help="seed tickets per vendor")
+    parser.add_argument("--tickets", type=int, default=300, help="seed tickets per vendor (Freshservice: ~26 a minute)")
     parser.add_argument("--vendors", default=",".join(CONNECTIONS))
     parser.add_argument("--database", default="sqlite", choices=("sqlite", "postgresql"))
     parser.add_argument("--measure", nargs=4, metavar=("VENDOR", "CONFIG", "ROOT", "DB"), help=argparse.SUPPRESS)

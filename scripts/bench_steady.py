@@ -2,7 +2,7 @@
 """Benchmark: steady-state webhook-to-write-back latency with Redis and real worker processes, one JSON line a rate.
 
 Usage: python3 run.py bench steady [--rates 20,100,500] [--seconds 20] [--backfill-tickets 20000] [--workers 2]
-       [--threads 8]
+       [--threads 8] [--incidents 50] [--pair-tickets 200] [--drain 120]
 
 Per rate, a fresh bridge as production runs it: `psabridge serve` (webhook receiver and poll schedule) and
 ``--workers`` `psabridge worker` processes on a Redis of the benchmark's own, a fresh PostgreSQL database, against
@@ -12,12 +12,14 @@ ServiceNow -> ConnectWise with the acme-snow-to-cw link; the second holds ``--ba
 whose first poll (a backfill of another connection, on the same workers and store) starts with the bridge and is
 still running while the changes are measured (``backfill_running`` says whether it was, throughout).
 
-A change is a client's work note on a mirrored ServiceNow incident (a PATCH through ServiceNow's table API, as a
-person makes it); ServiceNow's business rule calls `serve`'s webhook; the bridge re-reads the incident, plans the
-mirror's note and writes it to ConnectWise. Latency is from the moment the PATCH was answered to the moment the
-write-back's outbox row was marked done (after ConnectWise answered), both on this machine's clock. Changes are
-paced at ``rate`` a second for ``--seconds`` from 16 threads; ``achieved_rate`` says what the people managed.
-A change not written back within ``--drain`` seconds after the last counts in ``not_written_back``.
+Before measuring, the client opens ``--incidents`` incidents in the linked queue and the bridge mirrors them (with
+the seed's own). A change is a client's work note on one of the mirrored incidents, chosen at random (a PATCH
+through ServiceNow's table API, as a person makes it); ServiceNow's business rule calls `serve`'s webhook; the
+bridge re-reads the incident, plans the mirror's note and writes it to ConnectWise. Latency is from the moment the
+PATCH was answered to the moment the write-back's outbox row was marked done (after ConnectWise answered), both on
+this machine's clock. Changes are paced at ``rate`` a second for ``--seconds`` from 16 threads; ``achieved_rate``
+says what the people managed. A change not written back within ``--drain`` seconds of the last one counts in
+``not_written_back``.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class Phase:
         return int(count or 0)
 
     def _measure(self, bridge: Bridge, vendors: Vendors) -> dict[str, Any]:
+        for n in range(self.args.incidents):  # the client's open incidents for the MSP, each mirrored once
+            vendors.open_incident(f"Steady {self.rate}/{n}: file share slow")
         mirrored = wait_for("the pair's backfill and mirrors", lambda: self._mirrors(bridge), timeout=600, every=1)
         backfill_before = self._stored(bridge, "partner-at")
         incidents = sorted(mirrored)
@@ -214,6 +218,7 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=120.0, help="how long to wait for the last write-backs")
     parser.add_argument("--backfill-tickets", type=int, default=20_000)
     parser.add_argument("--pair-tickets", type=int, default=200, help="seed tickets of the measured pair's sandbox")
+    parser.add_argument("--incidents", type=int, default=50, help="incidents opened for the link before measuring")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()

@@ -83,8 +83,9 @@ class Driver:
         self._n = 0
 
     def token(self, kind: str) -> str:
+        """A tag no other contains (the ``~`` ends it: ``n12~`` is not found inside ``n120~``)."""
         self._n += 1
-        return f"chaos-{self.run}-{kind}{self._n}"
+        return f"chaos-{self.run}-{kind}{self._n}~"
 
     def step(self) -> str:
         """One person's change, chosen at random among those possible now; its name."""

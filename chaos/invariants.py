@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from tests.sync.bridge import Vendors
 
 from chaos.driver import Expected, TrackedLink, patiently
+from psabridge.markers import MARKER_PATTERN
 from psabridge.store import Database
 from psabridge.store.models import DeadLetter, InboxDelivery, Link, OutboxAction, TicketRow
 
@@ -353,16 +354,35 @@ def every_dead_letter_explained(w: World) -> Check:
     return check
 
 
+def no_write_of_ours_doubled(w: World) -> Check:
+    """Every note psabridge wrote (a carried note, the checklist's combined note) is at the vendor once per ticket.
+
+    Each of our writes ends with its action's marker; on the tickets the people touched, no marker may appear twice.
+    """
+    check = Check("no note of ours (carried or checklist) duplicated")
+    ours = checklist = 0
+    for (connection, ticket), text in w.notes.items():
+        keys = Counter(MARKER_PATTERN.findall(text))
+        ours += len(keys)
+        check.violations += [f"{connection} {ticket}: our note {key} is there {n} times" for key, n in keys.items()
+                             if n > 1]  # fmt: skip
+    for o in w.outbox:
+        checklist += o.action_type == "add_note" and o.origin.startswith("rules.") and o.status == "done"
+    check.counts["our notes on the people's tickets"] = ours
+    check.counts["checklist notes written"] = checklist
+    return check
+
+
 CHECKS: tuple[Callable[[World], Check], ...] = (
     every_ticket_stored_once,
     every_mirror_once,
     no_note_or_time_entry_lost_or_doubled,
+    no_write_of_ours_doubled,
     per_ticket_order_kept,
     nothing_across_tenants,
     every_dead_letter_explained,
 )
-"""The invariants, in report order (append "no checklist note or page duplicated" here when the evaluate actor
-writes them)."""
+"""The invariants, in report order (a page invariant is one more function here once the run configures a pager)."""
 
 
 def tracked(t: TrackedLink) -> str:

@@ -393,10 +393,6 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"connection names must be unique; repeated: {', '.join(dupes)}")
-        for conn in self.connections:
-            for tenant in [conn.tenant, *conn.tenants.values()]:
-                if tenant and tenant not in self.tenants:
-                    raise ValueError(f"connection {conn.name!r} names tenant {tenant!r}, which is not under tenants:")
         for link in self.links:
             for end in (link.from_, link.to):
                 if end.connection not in names:
@@ -471,6 +467,7 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
         ) from exc
     settings._source = file.resolve()
     problems = _check_options(settings, located, origins)
+    problems += _check_tenancy(settings, located, origins)
     problems += _resolve(settings, located, env, origins)
     if problems:
         raise SettingsError(problems)
@@ -576,6 +573,27 @@ def _check_options(
                 exc, located, prefix=prefix, fields_at=lambda loc, names=names: names, origins=origins
             )
     return problems
+
+
+def _check_tenancy(
+    settings: Settings, located: LocatedYaml, origins: Mapping[tuple[str | int, ...], str]
+) -> list[Problem]:
+    """Tenants named anywhere must be defined under ``tenants:``; no link may cross tenants (psabridge/tenancy.py)."""
+    from psabridge.tenancy import link_problems, named_tenants  # on use: tenancy reads these settings' models
+
+    def problem(loc: tuple[str | int, ...], message: str) -> Problem:
+        where = origins.get(loc)
+        if where:
+            return Problem(where, None, format_loc(loc), message)
+        return Problem(located.file, located.line_of(loc), format_loc(loc), message)
+
+    defined = ", ".join(sorted(settings.tenants)) or "none"
+    problems = [
+        problem(loc, f"tenant {tenant!r} is not defined under tenants: ({defined})")
+        for loc, tenant in named_tenants(settings)
+        if tenant not in settings.tenants
+    ]
+    return problems + [problem(loc, message) for loc, message in link_problems(settings)]
 
 
 def _resolve(

@@ -1,4 +1,4 @@
-"""`psabridge status`: per connection the watermark, the last run and its counts, backlog, dead letters, budget."""
+"""`psabridge status`: per connection the watermark, last run and counts, backlog, dead letters, refusals, budget."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def status(
         typer.echo(f"  backlog        {backlog['deliveries']} to ingest, {backlog['write_backs']} to write")
         typer.echo(f"  failed         {failed['deliveries']} deliveries, {failed['write_backs']} write-backs")
         typer.echo(f"  dead letters   {state['dead_letters']}")
+        if state["refused_cross_tenant"]:
+            typer.echo(f"  cross-tenant   {state['refused_cross_tenant']} write(s) refused (see dlq list)")
         typer.echo(f"  rate budget    {_budget(state['budget'])}")
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import AuditEntry
 
-__all__ = ["record_audit"]
+__all__ = ["count_by_outcome", "record_audit"]
 
 
 def record_audit(
@@ -40,3 +42,13 @@ def record_audit(
             error=error,
         )
     )
+
+
+def count_by_outcome(session: Session, outcome: str) -> Counter[str]:
+    """Audit rows with ``outcome`` per connection written to (e.g. the writes the tenant guard refused)."""
+    query = (
+        sa.select(AuditEntry.connection, sa.func.count())
+        .where(AuditEntry.outcome == outcome)
+        .group_by(AuditEntry.connection)
+    )
+    return Counter({str(connection): int(count) for connection, count in session.execute(query)})

@@ -1,4 +1,6 @@
-"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, rate budget left.
+"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, refusals, budget left.
+
+Refusals are the cross-tenant writes the outbox refused (sync/tenancy.py).
 
 Read-only: it queries the store (and Redis for a shared budget), never a vendor.
 """
@@ -14,9 +16,10 @@ from psabridge.connectors.budget import BudgetLimits, budget_for
 from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
 from psabridge.settings import ConnectionSettings, Settings
-from psabridge.store import Database, Session, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store import Database, Session, audit, deadletters, inbox, outbox, runs, sync_state
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
+from psabridge.sync.tenancy import REFUSED
 
 __all__ = ["connection_status"]
 
@@ -33,6 +36,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
         failed_deliveries = inbox.count_by_connection(session, [InboxStatus.FAILED])
         write_backs = outbox.count_by_target(session)
         dead = _dead_letters_by_connection(session)
+        refused = audit.count_by_outcome(session, REFUSED)
         out: dict[str, Any] = {}
         for conn in settings.connections:
             state = states.get(conn.name)
@@ -61,6 +65,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                     "write_backs": sum(write_backs.get((conn.name, status), 0) for status in GAVE_UP),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
+                "refused_cross_tenant": int(refused.get(conn.name, 0)),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out

@@ -4,7 +4,8 @@ The embedded broker keeps messages in memory and Redis may lose them when it res
 deliveries mean an ingest that never finished, pending (or sending) outbox rows a write-back that never finished
 (one backing off after a failed attempt waits for its ``next_attempt_at``: its message re-schedules itself, see
 sync/outbox.py), and every connection is polled again from its watermark. All of it is idempotent, so queueing
-twice is harmless.
+twice is harmless, but not free: each item is queued only when no live process (nor a message still in the broker)
+has it in hand, and claimed as it is queued (sync/claims.py), so N starts queue each open item once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from psabridge.store import inbox, outbox
+from psabridge.sync.claims import claim_free, dispatch_claim, ingest_claim
 from psabridge.sync.context import SyncContext, WorkQueue
 
 __all__ = ["Recovered", "recover"]
@@ -30,7 +32,10 @@ class Recovered:
 def recover(
     ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True, queue: WorkQueue | None = None
 ) -> Recovered:
-    """Queue again unfinished ingests and write-backs (those untouched for ``older_than``), and poll every connection.
+    """Queue again unfinished ingests and write-backs nobody has in hand, claiming each; poll every connection.
+
+    Only work untouched for ``older_than`` is looked at (a sweep); what a live process or a queued message holds is
+    left to it (sync/claims.py).
 
     Args:
         ctx: the sync context.
@@ -46,6 +51,12 @@ def recover(
         deliveries = inbox.open_deliveries(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
         targets = outbox.targets_of(session, write_backs)
+    embedded = ctx.settings.broker == "embedded"
+    claimed = claim_free(
+        ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs], embedded=embedded
+    )
+    deliveries = [d for d in deliveries if ingest_claim(*d) in claimed]
+    write_backs = [i for i in write_backs if dispatch_claim(i) in claimed]
     for connection, external_id in deliveries:
         queue.ingest(connection, external_id)
     for outbox_id in write_backs:

@@ -1,0 +1,70 @@
+"""Claims on open work, so recovery queues only what no live process has in hand, once.
+
+Open work is an inbox delivery whose ingest has not finished and an outbox row not yet written (sync/recovery.py).
+A claim is a lease (store/leases.py) named after the work, ``claim:ingest:<connection>:<id>`` or
+``claim:dispatch:<outbox id>``, with a holder and an expiry:
+
+* recovery claims what it queues: with a broker that outlives processes (Redis, RabbitMQ) the holder is the queue
+  itself (``QUEUED``: the message survives a restart of whoever sent it); with the embedded broker it is this
+  process, whose queue dies with it. The claim lasts ``QUEUED_FOR``: a message not started by then is taken as lost.
+* the worker running the job holds the claim (this process, for the job's time limit) and gives it back when done.
+
+Work whose claim expired, or whose holder is a process that died on this host (psabridge.holders), is free: the next
+start-up or sweep queues it, and claims it, so however many processes start, each open item is queued once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import cache
+
+from psabridge.holders import abandoned, holder_id
+from psabridge.store import leases
+from psabridge.sync.context import SyncContext
+
+__all__ = ["QUEUED", "QUEUED_FOR", "claim_free", "dispatch_claim", "holding", "ingest_claim", "process_holder"]
+
+QUEUED = "queued"
+"""The holder of work sitting in a broker that outlives processes (never taken for a dead process)."""
+QUEUED_FOR = timedelta(minutes=10)
+"""How long a queued message is trusted to be in the broker before recovery queues its work again (the sweep's
+``stale_after``)."""
+
+
+@cache
+def process_holder() -> str:
+    """The claim holder of this process (host, pid, a random part), the same for the process's life."""
+    return holder_id()
+
+
+def ingest_claim(connection: str, external_id: str) -> str:
+    """The claim on a ticket's open deliveries."""
+    return f"claim:ingest:{connection}:{external_id}"
+
+
+def dispatch_claim(outbox_id: int) -> str:
+    """The claim on an outbox row's write-back."""
+    return f"claim:dispatch:{outbox_id}"
+
+
+def claim_free(ctx: SyncContext, names: Sequence[str], *, embedded: bool) -> set[str]:
+    """Claim the work among ``names`` that no live process or queued message has in hand; returns what was claimed."""
+    holder = process_holder() if embedded else QUEUED
+    with ctx.unit() as session:
+        return set(leases.claim_free(session, names, holder, QUEUED_FOR, now=ctx.now(), gone=abandoned))
+
+
+@contextmanager
+def holding(ctx: SyncContext, name: str) -> Iterator[None]:
+    """Hold the claim on ``name`` while a job runs (until its time limit at most); give it back after."""
+    holder = process_holder()
+    ttl = timedelta(milliseconds=ctx.options.time_limit_ms) + timedelta(minutes=1)
+    with ctx.unit() as session:
+        leases.hold_lease(session, name, holder, ttl, now=ctx.now())
+    try:
+        yield
+    finally:
+        with ctx.unit() as session:
+            leases.release_lease(session, name, holder)

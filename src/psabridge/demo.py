@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from psabridge.files import write_private
 from psabridge.settings import Settings, load_settings
 from psabridge.store import deadletters, findings, links, outbox, tickets, upgrade
 from psabridge.sync.context import SyncContext
@@ -148,7 +149,7 @@ def _configure(options: DemoOptions, runner: SandboxRunner) -> Settings:
             connection["rate_budget"] = {"vendor_limits": False}
     header = "".join(line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
     note = "# Written by `psabridge demo` (no Freshservice plan limits: the demo's sandbox runs its unlimited plan).\n"
-    path.write_text(header + note + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
+    write_private(path, header + note + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
     return load_settings(path)
 
 

@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from psabridge.default_mappings import BUILTIN, UnknownMappingError, resolve_mapping
 from psabridge.errors import ConfigError
+from psabridge.log import sanitize_url
 from psabridge.model import System
 from psabridge.yamlsource import LocatedYaml, Problem, YamlError, format_loc, load_yaml, problems_from_validation
 
@@ -377,14 +378,16 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql://", "postgres://")):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite:", "postgresql+psycopg://")):
-            raise ValueError(f"{value!r} is not a database URL psabridge supports (sqlite:///... or postgresql://...)")
+            shown = sanitize_url(value)  # never echo its password
+            raise ValueError(f"{shown!r} is not a database URL psabridge supports (sqlite:///... or postgresql://...)")
         return value
 
     @field_validator("broker")
     @classmethod
     def _broker(cls, value: str) -> str:
         if value != "embedded" and not re.match(r"^(redis|rediss|amqp|amqps)://", value):
-            raise ValueError(f"{value!r} is not a broker psabridge supports (embedded, redis://... or amqp://...)")
+            shown = sanitize_url(value)  # never echo its password
+            raise ValueError(f"{shown!r} is not a broker psabridge supports (embedded, redis://... or amqp://...)")
         return value
 
     @model_validator(mode="after")

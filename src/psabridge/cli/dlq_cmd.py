@@ -9,6 +9,7 @@ import typer
 
 from psabridge.cli.common import EXIT_FAILED, ConfigOption, die, load
 from psabridge.cli.engine_opts import start_engine
+from psabridge.log import mask_secrets
 from psabridge.store import Database, upgrade
 from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.sync.deadletters import get_dead_letter, list_dead_letters, replay
@@ -24,7 +25,7 @@ def _row(dead: DeadLetterEntry) -> dict[str, Any]:
         "attempts": dead.attempts,
         "failed_at": dead.failed_at.isoformat(),
         "replayed_at": dead.replayed_at.isoformat() if dead.replayed_at else None,
-        "error": dead.error,
+        "error": mask_secrets(dead.error),  # stored masked; rows from before masking at rest are masked here
     }
 
 

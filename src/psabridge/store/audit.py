@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_secrets, mask_text
 from psabridge.store.models import AuditEntry
 
 __all__ = ["count_by_outcome", "record_audit"]
@@ -35,11 +36,11 @@ def record_audit(
             action_type=action_type,
             idempotency_key=idempotency_key,
             origin=origin,
-            request=request or {},
+            request=mask_secrets(request or {}),
             before=before,
             after=after,
             outcome=outcome,
-            error=error,
+            error=mask_text(error) if error is not None else None,  # a vendor may echo our credentials
         )
     )
 

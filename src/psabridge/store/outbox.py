@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_text
 from psabridge.model import Action, ActionAdapter
 from psabridge.store.models import OutboxAction, utcnow
 from psabridge.store.statements import chunks, insert_ignore
@@ -224,7 +225,7 @@ def record_failure(
     row = session.get(OutboxAction, outbox_id)
     if row is None:
         return
-    row.last_error = error[:2000]
+    row.last_error = mask_text(error)[:2000]  # a vendor may echo our credentials in its error text
     row.updated_at = now
     if status is not None:
         row.status = status.value
@@ -237,7 +238,7 @@ def mark_dead(session: Session, outbox_id: int, error: str) -> None:
     row = session.get(OutboxAction, outbox_id)
     if row is not None and row.status != OutboxStatus.DONE:
         row.status = OutboxStatus.DEAD.value if row.status != OutboxStatus.FAILED else OutboxStatus.FAILED.value
-        row.last_error = error[:2000]
+        row.last_error = mask_text(error)[:2000]
 
 
 def reopen_entry(session: Session, outbox_id: int, now: datetime) -> None:

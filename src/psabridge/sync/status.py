@@ -15,6 +15,7 @@ from psabridge.connectors import connector_class
 from psabridge.connectors.budget import BudgetLimits, budget_for
 from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
+from psabridge.log import mask_text
 from psabridge.settings import ConnectionSettings, Settings
 from psabridge.store import Database, Session, audit, deadletters, inbox, outbox, runs, sync_state
 from psabridge.store.inbox import InboxStatus
@@ -54,7 +55,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                     "started_at": _iso(last.started_at),
                     "finished_at": _iso(last.finished_at),
                     "counts": dict(last.counts),
-                    "error": last.error,
+                    "error": mask_text(last.error) if last.error else last.error,  # rows stored before masking
                 },
                 "backlog": {
                     "deliveries": int(open_deliveries.get(conn.name, 0)),

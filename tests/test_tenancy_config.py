@@ -124,3 +124,20 @@ def test_config_check_exits_2_naming_the_crossing_link(config_dir: Path) -> None
     result = CliRunner().invoke(app, ["config", "check", "--config", str(path)])
     assert result.exit_code == 2
     assert "a link never crosses tenants" in result.output
+
+
+def test_a_change_window_naming_an_undefined_tenant_is_a_rules_problem(tmp_path: Path) -> None:
+    from psabridge.rules import RulesFileError, load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  recent_changes:\n    change_windows:\n"
+        "      - {name: GPO push, start: 2026-04-18T22:00:00Z, end: 2026-04-19T02:00:00Z, tenants: [acme, hooli]}\n"
+    )
+    with pytest.raises(RulesFileError) as info:
+        load_rules(path, tenants=["acme", "globex"])
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:4 rules.recent_changes.change_windows[0].tenants[1]: tenant 'hooli' is not under the settings' "
+        "tenants: (acme, globex)"
+    ]
+    assert load_rules(ROOT / "config" / "rules.yaml", tenants=["acme", "globex"]) is not None

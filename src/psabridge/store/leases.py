@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from psabridge.store.models import Lock, utcnow
 from psabridge.store.statements import chunks, insert_ignore
 
-__all__ = ["Lease", "claim_free", "held_leases", "hold_lease", "lease_of", "release_lease", "take_lease"]
+__all__ = [
+    "Lease",
+    "claim_free",
+    "drop_expired",
+    "held_leases",
+    "hold_lease",
+    "lease_of",
+    "release_lease",
+    "take_lease",
+]
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,9 @@ def hold_lease(session: Session, name: str, holder: str, ttl: timedelta, *, now:
     """Take a lease whoever holds it (the work is in ``holder``'s hands now), until ``now + ttl``."""
     session.execute(sa.delete(Lock).where(Lock.name == name))
     session.add(Lock(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+
+
+def drop_expired(session: Session, prefix: str, *, now: datetime) -> int:
+    """Delete the expired leases whose names start with ``prefix``; returns how many."""
+    query = sa.delete(Lock).where(Lock.name.startswith(prefix, autoescape=True), Lock.expires_at < now)
+    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]

@@ -4,9 +4,11 @@ Open work is an inbox delivery whose ingest has not finished and an outbox row n
 A claim is a lease (store/leases.py) named after the work, ``claim:ingest:<connection>:<id>`` or
 ``claim:dispatch:<outbox id>``, with a holder and an expiry:
 
-* recovery claims what it queues: with a broker that outlives processes (Redis, RabbitMQ) the holder is the queue
-  itself (``QUEUED``: the message survives a restart of whoever sent it); with the embedded broker it is this
-  process, whose queue dies with it. The claim lasts ``QUEUED_FOR``: a message not started by then is taken as lost.
+* recovery and the webhook receiver claim what they queue: with a broker that outlives processes (Redis, RabbitMQ)
+  the holder is the queue itself (``QUEUED``: the message survives a restart of whoever sent it); with the embedded
+  broker it is this process, whose queue dies with it. The claim lasts ``QUEUED_FOR``: a message not started by then
+  is taken as lost. (The receiver queues a new delivery even when its ticket is claimed: a worker with the ticket in
+  hand may have read it before this change.)
 * the worker running the job holds the claim (this process, for the job's time limit) and gives it back when done.
 
 Work whose claim expired, or whose holder is a process that died on this host (psabridge.holders), is free: the next
@@ -21,10 +23,20 @@ from datetime import timedelta
 from functools import cache
 
 from psabridge.holders import abandoned, holder_id
-from psabridge.store import leases
+from psabridge.store import Session, leases
 from psabridge.sync.context import SyncContext
 
-__all__ = ["QUEUED", "QUEUED_FOR", "claim_free", "dispatch_claim", "holding", "ingest_claim", "process_holder"]
+__all__ = [
+    "QUEUED",
+    "QUEUED_FOR",
+    "claim_free",
+    "claim_in",
+    "dispatch_claim",
+    "holding",
+    "ingest_claim",
+    "process_holder",
+    "release_claim",
+]
 
 QUEUED = "queued"
 """The holder of work sitting in a broker that outlives processes (never taken for a dead process)."""
@@ -49,11 +61,30 @@ def dispatch_claim(outbox_id: int) -> str:
     return f"claim:dispatch:{outbox_id}"
 
 
-def claim_free(ctx: SyncContext, names: Sequence[str], *, embedded: bool) -> set[str]:
-    """Claim the work among ``names`` that no live process or queued message has in hand; returns what was claimed."""
-    holder = process_holder() if embedded else QUEUED
+def _queue_holder(ctx: SyncContext) -> str:
+    """Who holds queued work: the queue itself, unless it lives in this process's memory (the embedded broker)."""
+    return process_holder() if ctx.settings.broker == "embedded" else QUEUED
+
+
+def claim_free(ctx: SyncContext, names: Sequence[str]) -> set[str]:
+    """Claim the work among ``names`` that no live process or queued message has in hand; returns what was claimed.
+
+    Claims that expired unvisited (their work finished another way) are dropped on the way.
+    """
     with ctx.unit() as session:
-        return set(leases.claim_free(session, names, holder, QUEUED_FOR, now=ctx.now(), gone=abandoned))
+        leases.drop_expired(session, "claim:", now=ctx.now())
+        return claim_in(ctx, session, names)
+
+
+def claim_in(ctx: SyncContext, session: Session, names: Sequence[str]) -> set[str]:
+    """``claim_free`` inside the caller's transaction (the receiver claims a delivery as it records it)."""
+    return set(leases.claim_free(session, names, _queue_holder(ctx), QUEUED_FOR, now=ctx.now(), gone=abandoned))
+
+
+def release_claim(ctx: SyncContext, name: str) -> None:
+    """Give back a queue's claim whose message could not be sent (recovery queues the work then)."""
+    with ctx.unit() as session:
+        leases.release_lease(session, name, _queue_holder(ctx))
 
 
 @contextmanager

@@ -51,10 +51,7 @@ def recover(
         deliveries = inbox.open_deliveries(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
         targets = outbox.targets_of(session, write_backs)
-    embedded = ctx.settings.broker == "embedded"
-    claimed = claim_free(
-        ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs], embedded=embedded
-    )
+    claimed = claim_free(ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs])
     deliveries = [d for d in deliveries if ingest_claim(*d) in claimed]
     write_backs = [i for i in write_backs if dispatch_claim(i) in claimed]
     for connection, external_id in deliveries:

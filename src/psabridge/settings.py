@@ -237,7 +237,12 @@ class LinkEnd(_Section):
     connection: str
     where: dict[str, JsonValue] = Field(default_factory=dict, description="canonical field -> value(s) to match")
     queue: str | None = None
-    tenant: str | None = None
+    tenant: str | None = Field(
+        default=None,
+        description="from: only this client's tickets (required from a connection of several clients); to: the "
+        "client whose company new mirrors are created under (required into such a connection); never another "
+        "client than the source's (psabridge/tenancy.py)",
+    )
     fields: dict[str, JsonValue] = Field(default_factory=dict, description="canonical fields set on a new mirror")
 
 

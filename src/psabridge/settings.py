@@ -38,7 +38,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from psabridge.default_mappings import BUILTIN, UnknownMappingError, resolve_mapping
 from psabridge.errors import ConfigError
-from psabridge.log import sanitize_url
+from psabridge.log import mask_text, sanitize_url
 from psabridge.model import System
 from psabridge.yamlsource import LocatedYaml, Problem, YamlError, format_loc, load_yaml, problems_from_validation
 
@@ -426,8 +426,13 @@ class Settings(BaseSettings):
         raise ConfigError(f"no connection named {name!r}; configured: {', '.join(c.name for c in self.connections)}")
 
     def safe_dump(self) -> dict[str, Any]:
-        """The settings as JSON-safe data, secrets left out (credential references are names, not values)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The settings as JSON-safe data, secrets left out.
+
+        Credential references are names, not values; a password in the database or broker URL is masked.
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        data["database"], data["broker"] = mask_text(self.database), mask_text(self.broker)
+        return data
 
 
 class SettingsError(ConfigError):

@@ -140,3 +140,10 @@ def test_the_sandbox_config_and_its_urls_file_are_written_for_the_owner_only(tmp
     for name in ("psabridge.yaml", "sandbox-urls.json"):
         _write(tmp_path / name, "x: 1\n")
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+
+def test_a_settings_dump_masks_the_database_and_broker_passwords(tmp_path: Path) -> None:
+    config = tmp_path / "psabridge.yaml"
+    config.write_text("database: postgresql://bridge:dbPassw0rd-x@db/psa\nbroker: redis://:dbPassw0rd-x@r:6379/0\n")
+    dump = load_settings(config, env={}).safe_dump()
+    assert (dump["database"], dump["broker"]) == ("postgresql+psycopg://***@db/psa", "redis://***@r:6379/0")

@@ -124,13 +124,17 @@ def test_a_vendor_echoing_our_credentials_leaves_them_nowhere(tmp_path: Path, ec
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
 
 
-def test_invalid_database_and_broker_urls_are_not_echoed_with_their_password(tmp_path: Path) -> None:
+def test_invalid_urls_are_not_echoed_with_their_password(tmp_path: Path) -> None:
     config = tmp_path / "psabridge.yaml"
-    config.write_text("database: mysql://bridge:dbPassw0rd-x@db/psa\nbroker: kafka://u:dbPassw0rd-x@k:9092\n")
+    config.write_text(
+        "database: mysql://bridge:dbPassw0rd-x@db/psa\nbroker: kafka://u:dbPassw0rd-x@k:9092\n"
+        "connections:\n  - {name: a, system: freshservice, base_url: 'ftp://u:dbPassw0rd-x@fs'}\n"
+    )
     result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
     assert result.exit_code == 2
     assert "'mysql://***@db/psa' is not a database URL" in result.output
     assert "'kafka://***@k:9092' is not a broker" in result.output
+    assert "'ftp://***@fs' is not an http(s) URL" in result.output
     assert "dbPassw0rd-x" not in result.output
 
 

@@ -102,3 +102,28 @@ def test_a_sigkilled_holders_work_is_queued_again_after_its_claim_expires(record
     recording.clock.later(QUEUED_FOR.total_seconds() + 1)
     later = restart(recording)
     assert ("acme-snow", "8") in later.of("ingest") and later.of("dispatch") == [(outbox_id,)]
+
+
+def test_jobs_for_one_ticket_at_once_each_hold_and_give_back_the_claim(recording: World) -> None:
+    import threading
+
+    name = ingest_claim("acme-snow", "7")
+    together = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            together.wait(timeout=10)
+            with holding(recording.ctx, name):
+                together.wait(timeout=10)  # all six hold it at the same time
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with recording.db.session() as s:
+        assert leases.held_leases(s, "claim:") == []

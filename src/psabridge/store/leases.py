@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import Lock, utcnow
-from psabridge.store.statements import chunks, insert_ignore
+from psabridge.store.statements import chunks, insert_ignore, upsert
 
 __all__ = [
     "Lease",
@@ -102,8 +102,8 @@ def claim_free(
 
 def hold_lease(session: Session, name: str, holder: str, ttl: timedelta, *, now: datetime) -> None:
     """Take a lease whoever holds it (the work is in ``holder``'s hands now), until ``now + ttl``."""
-    session.execute(sa.delete(Lock).where(Lock.name == name))
-    session.add(Lock(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+    row = {"name": name, "holder": holder, "acquired_at": now, "expires_at": now + ttl}
+    upsert(session, Lock.__table__, row, "name")
 
 
 def drop_expired(session: Session, prefix: str, *, now: datetime) -> int:

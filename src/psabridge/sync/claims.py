@@ -9,7 +9,8 @@ A claim is a lease (store/leases.py) named after the work, ``claim:ingest:<conne
   broker it is this process, whose queue dies with it. The claim lasts ``QUEUED_FOR``: a message not started by then
   is taken as lost. (The receiver queues a new delivery even when its ticket is claimed: a worker with the ticket in
   hand may have read it before this change.)
-* the worker running the job holds the claim (this process, for the job's time limit) and gives it back when done.
+* the worker running the job holds the claim (as this process, for the job's time limit) and gives it back when
+  done.
 
 Work whose claim expired, or whose holder is a process that died on this host (psabridge.holders), is free: the next
 start-up or sweep queues it, and claims it, so however many processes start, each open item is queued once.
@@ -89,8 +90,12 @@ def release_claim(ctx: SyncContext, name: str) -> None:
 
 @contextmanager
 def holding(ctx: SyncContext, name: str) -> Iterator[None]:
-    """Hold the claim on ``name`` while a job runs (until its time limit at most); give it back after."""
-    holder = process_holder()
+    """Hold the claim on ``name`` while a job runs (until its time limit at most); give it back after.
+
+    Each job holds as itself (this process and a part of its own): of two jobs for one ticket at once, the one that
+    ends first gives back only its own claim.
+    """
+    holder = holder_id()
     ttl = timedelta(milliseconds=ctx.options.time_limit_ms) + timedelta(minutes=1)
     with ctx.unit() as session:
         leases.hold_lease(session, name, holder, ttl, now=ctx.now())

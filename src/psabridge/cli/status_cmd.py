@@ -1,4 +1,4 @@
-"""`psabridge status`: per connection the watermark, last run and counts, backlog, dead letters, refusals, budget."""
+"""`psabridge status`: per connection the watermark, last run, backlog, dead letters, refusals, findings, budget."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli.common import ConfigOption, load
+from psabridge.cli.common import ConfigOption, ConnectionOption, load, require_connection
 from psabridge.store import Database, upgrade
 from psabridge.sync.status import connection_status
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False, config: ConfigOption = None
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Show each connection's sync state."""
+    """Show each connection's sync state and its open findings per checklist step (one's, with --connection)."""
     settings = load(config, quiet_logging=as_json)
+    require_connection(settings, connection)
     upgrade(settings.database)
     db = Database(settings.database)
     try:
-        report = connection_status(settings, db)
+        report = connection_status(settings, db, only=connection)
     finally:
         db.dispose()
     if as_json:
@@ -36,6 +39,7 @@ def status(
         typer.echo(f"  dead letters   {state['dead_letters']}")
         if state["refused_cross_tenant"]:
             typer.echo(f"  cross-tenant   {state['refused_cross_tenant']} write(s) refused (see dlq list)")
+        typer.echo(f"  open findings  {_findings(state['open_findings'])}")
         typer.echo(f"  rate budget    {_budget(state['budget'])}")
 
 
@@ -45,6 +49,16 @@ def _run(run: dict[str, Any] | None) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items())
     when = (run["finished_at"] or run["started_at"] or "")[:19]
     return f"{run['kind']} {run['status']} at {when}" + (f" ({counts})" if counts else "")
+
+
+def _findings(by_step: dict[str, int]) -> str:
+    if not by_step:
+        return "none"
+    total = sum(by_step.values())
+    # One line per checklist step (or rule, for the mapping's and mirroring's findings), most first.
+    lines = [f"{total} (psabridge findings --open)"]
+    lines.extend(f"                   {count:>5}  {step}" for step, count in by_step.items())
+    return "\n".join(lines)
 
 
 def _budget(budget: dict[str, Any]) -> str:

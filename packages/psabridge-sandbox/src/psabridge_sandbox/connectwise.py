@@ -194,6 +194,7 @@ class ConnectWiseSimulator:
         route("/system/callbacks", self.callbacks.add, "POST")
         route("/system/callbacks/{id:int}", self.callbacks.get, "GET")
         route("/system/callbacks/{id:int}", self.callbacks.delete, "DELETE")
+        route("/system/callbacks/{id:int}", self.callbacks.replace, "PUT")
         sim.add_route(KEY_PATH, self.callbacks.signing_key, methods=["GET"])
         sim.add_route(COMPANY_INFO, self.company_info, methods=["GET"], case_sensitive=False)
 

@@ -49,6 +49,11 @@ def restart(world: World) -> RecordingQueue:
     return queue
 
 
+def claimed_work(queue: RecordingQueue) -> list[tuple[str, tuple[object, ...]]]:
+    """What a restart queued of the work claims cover (evaluations are recovery's too, without claims)."""
+    return [(kind, args) for kind, args in queue.calls if kind in ("ingest", "dispatch")]
+
+
 def test_nine_restarts_queue_each_open_delivery_and_write_back_once(recording: World) -> None:
     outbox_id = open_work(recording)
     queued = [restart(recording) for _ in range(9)]
@@ -66,11 +71,11 @@ def test_a_broker_that_outlives_processes_keeps_the_claim_until_the_message_is_p
     with recording.db.session() as s:
         assert {lease.holder for lease in leases.held_leases(s, "claim:")} == {"queued"}
     recording.clock.later(QUEUED_FOR.total_seconds() - 5)
-    assert restart(recording).calls == []  # still trusted to be in Redis
+    assert claimed_work(restart(recording)) == []  # still trusted to be in Redis
     recording.clock.later(10)
     again = restart(recording)  # never started in ten minutes: lost; queued once more, and claimed again
     assert len(again.of("ingest")) == 3 and len(again.of("dispatch")) == 1
-    assert restart(recording).calls == []
+    assert claimed_work(restart(recording)) == []
 
 
 def test_work_in_a_live_workers_hands_is_left_to_it(recording: World) -> None:

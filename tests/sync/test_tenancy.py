@@ -17,18 +17,20 @@ import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
 
 from psabridge.mapping import MappingRegistry
-from psabridge.model import Action, SetFields, System, Ticket
-from psabridge.rules import RulesConfig
+from psabridge.model import SetFields, System
+from psabridge.rules import RulesRegistry
 from psabridge.settings import Settings
 from psabridge.store import Database
 from psabridge.store import links as link_store
+from psabridge.store import outbox as outbox_store
 from psabridge.store.models import DeadLetter, OutboxAction
 from psabridge.sync.context import SyncContext, set_context
 from psabridge.sync.locks import locks_for
 from psabridge.sync.mirror import link_marker
+from psabridge.sync.outbox import queue_actions
 from psabridge.sync.status import connection_status
 
-from .conftest import HERE, TEST_OPTIONS, Clock, World, _counting_rule
+from .conftest import HERE, TEST_OPTIONS, Clock, CountingQueue, World, rules_off
 from .fakes import FakeConnector, FakeVendor
 
 COMPANIES = {"AcmeDental": "acme", "GlobexLogistics": "globex"}
@@ -46,6 +48,7 @@ def _mapping(folder: Path, system: System, *, tenant_rule: bool) -> str:
 def _settings(folder: Path, database: str, links: list[dict[str, Any]]) -> Settings:
     return Settings(
         database=database,
+        rules=str(rules_off(folder)),
         broker="embedded",
         tenants={"acme": {"name": "Acme Dental"}, "globex": {"name": "Globex Logistics"}},
         connections=[
@@ -96,18 +99,20 @@ def make(tmp_path: Path, db: Database, broker: StubBroker, worker: dramatiq.Work
         mappings = MappingRegistry(settings.connections)
         mappings.load_all()
         vendors = {"acme-snow": FakeVendor("snow", System.SERVICENOW), "msp-cw": FakeVendor("cw", System.CONNECTWISE)}
+        clock = Clock()
+        evaluated: list[str] = []
         ctx = SyncContext(
             settings=settings,
             db=db,
             mappings=mappings,
             locks=locks_for("embedded", db, wait=10),
-            queue=ActorQueue(),
-            clock=Clock(),
+            queue=CountingQueue(ActorQueue(), evaluated),
+            rules=RulesRegistry(settings.rules, tenants=settings.tenants),
+            clock=clock,
             options=TEST_OPTIONS,
             connector_factory=lambda conn: FakeConnector(conn, vendors[conn.name]),
         )
-        world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker, ctx.clock)  # type: ignore[arg-type]
-        ctx.rules = RulesConfig(rules=(_counting_rule(world),))
+        world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker, clock, evaluated)
         set_context(ctx)
         made.append(world)
         return world
@@ -211,15 +216,14 @@ def test_notes_over_a_link_that_crosses_tenants_are_refused(make: Any) -> None:
 
 def test_a_rule_cannot_move_a_ticket_to_another_clients_company(make: Any) -> None:
     world = make()
-
-    def rule(ticket: Ticket) -> list[Action]:
-        if ticket.connection != "msp-cw":
-            return []
-        return [SetFields(ticket_key=ticket.key, target="msp-cw", origin="rule:test", fields={"tenant": "globex"})]
-
-    world.rule = rule
     acme = world.cw.create(company="AcmeDental")
     world.deliver("msp-cw", acme)
+    world.run()
+    # When a rule's write would set Acme's ticket under Globex's company
+    move = SetFields(ticket_key=f"msp-cw:{acme}", target="msp-cw", origin="rule:test", fields={"tenant": "globex"})
+    with world.ctx.unit() as s:
+        rows = outbox_store.enqueue_new(s, [move], now=world.ctx.now())
+    queue_actions(world.ctx, rows)
     world.run(fail_fast=False)
     assert world.cw.writes == [] and world.cw.tickets[acme]["company"] == "AcmeDental"
     reasons, refused = refusals(world)

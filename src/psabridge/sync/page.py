@@ -209,7 +209,7 @@ def _complete(
     full: list[RawRecord] = []
     unchanged: list[str] = []
     requests = 0
-    if type(connector).complete_page is Connector.complete_page:
+    if _reads_by_id(connector):
         # The default completion reads ticket by ticket anyway: completing one at a time costs no request more, and a
         # wait for the budget then repeats no read (a completion cut short by a rate limit returns nothing).
         pending: deque[list[RawRecord]] = deque([record] for record in records)
@@ -244,6 +244,16 @@ def _complete(
         requests += done.request_count
         progressed = True
     return PageCompletion(full, tuple(unchanged), requests), None
+
+
+def _reads_by_id(connector: Connector) -> bool:
+    """Whether the connector completes a page ticket by ticket (neither ``complete_page`` nor ``read_full`` of its own).
+
+    Vendors build full records from the list page in ``read_full`` (sub-resources in bulk for the whole page); such a
+    connector must get the page whole, or its bulk reads would be made once per ticket.
+    """
+    kind = type(connector)
+    return kind.complete_page is Connector.complete_page and kind.read_full is Connector.read_full
 
 
 def _halves(chunk: list[RawRecord]) -> list[list[RawRecord]]:

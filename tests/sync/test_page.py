@@ -140,3 +140,18 @@ def test_a_connector_that_completes_pages_in_bulk_gets_each_page_whole(plain: Wo
     plain.ctx._connectors.clear()
     assert poll_connection(plain.ctx, "acme-snow").counts["created"] == 5
     assert calls == [5]
+
+
+def test_a_full_record_is_scrubbed_where_it_differs_from_its_scrubbed_list_record() -> None:
+    from psabridge.sync.page import _scrub_full
+
+    listed = {"id": 7, "title": "VPN drops", "custom": {"site": "CHI"}}
+    full = {**listed, "_psa_notes": [{"text": "ok"}]}
+    assert _scrub_full(full, listed) == (full, [])
+    dirty = {**listed, "_psa_notes": [{"text": "line\x00two"}]}
+    cleaned, paths = _scrub_full(dirty, listed)
+    assert paths == ["_psa_notes[0].text"] and cleaned["_psa_notes"] == [{"text": "linetwo"}]
+    # a list field the connector replaced (not the list record's own value) is looked at too
+    replaced = {**listed, "title": "VPN\x00 drops"}
+    assert _scrub_full(replaced, listed)[1] == ["title"]
+    assert _scrub_full({"id": 8, "title": "a\x00"}, None)[1] == ["title"]

@@ -306,7 +306,11 @@ def _plain_connectwise(base: str, pool: ThreadPoolExecutor) -> int:
     from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
 
     auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
-    client = httpx.Client(base_url=base, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=120)
+    headers = {"clientId": CW_CLIENT_ID}
+    if not base.rstrip("/").endswith("/apis/3.0"):  # the codebase first, as every ConnectWise client does
+        info = _json(httpx.get(f"{base.rstrip('/')}/login/companyinfo/{CW_COMPANY}", headers=headers, timeout=120))
+        base = f"{base.rstrip('/')}/{info['Codebase']}apis/3.0"
+    client = httpx.Client(base_url=base, auth=auth, headers=headers, timeout=120)
     count, last = 0, 0
     while True:
         params = {"pageSize": 1000, "orderBy": "id asc", "conditions": f"id > {last}"}
@@ -315,8 +319,10 @@ def _plain_connectwise(base: str, pool: ThreadPoolExecutor) -> int:
             return count
         ids = [t["id"] for t in page]
         list(pool.map(lambda i: _json(client.get(f"/service/tickets/{i}/notes", params={"pageSize": 1000})), ids))
-        conditions = f'chargeToType = "ServiceTicket" and chargeToId in ({",".join(map(str, ids))})'
-        _json(client.get("/time/entries", params={"conditions": conditions, "pageSize": 1000}))
+        for start in range(0, len(ids), 150):  # as the connector: 150 ids a condition
+            listed = ",".join(map(str, ids[start : start + 150]))
+            conditions = f'chargeToType = "ServiceTicket" and chargeToId in ({listed})'
+            _json(client.get("/time/entries", params={"conditions": conditions, "pageSize": 1000}))
         count += len(page)
         last = ids[-1]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -12,7 +13,16 @@ import typer
 from psabridge.log import configure_logging
 from psabridge.settings import Settings, SettingsError, config_path, load_settings
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "SANDBOX_INSTALL_HINT", "ConfigOption", "die", "load", "require_sandbox"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "SANDBOX_INSTALL_HINT",
+    "ConfigOption",
+    "die",
+    "load",
+    "parse_instant",
+    "require_sandbox",
+]
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -32,6 +42,17 @@ def die(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print an error to stderr and exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def parse_instant(value: str, what: str) -> datetime:
+    """An ISO time with its offset (``Z`` accepted) from an option, or a BadParameter naming ``what``."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{what} {value!r} is not an ISO time (e.g. 2026-05-14T09:30:00-04:00)") from exc
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{what} {value!r} has no time zone: write e.g. {value}Z or {value}-04:00")
+    return moment
 
 
 SANDBOX_INSTALL_HINT = "pip install packages/psabridge-sandbox (from a psabridge checkout)"

@@ -1,7 +1,9 @@
 """Dead letters: jobs that will not be tried again, kept in the store for an operator to inspect and replay.
 
 Recording a dead ingest marks the ticket's open deliveries failed (so recovery does not resend a poison job forever);
-a dead write-back marks its outbox row dead. Replaying resets those rows and sends the job again through the queue.
+a dead evaluation marks the ticket up to date for the same reason (its next change, or the replay, evaluates it
+again); a dead write-back marks its outbox row dead. Replaying resets those rows and sends the job again through the
+queue.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from psabridge.errors import BugError
-from psabridge.store import Database, deadletters, inbox, outbox
+from psabridge.store import Database, deadletters, evaluations, inbox, outbox
 from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.store.inbox import InboxStatus
 from psabridge.sync.context import SyncContext
@@ -36,6 +38,8 @@ def record_dead_letter(ctx: SyncContext, job: DeadJob) -> None:
             inbox.close_deliveries(
                 session, str(job.args[0]), str(job.args[1]), status=InboxStatus.FAILED, error=message
             )
+        elif job.actor == "evaluate" and job.args:
+            evaluations.park(session, str(job.args[0]))
         elif job.actor == "dispatch" and job.args:
             outbox.mark_dead(session, int(job.args[0]), message)
 
@@ -68,6 +72,8 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
             args = dead.args
             if dead.actor in ("dispatch", "notify"):
                 outbox.reopen_entry(session, int(args[0]), ctx.now())
+            elif dead.actor == "evaluate":
+                evaluations.mark_needed(session, [str(args[0])], ctx.now())
             elif dead.actor not in ("ingest", "poll"):
                 raise BugError(f"dead letter {dead_id} names unknown actor {dead.actor!r}")
             deadletters.mark_replayed(session, dead_id, ctx.now())
@@ -78,6 +84,8 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
             ctx.queue.notify(int(args[0]))
         elif dead.actor == "ingest":
             ctx.queue.ingest(str(args[0]), str(args[1]))
+        elif dead.actor == "evaluate":
+            ctx.queue.evaluate(str(args[0]))
         else:
             ctx.queue.poll(str(args[0]))
         replayed.append(dead_id)

@@ -178,6 +178,12 @@ class _Discard:
     def poll(self, connection: str, *, delay: float | None = None) -> None:
         """Polls are run directly."""
 
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        """The rules' evaluation of a stored ticket is a job of its own (``bench rules`` measures it), not ingest."""
+
+    def notify(self, outbox_id: int) -> None:
+        """No pages or chat posts in a backfill."""
+
 
 def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from psabridge.errors import BugError
-from psabridge.store import Database, deadletters, evaluations, inbox, outbox
+from psabridge.model import split_ticket_key
+from psabridge.store import Database, Session, deadletters, evaluations, inbox, outbox
 from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.store.inbox import InboxStatus
 from psabridge.sync.context import SyncContext
 from psabridge.sync.policy import DeadJob
 
-__all__ = ["get_dead_letter", "list_dead_letters", "record_dead_letter", "replay"]
+__all__ = [
+    "connections_of",
+    "dead_letters_of",
+    "get_dead_letter",
+    "list_dead_letters",
+    "purge",
+    "record_dead_letter",
+    "replay",
+]
 
 
 def record_dead_letter(ctx: SyncContext, job: DeadJob) -> None:
@@ -48,6 +57,46 @@ def list_dead_letters(db: Database, *, include_replayed: bool = False, limit: in
     """Dead letters, newest first (replayed ones only when asked)."""
     with db.session() as session:
         return deadletters.list_dead_letters(session, include_replayed=include_replayed, limit=limit)
+
+
+def connections_of(session: Session, letters: Sequence[DeadLetterEntry]) -> dict[int, str]:
+    """Each dead letter's connection: a write-back's or page's target, an evaluation's ticket's, else its first arg."""
+    outbox_ids = [int(d.args[0]) for d in letters if d.actor in _OUTBOX_ACTORS and d.args]
+    targets = outbox.targets_of(session, outbox_ids)
+    found: dict[int, str] = {}
+    for letter in letters:
+        if not letter.args:
+            continue
+        if letter.actor in _OUTBOX_ACTORS:
+            found[letter.id] = targets.get(int(letter.args[0]), "?")
+        elif letter.actor == "evaluate":
+            found[letter.id] = split_ticket_key(str(letter.args[0]))[0]
+        else:
+            found[letter.id] = str(letter.args[0])
+    return found
+
+
+_OUTBOX_ACTORS = ("dispatch", "notify")
+
+
+def dead_letters_of(
+    db: Database, connection: str | None, *, include_replayed: bool = False, limit: int | None = 100
+) -> list[DeadLetterEntry]:
+    """Dead letters newest first, only ``connection``'s when one is named (None: every one)."""
+    with db.session() as session:
+        letters = deadletters.list_dead_letters(
+            session, include_replayed=include_replayed, limit=None if connection else limit
+        )
+        if connection is not None:
+            owners = connections_of(session, letters)
+            letters = [d for d in letters if owners.get(d.id) == connection][:limit]
+    return letters
+
+
+def purge(db: Database, ids: Sequence[int]) -> int:
+    """Delete dead letters for good (nothing is sent again); returns how many were deleted."""
+    with db.transaction() as session:
+        return deadletters.delete_dead_letters(session, ids)
 
 
 def get_dead_letter(db: Database, dead_id: int) -> DeadLetterEntry | None:

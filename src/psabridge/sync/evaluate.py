@@ -99,7 +99,7 @@ def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run:
                 return EvaluateResult(key, evaluated=False)
             ticket = enrich(stored)
             data = evaluation_input(ctx, session, ticket, rules, now, record=record)
-            result = evaluate_ticket(data, rules)
+            result = evaluate_ticket(data, rules, explain=False)  # traces are for `rules explain` only
             if not result.evaluated:
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False, evaluation=result)

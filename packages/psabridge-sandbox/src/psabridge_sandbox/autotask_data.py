@@ -280,6 +280,9 @@ _RESOLVE_HOURS = {Priority.P1: 4, Priority.P2: 8, Priority.P3: 24, Priority.P4: 
 OWNER_COMPANY_ID = 0
 COMPANY_IDS: dict[str, int] = {"initech": 1001, "umbrella": 1002}
 """Tenant key -> Autotask company id (config/psabridge.yaml maps 0 and 1001 to initech, 1002 to umbrella)."""
+LINKED_COMPANY_IDS: dict[str, int] = {"globex": 1003}
+"""Clients the partner serves whose tickets start in another system (Globex's Freshservice): a company with no seed
+tickets, for a link that mirrors them into Autotask (the chaos run maps 1003 to globex)."""
 API_RESOURCE_ID = 29682999
 """The resource behind the API user: every change made through the API is made as it (or as the impersonated one)."""
 ROLES: dict[int, tuple[int, str]] = {1: (29683394, "Help Desk"), 2: (29683395, "Engineer"), 3: (29683396, "Architect")}
@@ -321,6 +324,9 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
                 "createDate": since,
                 "lastActivityDate": since,
             }
+    for key, company_id in LINKED_COMPANY_IDS.items():
+        tenant = world.tenant(key)
+        directory.companies[company_id] = _company(company_id, tenant.name, tenant.identifier, 1, since)
     for tech in world.technicians:
         resource_id = _RESOURCE_BASE + tech.id
         role = ROLES[tech.tier][0]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from psabridge.store.models import FindingRow, utcnow
 from psabridge.store.statements import chunks
 
-__all__ = ["FindingValues", "open_counts_by_code", "upsert_findings", "upsert_findings_many"]
+__all__ = ["FindingValues", "counts_by_rule_code", "open_counts_by_code", "upsert_findings", "upsert_findings_many"]
 
 FindingValues = tuple[str, str, str, dict[str, Any]]
 """One finding as a rule reports it: (code, severity, message, data)."""
@@ -93,3 +93,20 @@ def open_counts_by_code(session: Session) -> list[tuple[str, int]]:
         .order_by(sa.func.count().desc(), FindingRow.code)
     )
     return [(str(code), int(count)) for code, count in session.execute(query)]
+
+
+def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int]]:
+    """(rule, code, findings, of which open) for every rule and code with findings, by rule and code."""
+    query = (
+        sa.select(
+            FindingRow.rule,
+            FindingRow.code,
+            sa.func.count(),
+            sa.func.count(FindingRow.id).filter(FindingRow.resolved_at.is_(None)),
+        )
+        .group_by(FindingRow.rule, FindingRow.code)
+        .order_by(FindingRow.rule, FindingRow.code)
+    )
+    return [
+        (str(rule), str(code), int(total), int(unresolved)) for rule, code, total, unresolved in session.execute(query)
+    ]

@@ -23,6 +23,7 @@ from psabridge_sandbox.world import World
 __all__ = [
     "API_RESOURCE_ID",
     "COMPANY_IDS",
+    "MIRRORED_CLIENTS",
     "NOTE_FIELDS",
     "READ_ONLY",
     "TICKET_FIELDS",
@@ -278,8 +279,11 @@ _RESOLVE_HOURS = {Priority.P1: 4, Priority.P2: 8, Priority.P3: 24, Priority.P4: 
 # --- companies, resources, contacts ---------------------------------------------------------------------------------
 
 OWNER_COMPANY_ID = 0
-COMPANY_IDS: dict[str, int] = {"initech": 1001, "umbrella": 1002}
-"""Tenant key -> Autotask company id (config/psabridge.yaml maps 0 and 1001 to initech, 1002 to umbrella)."""
+COMPANY_IDS: dict[str, int] = {"initech": 1001, "umbrella": 1002, "globex": 1003}
+"""Tenant key -> Autotask company id (config/psabridge.yaml maps 0 and 1001 to initech, 1002 to umbrella; 1003 is
+Globex, whose tickets reach this Autotask only as mirrors of its own Freshservice: the demo's link)."""
+MIRRORED_CLIENTS: tuple[str, ...] = ("globex",)
+"""Clients the partner serves from another system: a company and contacts here, no seed tickets."""
 API_RESOURCE_ID = 29682999
 """The resource behind the API user: every change made through the API is made as it (or as the impersonated one)."""
 ROLES: dict[int, tuple[int, str]] = {1: (29683394, "Help Desk"), 2: (29683395, "Engineer"), 3: (29683396, "Architect")}
@@ -303,7 +307,7 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
     since = anchor - timedelta(days=365)
     directory = Directory()
     directory.companies[OWNER_COMPANY_ID] = _company(OWNER_COMPANY_ID, "Initech IT (co-managed)", "0", 2, since)
-    for key in tenants:
+    for key in (*tenants, *(k for k in MIRRORED_CLIENTS if k not in tenants)):
         tenant = world.tenant(key)
         company_id = COMPANY_IDS[key]
         directory.companies[company_id] = _company(company_id, tenant.name, tenant.identifier, 1, since)

@@ -17,15 +17,16 @@ from psabridge.settings import Settings, load_settings
 if TYPE_CHECKING:
     from psabridge_sandbox.runner import SandboxRunner
 
-__all__ = ["DEMO_LINKS", "QUIET_TARGET", "demo_rules", "write_demo_config"]
+__all__ = ["MORNING_LINKS", "QUIET_TARGET", "demo_rules", "write_demo_config"]
 
 QUIET_TARGET = 40
 """Seconds of first-response target for Initech's (bronze) P3 tickets here: warned at half of it, during the demo."""
 
 # ServiceNow -> ConnectWise (Acme hands tickets to the MSP in its own ServiceNow) and Freshservice -> Autotask
-# (Globex's escalations land in the partner's Autotask). The mirror owns status, the source owns priority.
+# (Globex's escalations land in the partner's Autotask). The mirror owns status, the source owns priority. (The
+# sample config/psabridge.yaml, psabridge_sandbox.configout.DEMO_LINKS, mirrors Globex into ConnectWise instead.)
 _OWN = {"status": "to", "priority": "from", "notes": "both", "time_entries": "to"}
-DEMO_LINKS: list[dict[str, Any]] = [
+MORNING_LINKS: list[dict[str, Any]] = [
     {
         "name": "acme-snow-to-cw",
         "from": {"connection": "acme-snow", "where": {"queue": "MSP Support"}},
@@ -143,7 +144,7 @@ def write_demo_config(folder: Path, runner: SandboxRunner, *, webhook_port: int)
     )
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["log"] = {"level": "warning", "format": "console"}
-    data["links"] = DEMO_LINKS
+    data["links"] = MORNING_LINKS
     data["rules"] = rules.name
     header = "".join(line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
     note = (

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import socket
 import threading
 import time
@@ -60,6 +61,7 @@ SIZES = (15, 100, 1000)
 _SN, _CW, _AT, _FS = "acme-snow", "msp-cw", "partner-at", "globex-fs"
 _WEBHOOKS = {"servicenow": _SN, "connectwise": _CW, "freshservice": _FS}
 _P1_TITLE = "Email down for the whole Midtown Clinic"
+_RUNS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
         names = ", ".join(name for name, info in runner.infos.items() if info.running)
         echo(f"sandbox: {names} on 127.0.0.1, {options.tickets} seed tickets per vendor (seed {options.seed})")
         settings = write_demo_config(options.folder, runner, webhook_port=sock.getsockname()[1])
+        # A fresh sandbox has spent none of its vendors' limits: neither has this run (the embedded broker keeps
+        # rate budgets per process and namespace, and a second demo in one process must not wait for the first's).
+        settings.namespace = f"demo-{next(_RUNS)}"
         report.config = settings.source
         echo(f"config:  {settings.source} (rules: {settings.rules})  store: {settings.database}")
         upgrade(settings.database)

@@ -203,7 +203,6 @@ def test_a_ticket_changed_within_the_second_of_its_stored_copy_is_read_again(
     assert (notes.call_count, configurations.call_count) == (1, 1)
 
 
-
 def test_time_entries_of_many_tickets_are_asked_for_150_ids_at_a_time(router: respx.MockRouter, namespace: str) -> None:
     times = router.get("/time/entries").respond(json=[])
     ids = list(range(1000, 1310))

@@ -113,7 +113,7 @@ def test_check_passes_on_the_shipped_files(config: Path) -> None:
     assert sorted(line.split("/")[-1] for line in result.stdout.splitlines()) == [
         "autotask.yaml (autotask, 23 fields)",
         "connectwise.yaml (connectwise, 25 fields)",
-        "freshservice.yaml (freshservice, 25 fields)",
+        "freshservice.yaml (freshservice, 26 fields)",
         "servicenow.yaml (servicenow, 26 fields)",
     ]
 

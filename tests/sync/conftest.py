@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,18 +11,21 @@ from typing import Any
 import dramatiq
 import pytest
 import sqlalchemy as sa
+import yaml
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 
 from psabridge.mapping import MappingRegistry
 from psabridge.model import Action, System, Ticket
-from psabridge.rules import RulesConfig
+from psabridge.rules import CHECKLIST, RulesRegistry
 from psabridge.settings import Settings
 from psabridge.store import Database, tickets, utcnow
+from psabridge.store import outbox as outbox_store
 from psabridge.store.models import AuditEntry, Link, OutboxAction
 from psabridge.sync.broker import EMBEDDED, BrokerOptions, setup_broker, start_workers, stop_workers
 from psabridge.sync.context import SyncContext, set_context
 from psabridge.sync.locks import locks_for
+from psabridge.sync.outbox import queue_actions
 from psabridge.sync.runtime import _record_dead
 
 from .fakes import FakeConnector, FakeVendor
@@ -107,12 +110,17 @@ class RecordingQueue:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.evaluated: list[str] = []
 
     def ingest(self, connection: str, external_id: str, *, delay: float | None = None) -> None:
         self.calls.append(("ingest", (connection, external_id)))
 
     def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         self.calls.append(("dispatch", (outbox_id,)))
+
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        self.calls.append(("evaluate", (ticket_key,)))
+        self.evaluated.append(ticket_key)
 
     def poll(self, connection: str, *, delay: float | None = None) -> None:
         self.calls.append(("poll", (connection,)))
@@ -157,8 +165,8 @@ class World:
     cw: FakeVendor
     broker: StubBroker | None
     clock: Clock
-    evaluated: list[tuple[str, str]] = field(default_factory=list)
-    rule: Callable[[Ticket], Sequence[Action]] | None = None
+    evaluated: list[str] = field(default_factory=list)
+    """Tickets whose evaluation was queued (a real change, a wake-up), in order."""
 
     @property
     def db(self) -> Database:
@@ -183,6 +191,13 @@ class World:
                 return
         raise AssertionError("the queues never emptied")
 
+    def emit(self, actions: Sequence[Action]) -> list[int]:
+        """Write actions to the outbox and queue them, as the evaluate step does for the rules' actions."""
+        with self.ctx.unit() as session:
+            rows = outbox_store.enqueue_new(session, actions, now=self.ctx.now())
+        queue_actions(self.ctx, rows)
+        return [row.id for row in rows]
+
     def ticket(self, key: str) -> Ticket | None:
         with self.db.session() as s:
             return tickets.load_ticket(s, key)
@@ -206,35 +221,53 @@ class World:
         return link.target_external_id
 
 
-def _counting_rule(world: World) -> Callable[..., Sequence[Action]]:
-    def rule(ticket: Ticket, now: datetime, config: RulesConfig) -> Sequence[Action]:
-        world.evaluated.append((ticket.key, ticket.content_hash()))
-        return world.rule(ticket) if world.rule is not None else []
+class CountingQueue:
+    """Passes everything on to ``inner`` and counts the evaluations queued (``World.evaluated``)."""
 
-    return rule
+    def __init__(self, inner: Any, evaluated: list[str]) -> None:
+        self.inner = inner
+        self.evaluated = evaluated
+
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        self.evaluated.append(ticket_key)
+        self.inner.evaluate(ticket_key, delay=delay)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def rules_off(folder: Path) -> Path:
+    """A rules file with every checklist rule disabled: the evaluate step runs and writes nothing (pipeline tests)."""
+    path = folder / "rules-off.yaml"
+    path.write_text(yaml.safe_dump({"rules": {rule.id: {"enabled": False} for rule in CHECKLIST}}))
+    return path
 
 
 def make_world(
     tmp_path: Path, db: Database, queue: Any, broker: StubBroker | None, *, own: dict[str, str] | None = None
 ) -> World:
-    settings = settings_for(tmp_path, db.url, own=own)
+    settings = settings_for(tmp_path, db.url, own=own, rules=str(rules_off(tmp_path)))
     mappings = MappingRegistry(settings.connections)
     mappings.load_all()
     vendors = {"acme-snow": FakeVendor("snow", System.SERVICENOW), "msp-cw": FakeVendor("cw", System.CONNECTWISE)}
     clock = Clock()
+    evaluated: list[str] = []
+    if isinstance(queue, RecordingQueue):
+        queue.evaluated = evaluated
+    else:
+        queue = CountingQueue(queue, evaluated)
     ctx = SyncContext(
         settings=settings,
         db=db,
         mappings=mappings,
         locks=locks_for("embedded", db, wait=10),
         queue=queue,
+        rules=RulesRegistry(settings.rules, tenants=settings.tenants),
         clock=clock,
         options=TEST_OPTIONS,
         connector_factory=lambda conn: FakeConnector(conn, vendors[conn.name]),
     )
-    world = World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker, clock)
-    ctx.rules = RulesConfig(rules=(_counting_rule(world),))
-    return world
+    return World(ctx, vendors["acme-snow"], vendors["msp-cw"], broker, clock, evaluated)
 
 
 def restarted(world: World, queue: Any) -> SyncContext:

@@ -1,15 +1,13 @@
-"""Ingest without a broker: hashes decide what changed, rules run once per real change (never for an echo) in the
-transaction that stores it, older copies never overwrite newer ones."""
+"""Ingest without a broker: hashes decide what changed, a real change (never an echo) is marked as needing evaluation
+in the transaction that stores it and its evaluation queued after the commit, older copies never overwrite newer."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
 
-from psabridge.model import Action, AddNote, SetFields, Ticket
-from psabridge.store import inbox
+from psabridge.model import AddNote, SetFields
+from psabridge.store import evaluations, inbox
 from psabridge.store.models import FindingRow, InboxDelivery, OutboxAction, TicketRow
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
@@ -34,21 +32,19 @@ def test_a_new_ticket_is_stored_and_evaluated_once(plain: World) -> None:
     assert (result.outcome, result.evaluated) == ("created", True)
     again = ingest_ticket(plain.ctx, "acme-snow", ticket_id)
     assert (again.outcome, again.evaluated) == ("unchanged", False)
-    assert [key for key, _ in plain.evaluated] == [f"acme-snow:{ticket_id}"]
+    assert plain.evaluated == [f"acme-snow:{ticket_id}"]
     stored = plain.ticket(f"acme-snow:{ticket_id}")
     assert stored is not None and stored.summary == "Printer offline" and stored.tenant == "acme"
 
 
 def test_rules_run_once_per_real_change_and_never_for_the_echo_of_their_own_write(plain: World) -> None:
-    # Given a rule that asks for the asset tag on every ticket
-    def ask(ticket: Ticket) -> Sequence[Action]:
-        return [AddNote(ticket_key=ticket.key, target=ticket.connection, origin="rules.asset", text="Asset tag?")]
-
-    plain.rule = ask
+    # Given a ticket whose evaluation asked for the asset tag
     ticket_id = plain.snow.create()
     key = f"acme-snow:{ticket_id}"
-    # When the ticket is ingested and the rule's note is written
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
+    ask = AddNote(ticket_key=key, target="acme-snow", origin="rules.asset", text="Asset tag?", occurrence_key="a:1")
+    plain.emit([ask])
+    # When the rule's note is written
     dispatch_all(plain)
     assert plain.snow.notes_with(ticket_id, "Asset tag?") == 1
     # and the note comes back (the echo), twice
@@ -59,21 +55,27 @@ def test_rules_run_once_per_real_change_and_never_for_the_echo_of_their_own_writ
     stored = plain.ticket(key)
     assert stored is not None and stored.notes[0].origin is not None
     assert len(plain.evaluated) == 1
+    with plain.db.session() as s:
+        assert evaluations.needing_evaluation(s) == [key]  # nothing ran it here (no broker): still pending
     # And a person's change is evaluated again (the rule's note is not written twice: same idempotency key)
     plain.snow.note(ticket_id, "It is PRN-0042", by="dave")
     real = ingest_ticket(plain.ctx, "acme-snow", ticket_id)
+    plain.emit([ask])
     dispatch_all(plain)
     assert (real.outcome, real.evaluated, len(plain.evaluated)) == ("updated", True, 2)
     assert plain.snow.notes_with(ticket_id, "Asset tag?") == 1
 
 
+def triage(world: World, ticket_id: str) -> None:
+    """What a rule moving the ticket to Networking would queue."""
+    key = f"acme-snow:{ticket_id}"
+    world.emit([SetFields(ticket_key=key, target="acme-snow", origin="rules.triage", fields={"queue": "Networking"})])
+
+
 def test_the_echo_of_a_field_write_is_recognised_by_its_hash(plain: World) -> None:
     ticket_id = plain.snow.create()
-    plain.rule = lambda t: [
-        SetFields(ticket_key=t.key, target=t.connection, origin="rules.triage", fields={"queue": "Networking"})
-    ]
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
-    plain.rule = None
+    triage(plain, ticket_id)
     dispatch_all(plain)
     assert plain.snow.tickets[ticket_id]["queue"] == "Networking"
     assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "echo"
@@ -85,21 +87,24 @@ def test_the_echo_of_a_field_write_is_recognised_by_its_hash(plain: World) -> No
     assert len(plain.evaluated) == 3
 
 
-def test_actions_commit_with_the_change_or_not_at_all(plain: World) -> None:
-    # Given a rule that fails after the ticket was upserted in the transaction
-    def broken(ticket: Ticket) -> Sequence[Action]:
-        raise RuntimeError("rule bug")
+def test_needs_evaluation_commits_with_the_change_or_not_at_all(plain: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given recording "needs evaluation" fails after the ticket was upserted in the transaction
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("store bug")
 
-    plain.rule = broken
+    monkeypatch.setattr(evaluations, "mark_needed", broken)
     ticket_id = plain.snow.create()
     with pytest.raises(RuntimeError):
         ingest_ticket(plain.ctx, "acme-snow", ticket_id)
-    # Then nothing is stored: the next attempt sees the change again (and evaluates it)
+    # Then nothing is stored and nothing queued: the next attempt sees the change again (and evaluates it)
     with plain.db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(TicketRow)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(OutboxAction)) == 0
-    plain.rule = None
+    assert plain.evaluated == []
+    monkeypatch.undo()
     assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "created"
+    with plain.db.session() as s:
+        assert evaluations.needing_evaluation(s) == [f"acme-snow:{ticket_id}"]
 
 
 def test_an_older_copy_never_overwrites_a_newer_one(plain: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,11 +170,8 @@ def test_a_dry_run_stores_nothing(plain: World) -> None:
 
 def test_a_persons_change_made_just_before_our_write_is_not_taken_for_our_echo(plain: World) -> None:
     ticket_id = plain.snow.create()
-    plain.rule = lambda t: [
-        SetFields(ticket_key=t.key, target=t.connection, origin="rules.triage", fields={"queue": "Networking"})
-    ]
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
-    plain.rule = None
+    triage(plain, ticket_id)
     plain.snow.change(ticket_id, title="Printer offline on floor 2")  # its webhook has not arrived yet
     dispatch_all(plain)  # our write's answer already shows the person's new title
     result = ingest_ticket(plain.ctx, "acme-snow", ticket_id)

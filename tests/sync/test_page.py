@@ -3,7 +3,7 @@ lock, and a ticket whose write-back awaits its echo is left to its own ingest.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from psabridge.connectors.base import PageCompletion
-from psabridge.model import Action, SetFields, Ticket
+from psabridge.model import SetFields
 from psabridge.store import Database
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
@@ -104,13 +104,9 @@ def test_a_webhook_ingest_between_reading_and_storing_a_page_is_never_overwritte
 
 def test_a_ticket_awaiting_the_echo_of_our_write_is_left_to_its_own_ingest(plain: World) -> None:
     ticket_id = plain.snow.create()
-
-    def triage(ticket: Ticket) -> Sequence[Action]:
-        return [SetFields(ticket_key=ticket.key, target=ticket.connection, origin="rules.t", fields={"queue": "Net"})]
-
-    plain.rule = triage
     poll_connection(plain.ctx, "acme-snow")
-    plain.rule = None
+    key = f"acme-snow:{ticket_id}"
+    plain.emit([SetFields(ticket_key=key, target="acme-snow", origin="rules.t", fields={"queue": "Net"})])
     queue = plain.ctx.queue
     assert isinstance(queue, RecordingQueue)
     [(outbox_id,)] = queue.of("dispatch")

@@ -3,37 +3,43 @@ once per incident in every system, resolved with the ticket and again on a reope
 out-of-scope Tier 1 ticket is routed in its own vendor; a quiet ticket gets its SLA warning once on time; and a
 second reconcile writes nothing.
 
-The rules run through ``RulesBench`` (rules_bench.py), the local stand-in for the evaluate actor: the engine, the
-outbox and the dispatcher are the production ones, only the loading of transitions, states and findings is local.
+The real pipeline runs it: ingest stores a change and marks it as needing evaluation, the ``evaluate`` actor runs the
+rules and writes their actions to the outbox, the ``dispatch`` and ``notify`` actors carry them out (the in-process
+broker and worker); the scheduler's wake-up sweep (``wake_due``) is called with the pipeline's clock moved forward.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
 
 from psabridge.connectors.base import Connector
-from psabridge.rules import load_rules
+from psabridge.rules import StoredFinding
 from psabridge.settings import load_settings
+from psabridge.store import evaluations, findings, tickets, upgrade
 from psabridge.store import outbox as outbox_store
-from psabridge.store import tickets, upgrade
 from psabridge.store.links import links_of
-from psabridge.store.models import OutboxAction
-from psabridge.sync.context import SyncContext, build_context
+from psabridge.store.models import AuditEntry, OutboxAction
+from psabridge.sync.context import SyncContext, build_context, set_context
+from psabridge.sync.evaluate import EvaluateResult, evaluate_stored, wake_due
 from psabridge.sync.reconcile import reconcile
 from psabridge_sandbox.configout import write_config
 from psabridge_sandbox.people import WRITES
 from psabridge_sandbox.runner import SandboxRunner
 from tests.conftest import ROOT
 
-from .rules_bench import CollectingQueue, RulesBench
+from .conftest import TEST_OPTIONS, Clock
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +57,62 @@ def sandbox() -> Iterator[SandboxRunner]:
         yield runner
 
 
+class Pipeline:
+    """The sync context on the in-process broker and worker, driven as webhooks and the scheduler would."""
+
+    def __init__(self, ctx: SyncContext, broker: StubBroker, clock: Clock) -> None:
+        self.ctx = ctx
+        self.broker = broker
+        self.clock = clock
+
+    def run(self) -> None:
+        """Run every queued job (and what it queues) to completion."""
+        for _ in range(100):
+            queues = sorted(self.broker.get_declared_queues())
+            names = [n for q in queues for n in (q, dq_name(q))]
+            for queue in queues:
+                self.broker.join(queue, fail_fast=True, timeout=60_000)
+            if not any(self.broker.queues[n].unfinished_tasks for n in names):
+                return
+        raise AssertionError("the queues never emptied")
+
+    def ingest(self, connection: str, external_id: str) -> None:
+        """A change notification (the webhook receiver queues an ingest), and everything that follows."""
+        self.ctx.queue.ingest(connection, external_id)
+        self.run()
+
+    def evaluate(self, key: str) -> EvaluateResult:
+        """Evaluate a stored ticket now (what the evaluate actor calls), and run what it queued."""
+        result = evaluate_stored(self.ctx, key)
+        self.run()
+        return result
+
+    def sweep(self, when: datetime) -> list[str]:
+        """The scheduler's wake-up sweep with the clock at ``when``; the tickets it queued."""
+        self.clock.until(when)
+        keys = wake_due(self.ctx)
+        self.run()
+        return keys
+
+    def wake_at(self, key: str) -> datetime | None:
+        with self.ctx.db.session() as session:
+            return evaluations.wakeup_of(session, key)
+
+    def findings(self, key: str) -> tuple[StoredFinding, ...]:
+        with self.ctx.db.session() as session:
+            return findings.stored_findings(session, key)
+
+    def written(self) -> int:
+        """Vendor writes the dispatcher made (the audit's ``written``)."""
+        with self.ctx.db.session() as session:
+            query = sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "written")
+            return int(session.scalar(query) or 0)
+
+
 @pytest.fixture
-def bench(tmp_path: Path, sandbox: SandboxRunner) -> Iterator[RulesBench]:
+def bench(tmp_path: Path, sandbox: SandboxRunner, broker: StubBroker, worker: dramatiq.Worker) -> Iterator[Pipeline]:
+    from psabridge.sync.actors import ActorQueue
+
     config = write_config(tmp_path / "psabridge.yaml", sandbox.infos, world=sandbox.world, host="127.0.0.1")
     data = yaml.safe_load(config.read_text())
     rules = yaml.safe_load((ROOT / "config" / "rules.yaml").read_text())
@@ -65,10 +125,16 @@ def bench(tmp_path: Path, sandbox: SandboxRunner) -> Iterator[RulesBench]:
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     settings = load_settings(config)
     upgrade(settings.database)
-    ctx = build_context(settings, CollectingQueue())
+    broker.flush_all()
+    clock = Clock()
+    ctx = build_context(settings, ActorQueue(), options=TEST_OPTIONS)
+    ctx.clock = clock
+    set_context(ctx)
     try:
-        yield RulesBench(ctx, load_rules(settings.rules or "", tenants=settings.tenants))
+        yield Pipeline(ctx, broker, clock)
     finally:
+        broker.flush_all()
+        set_context(None)
         ctx.close()
 
 
@@ -121,13 +187,13 @@ def vendor_writes(sandbox: SandboxRunner) -> int:
     return total
 
 
-def outbox_rows(bench: RulesBench) -> int:
+def outbox_rows(bench: Pipeline) -> int:
     with bench.ctx.db.session() as session:
         return int(session.query(OutboxAction).count())
 
 
 def test_a_p1_in_each_system_pages_once_resolves_with_the_ticket_and_pages_again_on_a_reopen(
-    bench: RulesBench, sandbox: SandboxRunner
+    bench: Pipeline, sandbox: SandboxRunner
 ) -> None:
     person = Person(bench.ctx)
     tag = uuid.uuid4().hex[:6]
@@ -160,7 +226,7 @@ def test_a_p1_in_each_system_pages_once_resolves_with_the_ticket_and_pages_again
         assert len(posts(sandbox, f"{tag} {connection}")) == 2, connection
 
 
-def test_a_mirrored_p1_pages_once(bench: RulesBench, sandbox: SandboxRunner) -> None:
+def test_a_mirrored_p1_pages_once(bench: Pipeline, sandbox: SandboxRunner) -> None:
     person = Person(bench.ctx)
     summary = f"Dentrix server down at all three clinics {uuid.uuid4().hex[:6]}"
     sys_id = person.open("acme-snow", summary, queue="MSP Support")
@@ -176,7 +242,7 @@ def test_a_mirrored_p1_pages_once(bench: RulesBench, sandbox: SandboxRunner) -> 
 
 @pytest.mark.parametrize("connection", list(SYSTEMS))
 def test_an_out_of_scope_tier1_ticket_is_routed_to_the_configured_queue_in_its_vendor(
-    bench: RulesBench, sandbox: SandboxRunner, connection: str
+    bench: Pipeline, sandbox: SandboxRunner, connection: str
 ) -> None:
     person = Person(bench.ctx)
     summary = f"VPN drops every few minutes {uuid.uuid4().hex[:6]}"
@@ -196,20 +262,20 @@ def test_an_out_of_scope_tier1_ticket_is_routed_to_the_configured_queue_in_its_v
     [route] = [f for f in bench.findings(key) if f.rule == "routing"]
     assert route.code == "route" and route.noted
     assert "the hand-off still lacks" in route.message.lower()
-    written = sum(1 for r in bench.dispatched if r.outcome == "written")
+    written = bench.written()
     bench.ingest(connection, external_id)  # the echo of our own move: nothing routed again
-    assert sum(1 for r in bench.dispatched if r.outcome == "written") == written
+    assert bench.written() == written
 
 
 def test_a_quiet_ticket_gets_its_sla_warning_once_without_any_new_change(
-    bench: RulesBench, sandbox: SandboxRunner
+    bench: Pipeline, sandbox: SandboxRunner
 ) -> None:
     person = Person(bench.ctx)
     summary = f"Outlook slow to open attachments {uuid.uuid4().hex[:6]}"
     external_id = person.open("msp-cw", summary, priority="P3", description="Outlook is slow for me today.")
     key = f"msp-cw:{external_id}"
     bench.ingest("msp-cw", external_id)
-    wake = bench.kept[key].wake_at
+    wake = bench.wake_at(key)
     assert wake is not None and wake > bench.ctx.now()
     with bench.ctx.db.session() as session:
         stored = tickets.load_ticket(session, key)
@@ -224,12 +290,12 @@ def test_a_quiet_ticket_gets_its_sla_warning_once_without_any_new_change(
     assert bench.sweep(wake) == [key]  # the scheduler's sweep: no new change arrived
     assert len(warnings()) == 1 and "50% of the" in warnings()[0]
     assert bench.sweep(wake + timedelta(seconds=30)) == []  # the next milestone is later
-    bench.evaluate(key, wake + timedelta(seconds=45))  # evaluated again anyway: nothing new to say
-    bench.drain()
+    bench.clock.later(15)
+    assert bench.evaluate(key).evaluated  # evaluated again anyway: nothing new to say
     assert len(warnings()) == 1
 
 
-def test_a_second_reconcile_writes_nothing(bench: RulesBench, sandbox: SandboxRunner) -> None:
+def test_a_second_reconcile_writes_nothing(bench: Pipeline, sandbox: SandboxRunner) -> None:
     person = Person(bench.ctx)
     summary = f"Phones down in the warehouse {uuid.uuid4().hex[:6]}"
     external_id = person.open("partner-at", summary, description="None of us can take calls.")
@@ -243,10 +309,10 @@ def test_a_second_reconcile_writes_nothing(bench: RulesBench, sandbox: SandboxRu
     due = stored.sla.response_due.replace(microsecond=0).isoformat().replace("+00:00", "Z")
     assert str(raw["firstResponseDueDateTime"]).replace(".000", "") == due
     first = reconcile(bench.ctx, connections=list(SYSTEMS))
-    bench.drain()
+    bench.run()
     writes, rows, pages = vendor_writes(sandbox), outbox_rows(bench), len(incidents(sandbox, stored.key))
     second = reconcile(bench.ctx, connections=list(SYSTEMS))
-    bench.drain()
+    bench.run()
     assert second.failed == 0 and first.failed == 0
     assert sum(c.repaired for c in second.connections.values()) == 0
     assert (vendor_writes(sandbox), outbox_rows(bench), len(incidents(sandbox, stored.key))) == (writes, rows, pages)

@@ -9,6 +9,7 @@ from psabridge.cli import (
     db_cmd,
     demo_cmd,
     dlq_cmd,
+    findings_cmd,
     mapping_cmd,
     reconcile_cmd,
     rules_cmd,
@@ -36,6 +37,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
 app.add_typer(dlq_cmd.app, name="dlq")
 app.command("status")(status_cmd.status)
+app.command("findings")(findings_cmd.findings)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""`psabridge rules sla|check`: check a business calendar's arithmetic or a ticket's SLA clocks; validate the rules.
+"""`psabridge rules sla|check|explain`: SLA clocks and calendars, validating the rules, explaining a ticket.
 
 ``rules sla`` answers from the rules file's ``calendars:`` (and, with ``--ticket``, from the store); ``rules check``
 validates the rules file against the settings (tenants' calendars and contract tiers, the paging notifiers, the
-routing matrix's queues) and, with ``--live``, resolves every routing queue through each vendor's metadata.
+routing matrix's queues) and, with ``--live``, resolves every routing queue through each vendor's metadata;
+``rules explain`` (cli/rules_explain.py) shows every rule on one stored ticket and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli import mapping_cmd
+from psabridge.cli import mapping_cmd, rules_explain
 from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingRegistry
@@ -29,8 +30,10 @@ from psabridge.store import Database, tickets
 from psabridge.yamlsource import Problem, YamlError, format_loc, load_yaml
 
 app = typer.Typer(
-    help="The checklist rules: SLA clocks and calendars, and checking the rules file.", no_args_is_help=True
+    help="The checklist rules: SLA clocks and calendars, checking the rules file, explaining a ticket.",
+    no_args_is_help=True,
 )
+app.command("explain")(rules_explain.explain)
 
 _PAGERS = ("pagerduty", "opsgenie")
 _CHANNELS = ("slack", "teams")

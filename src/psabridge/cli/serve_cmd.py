@@ -32,7 +32,7 @@ def serve(
         engine.start_workers(threads)
         # The queue died with the last process: the store says what is unfinished (the scheduler polls at once).
         found = recover(engine.context, polls=False)
-        _log.info("recovered", ingests=found.ingests, write_backs=found.dispatches)
+        _log.info("recovered", ingests=found.ingests, evaluations=found.evaluations, write_backs=found.dispatches)
     scheduler = Scheduler(engine.context)
     scheduler.start()
     try:

@@ -1,4 +1,4 @@
-"""`psabridge status`: per connection the watermark, the last run and its counts, backlog, dead letters, budget."""
+"""`psabridge status`: per connection the watermark, last run, backlog, dead letters, open findings, rate budget."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from psabridge.sync.status import connection_status
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False, config: ConfigOption = None
 ) -> None:
-    """Show each connection's sync state."""
+    """Show each connection's sync state and its open findings per checklist step."""
     settings = load(config, quiet_logging=as_json)
     upgrade(settings.database)
     db = Database(settings.database)
@@ -34,6 +34,7 @@ def status(
         typer.echo(f"  backlog        {backlog['deliveries']} to ingest, {backlog['write_backs']} to write")
         typer.echo(f"  failed         {failed['deliveries']} deliveries, {failed['write_backs']} write-backs")
         typer.echo(f"  dead letters   {state['dead_letters']}")
+        typer.echo(f"  open findings  {_findings(state['open_findings'])}")
         typer.echo(f"  rate budget    {_budget(state['budget'])}")
 
 
@@ -43,6 +44,16 @@ def _run(run: dict[str, Any] | None) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items())
     when = (run["finished_at"] or run["started_at"] or "")[:19]
     return f"{run['kind']} {run['status']} at {when}" + (f" ({counts})" if counts else "")
+
+
+def _findings(by_step: dict[str, int]) -> str:
+    if not by_step:
+        return "none"
+    total = sum(by_step.values())
+    # One line per checklist step (or rule, for the mapping's and mirroring's findings), most first.
+    lines = [f"{total} (psabridge findings --open)"]
+    lines.extend(f"                   {count:>5}  {step}" for step, count in by_step.items())
+    return "\n".join(lines)
 
 
 def _budget(budget: dict[str, Any]) -> str:

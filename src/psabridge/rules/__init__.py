@@ -1,6 +1,7 @@
 """The help-desk checklist as pure rules: one call per ticket turns stored inputs into findings and actions.
 
-The impure side (the evaluate actor) does exactly this for a ticket that needs evaluation::
+The impure side (``sync.evaluate.evaluate_stored``, run by the ``evaluate`` actor) does this for a ticket that needs
+evaluation::
 
     rules = registry.rules()                              # RulesRegistry(settings.rules, tenants=settings.tenants)
     data = EvaluationInput(
@@ -44,8 +45,9 @@ same evaluation), ``text`` (word lists, the shared normalised text, error codes)
 ``tagging``, ``error_codes``, ``recent_changes``, ``knowledge``, ``tier_scope``, ``documented_fix``, ``handoff``,
 ``routing``, ``paging``, ``fix_tested``, ``resolution_note``, ``closure``, ``satisfaction``), ``checklist``
 (their order and settings), ``config`` (the rules.yaml model), ``ruleset`` (compiled per tenant), ``loader`` and
-``registry`` (the file, hot-reloaded), ``note`` (the combined note's wording), ``engine`` (evaluate_ticket and the
-guardrails), and ``inline`` (the seam ingest still calls inline until the evaluate actor replaces it).
+``registry`` (the file, hot-reloaded), ``note`` (the combined note's wording) and ``engine`` (evaluate_ticket and the
+guardrails). The impure side is ``psabridge.sync.evaluate`` (the ``evaluate`` actor, on its own per-connection
+queues); ingest only records that a ticket needs evaluating, in the transaction that stores the change.
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ from psabridge.rules.engine import (
     Withheld,
     evaluate_ticket,
 )
-from psabridge.rules.inline import DEFAULT_RULES, InlineRule, RulesConfig, evaluate
 from psabridge.rules.loader import RulesFileError, build_rules, load_rules, rules_schema
 from psabridge.rules.registry import RulesRegistry
 from psabridge.rules.ruleset import RuleSet
@@ -86,14 +87,12 @@ from psabridge.rules.text import TicketText, Words, enrich, error_signature, ext
 
 __all__ = [
     "CHECKLIST",
-    "DEFAULT_RULES",
     "Code",
     "ConnectionView",
     "Evaluation",
     "EvaluationInput",
     "Finding",
     "FindingRecord",
-    "InlineRule",
     "Knowledge",
     "LedgerEntry",
     "LinkView",
@@ -106,7 +105,6 @@ __all__ = [
     "RuleResult",
     "RuleSet",
     "RuleSettings",
-    "RulesConfig",
     "RulesDocument",
     "RulesFileError",
     "RulesRegistry",
@@ -119,7 +117,6 @@ __all__ = [
     "build_rules",
     "enrich",
     "error_signature",
-    "evaluate",
     "evaluate_ticket",
     "extract_error_codes",
     "load_rules",

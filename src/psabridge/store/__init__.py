@@ -1,9 +1,11 @@
 """Persistence, the only package that talks SQL: tables, the engine, migrations and one repository per aggregate.
 
 Repositories (functions over a ``Session``, returning domain values): tickets.py (tickets and raw snapshots),
-sync_state.py (watermarks), inbox.py (deliveries), outbox.py (write-backs), links.py (mirror pairs), findings.py,
-runs.py (runs and their per-ticket reports), audit.py, deadletters.py, leases.py (named leases); locks.py holds the
-lock backends that live in the database. models.py (the ORM tables) is private to this package.
+sync_state.py (watermarks, first sync), inbox.py (deliveries), outbox.py (write-backs), links.py (mirror pairs),
+findings.py, transitions.py (tracked field changes), evaluations.py (needs evaluation, the last evaluated copy, rule
+states, wake-ups), ledger.py (what psabridge set), runs.py (runs and their per-ticket reports), audit.py,
+deadletters.py, leases.py (named leases); locks.py holds the lock backends that live in the database. models.py (the
+ORM tables) is private to this package.
 """
 
 from __future__ import annotations

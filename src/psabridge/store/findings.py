@@ -1,4 +1,8 @@
-"""The findings repository: what rules (and the mapping) found on a ticket, replaced per rule, resolved when gone."""
+"""The findings repository: what rules (and the mapping) found on a ticket, replaced per rule, resolved when gone.
+
+The checklist's findings also keep the engine's bookkeeping (``StoredFinding``): the occurrence, the rule's instance,
+whether a note announced it and its resolution; ``save_evaluation`` stores what one evaluation found and resolved.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,19 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.rules.engine import FindingRecord, ResolvedFinding, StoredFinding
 from psabridge.store.models import FindingRow, utcnow
 from psabridge.store.statements import chunks
 
-__all__ = ["FindingValues", "counts_by_rule_code", "open_counts_by_code", "upsert_findings", "upsert_findings_many"]
+__all__ = [
+    "FindingValues",
+    "counts_by_rule_code",
+    "open_counts_by_code",
+    "save_evaluation",
+    "stored_findings",
+    "upsert_findings",
+    "upsert_findings_many",
+]
 
 FindingValues = tuple[str, str, str, dict[str, Any]]
 """One finding as a rule reports it: (code, severity, message, data)."""
@@ -93,6 +106,85 @@ def open_counts_by_code(session: Session) -> list[tuple[str, int]]:
         .order_by(sa.func.count().desc(), FindingRow.code)
     )
     return [(str(code), int(count)) for code, count in session.execute(query)]
+
+
+def stored_findings(session: Session, ticket_key: str) -> tuple[StoredFinding, ...]:
+    """Every finding stored for a ticket, open or resolved, as the rules engine reads them (by rule, code)."""
+    query = (
+        sa.select(
+            FindingRow.rule,
+            FindingRow.code,
+            FindingRow.occurrence,
+            FindingRow.instance,
+            FindingRow.noted,
+            FindingRow.resolved_at.is_not(None),
+            FindingRow.resolution_noted,
+            FindingRow.message,
+        )
+        .where(FindingRow.ticket_key == ticket_key)
+        .order_by(FindingRow.rule, FindingRow.code)
+    )
+    return tuple(
+        StoredFinding(rule, code, int(n), instance or "", bool(noted), bool(resolved), bool(announced), message)
+        for rule, code, n, instance, noted, resolved, announced, message in session.execute(query)
+    )
+
+
+def save_evaluation(
+    session: Session,
+    ticket_key: str,
+    found: Sequence[FindingRecord],
+    resolved: Sequence[ResolvedFinding],
+    *,
+    now: datetime,
+) -> None:
+    """Store one evaluation's findings (upsert by ticket, rule and code) and mark the resolved ones.
+
+    A finding's row keeps its severity, message, effect, step, occurrence, instance and whether it was noted; its data
+    holds the evidence and the advice. A new occurrence reopens the row (its resolution not yet announced).
+    """
+    query = sa.select(FindingRow.id, FindingRow.rule, FindingRow.code, FindingRow.resolution_noted).where(
+        FindingRow.ticket_key == ticket_key
+    )
+    held = {(rule, code): (row_id, bool(noted)) for row_id, rule, code, noted in session.execute(query)}
+    table = cast(sa.Table, FindingRow.__table__)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for record in found:
+        f = record.finding
+        values: dict[str, Any] = {
+            "severity": f.severity,
+            "message": f.message,
+            "data": {"evidence": dict(f.evidence), "advice": f.advice},
+            "occurrence": record.occurrence,
+            "instance": f.instance,
+            "noted": record.noted,
+            "effect": record.effect,
+            "step": f.step[:200],
+            "resolved_at": None,
+            "updated_at": now,
+        }
+        row = held.get((f.rule, f.code))
+        if row is None:
+            inserts.append({**values, "ticket_key": ticket_key, "rule": f.rule, "code": f.code, "created_at": now,
+                            "resolution_noted": False})  # fmt: skip
+        else:
+            updates.append({**values, "_id": row[0], "resolution_noted": False if record.new else row[1]})
+    if inserts:
+        session.execute(sa.insert(table), inserts)
+    if updates:
+        session.execute(sa.update(table).where(table.c.id == sa.bindparam("_id")), updates)
+    for r in resolved:
+        row = held.get((r.rule, r.code))
+        if row is None:
+            continue
+        row_id = row[0]
+        changes: dict[str, Any] = {"updated_at": now}
+        if r.newly:
+            changes["resolved_at"] = now
+        if r.announced:
+            changes["resolution_noted"] = True
+        session.execute(sa.update(table).where(table.c.id == row_id).values(**changes))
 
 
 def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int]]:

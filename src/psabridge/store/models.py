@@ -1,12 +1,23 @@
-"""SQLAlchemy 2.0 typed tables: tickets, raw snapshots, links, sync state, inbox, outbox, findings, runs, audit."""
+"""SQLAlchemy 2.0 typed tables: tickets, snapshots, links, sync state, inbox, outbox, findings, rules, runs, audit."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from psabridge.store.types import JsonType, UtcDateTime
 
@@ -14,16 +25,21 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DeadLetter",
+    "EvaluationRow",
     "FindingRow",
     "InboxDelivery",
+    "LedgerRow",
     "Link",
     "Lock",
     "OutboxAction",
     "RawSnapshot",
+    "RuleStateRow",
     "Run",
     "RunItem",
     "SyncState",
     "TicketRow",
+    "TransitionRow",
+    "WakeupRow",
 ]
 
 NAMING = {
@@ -136,6 +152,8 @@ class SyncState(Base):
     last_poll_finished_at: Mapped[datetime | None]
     last_run_id: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the connection's first poll (its backfill) started: the rules' default ``act_since``.
+    first_synced_at: Mapped[datetime | None]
 
 
 class InboxDelivery(Base):
@@ -200,6 +218,82 @@ class FindingRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None]
+    # The checklist's bookkeeping (rules.engine.StoredFinding): which occurrence, the rule's instance of it, whether
+    # a note announced it and its resolution, the finding's effect and checklist step.
+    occurrence: Mapped[int] = mapped_column(default=1, server_default="1")
+    instance: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    noted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    resolution_noted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    effect: Mapped[str | None] = mapped_column(String(10))
+    step: Mapped[str | None] = mapped_column(String(200))
+
+
+class TransitionRow(Base):
+    """A change of a tracked field (status, priority, queue, assignee, tier), recorded by ingest."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (Index(None, "ticket_key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_key: Mapped[str] = mapped_column(String(300))
+    field: Mapped[str] = mapped_column(String(20))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(10))  # human | bridge
+
+
+class EvaluationRow(Base):
+    """Per ticket: whether it needs evaluating (since when), and what the last evaluation saw and found."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index(None, "needed_since"), Index(None, "signature"))
+
+    ticket_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    needed_since: Mapped[datetime | None]  # the first change not evaluated yet (None: up to date)
+    changes: Mapped[int] = mapped_column(default=0)  # bumped by every change: an evaluation clears only what it saw
+    evaluated_at: Mapped[datetime | None]
+    before: Mapped[dict[str, Any] | None]  # the canonical ticket as last evaluated (the rules' ``before``)
+    signature: Mapped[str | None] = mapped_column(String(300))  # error_signature of the copy last evaluated
+    would_write: Mapped[int] = mapped_column(default=0)  # actions act_since held back at the last evaluation
+    hands_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RuleStateRow(Base):
+    """One rule's saved JSON state on one ticket."""
+
+    __tablename__ = "rule_states"
+    __table_args__ = (PrimaryKeyConstraint("ticket_key", "rule"),)
+
+    ticket_key: Mapped[str] = mapped_column(String(300))
+    rule: Mapped[str] = mapped_column(String(100))
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LedgerRow(Base):
+    """A value psabridge itself set on a ticket (never fight a human: a person's later change wins for good)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (Index(None, "ticket_key", "set_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_key: Mapped[str] = mapped_column(String(300))
+    field: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(200), default="")
+
+
+class WakeupRow(Base):
+    """When a ticket's rules want to look at it again even if nothing changes (one row per ticket)."""
+
+    __tablename__ = "wakeups"
+    __table_args__ = (Index(None, "due_at"),)
+
+    ticket_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    due_at: Mapped[datetime]
 
 
 class Run(Base):

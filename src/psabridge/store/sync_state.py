@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from psabridge.store.models import SyncState
 
-__all__ = ["PollState", "get_watermark", "mark_poll", "poll_states", "set_watermark"]
+__all__ = [
+    "PollState",
+    "first_synced_at",
+    "get_watermark",
+    "mark_first_sync",
+    "mark_poll",
+    "poll_states",
+    "set_watermark",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,11 @@ class PollState:
 def get_watermark(session: Session, connection: str) -> datetime | None:
     """The stored watermark of a connection (None: never polled, so a backfill is due)."""
     return session.scalar(sa.select(SyncState.watermark).where(SyncState.connection == connection))
+
+
+def first_synced_at(session: Session, connection: str) -> datetime | None:
+    """When the connection's first poll (its backfill) started, or None when it was never polled."""
+    return session.scalar(sa.select(SyncState.first_synced_at).where(SyncState.connection == connection))
 
 
 def set_watermark(session: Session, connection: str, watermark: datetime | None, *, run_id: int | None = None) -> None:
@@ -44,15 +57,33 @@ def set_watermark(session: Session, connection: str, watermark: datetime | None,
 def mark_poll(
     session: Session, connection: str, *, started: datetime | None = None, finished: datetime | None = None
 ) -> None:
-    """Note when a connection's poll started or finished (for ``psabridge status``)."""
+    """Note when a connection's poll started or finished (for ``psabridge status``).
+
+    The first poll's start is kept as ``first_synced_at``: the rules' default ``act_since``.
+    """
     state = session.get(SyncState, connection)
     if state is None:
         state = SyncState(connection=connection, watermark=None)
         session.add(state)
     if started is not None:
         state.last_poll_started_at = started
+        if state.first_synced_at is None:
+            state.first_synced_at = started
     if finished is not None:
         state.last_poll_finished_at = finished
+
+
+def mark_first_sync(session: Session, connection: str, at: datetime) -> None:
+    """Keep ``at`` as the connection's ``first_synced_at`` unless it has one.
+
+    A first reconcile syncs as a first poll does: what it finds is history, and the rules act only on what changes
+    after it (their default ``act_since``).
+    """
+    state = session.get(SyncState, connection)
+    if state is None:
+        session.add(SyncState(connection=connection, watermark=None, first_synced_at=at))
+    elif state.first_synced_at is None:
+        state.first_synced_at = at
 
 
 def poll_states(session: Session) -> dict[str, PollState]:

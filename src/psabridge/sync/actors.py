@@ -8,8 +8,9 @@ configuration, permanent and bug errors are not retried; a write-back waits the 
 Every job is sent to its connection's queue (``ActorQueue``), and runs within its connection's share of the worker
 threads (shares.py): a job over the share, or of a connection whose budget is spent, is sent again for later instead
 of waiting in a thread. A spent budget (RateLimitedError) pauses the connection's jobs of that stage and sends the job
-again for when the budget has room. Priorities: a webhook-hinted ingest goes first, then write-backs, then polls
-(which do the backfill); a poll runs for a slice of time, then sends itself again behind the live work.
+again for when the budget has room. Priorities: a webhook-hinted ingest goes first, then the rules' evaluation of a
+stored change (``evaluate``: no vendor call), then write-backs, then polls (which do the backfill); a poll runs for a
+slice of time, then sends itself again behind the live work.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import dramatiq
 
 from psabridge.errors import RateLimitedError
 from psabridge.log import get_logger
+from psabridge.model import split_ticket_key
 from psabridge.sync.broker import NOTIFY_QUEUE, ensure_queue, queue_for, require_broker
 from psabridge.sync.context import current_context
+from psabridge.sync.evaluate import evaluate_stored
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.outbox import dispatch_action
 from psabridge.sync.pacing import Pacer, SliceEndedError
@@ -31,7 +34,7 @@ from psabridge.sync.policy import NOT_RETRIED, delays_as_retry
 from psabridge.sync.poll import poll_connection
 from psabridge.sync.shares import SHARE_WAIT
 
-__all__ = ["POLL_SLICE", "ActorQueue", "dispatch", "ingest", "notify", "poll"]
+__all__ = ["POLL_SLICE", "ActorQueue", "dispatch", "evaluate", "ingest", "notify", "poll"]
 
 _log = get_logger("psabridge.sync")
 
@@ -79,6 +82,23 @@ def ingest(connection: str, external_id: str) -> None:
 
 def _ingest(connection: str, external_id: str) -> None:
     ingest_ticket(current_context(), connection, external_id)
+
+
+@dramatiq.actor(broker=broker, queue_name="evaluate", throws=NOT_RETRIED, priority=5)
+def evaluate(ticket_key: str) -> None:
+    """Evaluate one stored ticket's rules (a real change or a due wake-up asked for it); queue what they write."""
+    ctx = current_context()
+    connection = split_ticket_key(ticket_key)[0]
+    _shared(
+        "evaluate",
+        connection,
+        lambda delay: ctx.queue.evaluate(ticket_key, delay=delay),
+        lambda: _evaluate(ticket_key),
+    )
+
+
+def _evaluate(ticket_key: str) -> None:
+    evaluate_stored(current_context(), ticket_key)
 
 
 @dramatiq.actor(broker=broker, queue_name="dispatch", throws=NOT_RETRIED, priority=10)
@@ -143,6 +163,10 @@ class ActorQueue:
         """Queue an ingest."""
         _send(ingest, queue_for("ingest", connection), (connection, external_id), {}, delay)
 
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        """Queue an evaluation, on its connection's ``evaluate`` queue."""
+        _send(evaluate, queue_for("evaluate", split_ticket_key(ticket_key)[0]), (ticket_key,), {}, delay)
+
     def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         """Queue a write-back."""
         kwargs: dict[str, object] = {"target": target} if target is not None else {}
@@ -151,7 +175,6 @@ class ActorQueue:
     def poll(self, connection: str, *, delay: float | None = None) -> None:
         """Queue a poll."""
         _send(poll, queue_for("poll", connection), (connection,), {}, delay)
-
 
     def notify(self, outbox_id: int) -> None:
         """Queue a page or channel post."""

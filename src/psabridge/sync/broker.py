@@ -8,7 +8,8 @@ Known traps, handled here:
 * The TimeLimit middleware only starts its watchdog on ``process_boot``, which only Dramatiq's CLI emits;
   ``start_workers`` emits it (once per process) so time limits hold for in-process workers too.
 * Dramatiq binds an actor to one queue; psabridge sends each job to its connection's queue instead
-  (``ingest.<connection>``, ``dispatch.<connection>``, ``poll.<connection>``; ``queue_for``), so one connection's
+  (``ingest.<connection>``, ``evaluate.<connection>``, ``dispatch.<connection>``, ``poll.<connection>``;
+  ``queue_for``), so one connection's
   backlog never sits in front of another's. Every process declares the queues of every configured connection
   (``BrokerOptions.connections``), and a worker consumes all of them; a queue first used later is declared by its
   first sender, and a running worker then starts consuming it too (Dramatiq's worker middleware).
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 EMBEDDED = "embedded"
-QUEUES = ("ingest", "dispatch", "poll")
+QUEUES = ("ingest", "evaluate", "dispatch", "poll")
 """The pipeline stages, each also a queue of its own (for jobs of no connection, e.g. a dead letter replayed)."""
 
 NOTIFY_QUEUE = "notify"

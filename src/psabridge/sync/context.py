@@ -20,7 +20,7 @@ from psabridge.connectors.notifier import Notifier, get_notifier
 from psabridge.errors import BugError, ConfigError
 from psabridge.locking import Locks
 from psabridge.mapping import MappingRegistry
-from psabridge.rules import DEFAULT_RULES, RulesConfig
+from psabridge.rules import RulesRegistry
 from psabridge.settings import ConnectionSettings, LinkSettings, NotifierSettings, Settings
 from psabridge.store import Database, Session, utcnow
 from psabridge.sync.broker import BrokerOptions, broker_options
@@ -43,6 +43,9 @@ class WorkQueue(Protocol):
     def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         """Carry out one outbox action (``target``: the connection it writes to, when the sender knows it)."""
 
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        """Evaluate one stored ticket's rules (it needs evaluating: a real change, or a wake-up fell due)."""
+
     def poll(self, connection: str, *, delay: float | None = None) -> None:
         """Poll one connection for changes."""
 
@@ -60,7 +63,7 @@ class SyncContext:
         mappings: the mapping registry (hot-reloading).
         locks: per-ticket locks.
         queue: where follow-up work goes.
-        rules: the rule set evaluated on every real change.
+        rules: the rules registry (config/rules.yaml, hot-reloaded): the checklist the evaluate step runs.
         clock: the wall clock (tests inject a fixed one).
         options: broker and retry options.
         connector_factory: builds a connection's connector (tests inject fakes).
@@ -73,7 +76,7 @@ class SyncContext:
     mappings: MappingRegistry
     locks: Locks
     queue: WorkQueue
-    rules: RulesConfig = DEFAULT_RULES
+    rules: RulesRegistry = field(default_factory=lambda: RulesRegistry(None))
     clock: Callable[[], datetime] = utcnow
     options: BrokerOptions = field(default_factory=BrokerOptions)
     connector_factory: Callable[[ConnectionSettings], Connector] | None = None
@@ -193,15 +196,22 @@ def build_context(
     queue: WorkQueue,
     *,
     options: BrokerOptions | None = None,
-    rules: RulesConfig = DEFAULT_RULES,
+    rules: RulesRegistry | None = None,
     lock_wait: float = 30.0,
 ) -> SyncContext:
-    """The real context for ``settings``: database, mapping registry, locks for the deployment, vendor connectors."""
+    """The real context for ``settings``: database, mapping and rules registries, locks, vendor connectors.
+
+    ``rules`` (None): a registry of ``settings.rules`` (the built-in checklist without a file), loaded up front so a
+    broken file is reported at start-up; a bad edit later keeps the last good rules in force.
+    """
     options = options or broker_options(settings)
     db = Database(settings.database)
     mappings = MappingRegistry(settings.connections)
     # Loaded up front: the registry's first load is not safe against worker threads asking at the same moment.
     mappings.load_all()
+    if rules is None:
+        rules = RulesRegistry(settings.rules, tenants=settings.tenants)
+        rules.reload()
     return SyncContext(
         settings=settings,
         db=db,

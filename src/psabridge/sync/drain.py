@@ -1,11 +1,12 @@
 """The work a run queued, tracked until it is done: what a reconcile waits for before it lets its lock go.
 
-``TrackedQueue`` stands in for the context's work queue during a run and remembers every write-back and ingest sent
-through it (in the embedded broker's process that includes the follow-ups its jobs send). ``drain`` then watches
-the store, not the broker: the tracked outbox rows until none is pending or sending, the tracked ingests until their
-deliveries are closed. So it works the same whether this process's workers or another process's (``serve``, a
-``worker`` on Redis) do the work, and work of others (a backing-off write-back of a live change) never keeps it
-waiting. It stops early when everything left is backing off until after its deadline.
+``TrackedQueue`` stands in for the context's work queue during a run and remembers every write-back, ingest and
+evaluation sent through it (in the embedded broker's process that includes the follow-ups its jobs send). ``drain``
+then watches the store, not the broker: the tracked outbox rows until none is pending or sending, the tracked ingests
+until their deliveries are closed, the tracked evaluations until their tickets no longer need evaluating. So it
+works the same whether this process's workers or another process's (``serve``, a ``worker`` on Redis) do the work,
+and work of others (a backing-off write-back of a live change) never keeps it waiting. It stops early when
+everything left is backing off until after its deadline.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from psabridge.store import inbox, outbox
+from psabridge.store import evaluations, inbox, outbox
 from psabridge.sync.context import SyncContext, WorkQueue
 
 __all__ = ["DrainProgress", "DrainResult", "TrackedQueue", "drain", "tracking"]
@@ -26,19 +27,26 @@ DrainProgress = Callable[[int, int, float | None], None]
 
 
 class TrackedQueue:
-    """A work queue that passes everything on and remembers the write-backs and ingests sent through it."""
+    """A work queue that passes everything on and remembers the write-backs, ingests and evaluations sent through it."""
 
     def __init__(self, inner: WorkQueue) -> None:
         self.inner = inner
         self._mutex = threading.Lock()
         self.dispatched: set[int] = set()
         self.ingested: set[tuple[str, str]] = set()
+        self.evaluated: set[str] = set()
 
     def ingest(self, connection: str, external_id: str, *, delay: float | None = None) -> None:
         """Remember and pass on an ingest."""
         with self._mutex:
             self.ingested.add((connection, external_id))
         self.inner.ingest(connection, external_id, delay=delay)
+
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        """Remember and pass on an evaluation."""
+        with self._mutex:
+            self.evaluated.add(ticket_key)
+        self.inner.evaluate(ticket_key, delay=delay)
 
     def dispatch(self, outbox_id: int, target: str | None = None, *, delay: float | None = None) -> None:
         """Remember and pass on a write-back."""
@@ -56,10 +64,10 @@ class TrackedQueue:
         """Pass on a poll (not tracked: a poll is the schedule's, not the run's)."""
         self.inner.poll(connection, delay=delay)
 
-    def snapshot(self) -> tuple[set[int], set[tuple[str, str]]]:
-        """The write-backs and ingests sent so far."""
+    def snapshot(self) -> tuple[set[int], set[tuple[str, str]], set[str]]:
+        """The write-backs, ingests and evaluations sent so far."""
         with self._mutex:
-            return set(self.dispatched), set(self.ingested)
+            return set(self.dispatched), set(self.ingested), set(self.evaluated)
 
 
 @contextmanager
@@ -106,12 +114,13 @@ def drain(
     last_alive = started
     quiet = 0  # looks in a row that found nothing left: a job that just finished may still be sending its follow-ups
     while True:
-        dispatched, ingested = tracked.snapshot()
-        total = len(dispatched) + len(ingested)
+        dispatched, ingested, evaluated = tracked.snapshot()
+        total = len(dispatched) + len(ingested) + len(evaluated)
         with ctx.db.session() as session:
             unfinished = outbox.unfinished_among(session, dispatched)
             waiting = inbox.open_among(session, ingested)
-        left = len(unfinished) + len(waiting)
+            pending = evaluations.needing_among(session, evaluated)
+        left = len(unfinished) + len(waiting) + len(pending)
         now = time.monotonic()
         first_left = left if first_left is None else max(first_left, left)
         rate = (first_left - left) / (now - started) if now > started and first_left > left else None

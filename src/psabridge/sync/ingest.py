@@ -6,13 +6,16 @@ end in ``ingest_ticket``, under the ticket's lock, in this order::
 
     fetch + map inbound       a webhook is only a hint: the vendor's current record is the truth
     store_change              upsert (older data never overwrites newer; the content hash says whether anything
-                              changed), presence, the mapping's findings, echo and close detection -> StoredChange
-    each of PLANNERS          plan_rules (a real change: not unchanged, not stale, not the echo of our own write),
-                              plan_mirroring (existing links, then new mirrors)
+                              changed), presence, the mapping's findings, echo and close detection, the tracked
+                              fields' transitions (by a person, or by psabridge for our own echo) and, for a real
+                              change (not unchanged, not stale, not the echo of our own write), that the ticket needs
+                              evaluating -> StoredChange
+    each of PLANNERS          plan_mirroring (existing links, then new mirrors)
     outbox                    the planned actions, written in the same transaction
 
-Only after the commit are the actions handed to the dispatcher, so a crash in between leaves pending outbox rows
-that recovery sends.
+Only after the commit are the actions handed to the dispatcher and a real change to the ``evaluate`` step (the
+rules, sync/evaluate.py), so a crash in between leaves pending outbox rows and tickets needing evaluation, which
+recovery queues again.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from psabridge.errors import MappingError, NotFoundError
 from psabridge.log import get_logger
 from psabridge.mapping import InboundResult
 from psabridge.model import Action, Ticket, ticket_key
-from psabridge.rules import evaluate
-from psabridge.store import Session, findings, inbox, outbox, tickets
+from psabridge.rules.base import By, Transition
+from psabridge.store import Session, evaluations, findings, inbox, outbox, tickets, transitions
 from psabridge.store.links import MirrorLink, links_of_many
 from psabridge.store.tickets import TicketChange, UpsertOutcome
 from psabridge.sync.context import SyncContext
@@ -46,7 +49,6 @@ __all__ = [
     "ingest_ticket",
     "plan_change",
     "plan_mirroring",
-    "plan_rules",
     "store_change",
     "store_changes",
 ]
@@ -83,6 +85,7 @@ class StoredChange:
         mirror_of_ours: the ticket is a mirror psabridge created.
         integration_user: our identity at the ticket's vendor (its notes are ours).
         at: when the ingest started (the time rules judge against).
+        created: first seen by this ingest.
     """
 
     ticket: Ticket
@@ -93,11 +96,17 @@ class StoredChange:
     links: tuple[MirrorLink, ...] = ()
     mirror_of_ours: bool = False
     integration_user: str | None = None
+    created: bool = False
 
     @property
     def is_real(self) -> bool:
-        """Content changed and not by our own write: rules look at it, mirrors carry it."""
+        """Content changed and not by our own write: the rules evaluate it, mirrors carry it."""
         return self.outcome in (IngestOutcome.CREATED, IngestOutcome.UPDATED)
+
+    @property
+    def needs_evaluation(self) -> bool:
+        """A real change, or a mirror psabridge just created (evaluated on the side the rules say, once)."""
+        return self.is_real or (self.created and self.mirror_of_ours)
 
 
 Planner = Callable[[SyncContext, Session, StoredChange], list[Action]]
@@ -113,8 +122,8 @@ class IngestResult:
         outcome: see IngestOutcome.
         changed: canonical fields that changed.
         closed: the change closed (resolved, cancelled) the ticket.
-        evaluated: the rules were evaluated.
-        outbox_ids: outbox actions written by this change (rules and mirroring).
+        evaluated: a real change: the ticket needs evaluating, and its evaluation was queued (not on a dry run).
+        outbox_ids: outbox actions written by this change (mirroring; the rules' come from the evaluate step).
     """
 
     key: str
@@ -161,6 +170,8 @@ def ingest_ticket(ctx: SyncContext, connection: str, external_id: str, *, dry_ru
             inbox.close_deliveries(session, connection, external_id, upto=started)
     if not dry_run:
         queue_actions(ctx, new)
+        if change.needs_evaluation:
+            ctx.queue.evaluate(key)
     outbox_ids = tuple(row.id for row in new)
     result = IngestResult(
         key, change.outcome, change.changed, change.closed, evaluated=change.is_real, outbox_ids=outbox_ids
@@ -201,7 +212,9 @@ def store_changes(
     """Store mapped tickets (upsert, presence, the mapping's findings) and say what kind of change each was.
 
     Runs inside the caller's transaction, set-based: a constant number of statements for the batch, none for a copy
-    that changed nothing. A single ticket's ingest consumes what psabridge recorded as written to it (a change those
+    that changed nothing. The tracked fields' transitions are recorded (``by`` psabridge for our own echo, a person
+    otherwise), and each real change is marked as needing evaluation; the caller queues ``evaluate`` for those after
+    the commit. A single ticket's ingest consumes what psabridge recorded as written to it (a change those
     writes explain is an echo). A list page (``from_page``) leaves a ticket holding such a record untouched
     (``deferred``): the caller hands it to the ticket's own ingest, which judges the echo on a fresh read under the
     ticket's lock. Returns one change per distinct ticket, in first-seen order.
@@ -234,7 +247,23 @@ def store_changes(
             out.append(StoredChange(ticket, IngestOutcome.UNCHANGED, now))
             continue
         out.append(_classify(change, ticket, links.get(ticket.key, []), written, integration_user, now))
+    _record_for_rules(session, upserted, out, now)
     return out
+
+
+def _record_for_rules(
+    session: Session, upserted: Sequence[TicketChange], changes: Sequence[StoredChange], now: datetime
+) -> None:
+    """The transitions of every stored change and "needs evaluation" (``StoredChange.needs_evaluation``)."""
+    moved: list[tuple[str, Transition]] = []
+    for stored, change in zip(upserted, changes, strict=True):
+        if change.outcome not in (IngestOutcome.UPDATED, IngestOutcome.ECHO) or stored.after is None:
+            continue
+        by: By = "bridge" if change.outcome == IngestOutcome.ECHO else "human"
+        at = stored.after.updated_at or now
+        moved.extend((stored.key, t) for t in transitions.transitions_between(stored.before, stored.after, at, by))
+    transitions.record_transitions(session, moved)
+    evaluations.mark_needed(session, [c.ticket.key for c in changes if c.needs_evaluation], now)
 
 
 def _classify(
@@ -264,19 +293,13 @@ def _classify(
         links=tuple(links),
         mirror_of_ours=mirror_of_ours,
         integration_user=integration_user,
+        created=change.outcome == UpsertOutcome.CREATED,
     )
 
 
 def plan_change(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
     """The actions a stored change asks for: each of PLANNERS in order (inside the change's transaction)."""
     return [action for planner in PLANNERS for action in planner(ctx, session, change)]
-
-
-def plan_rules(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
-    """The rules' actions for a real change (pure ``evaluate`` at the ingest's time); nothing for anything else."""
-    if not change.is_real:
-        return []
-    return evaluate(change.ticket, change.at, ctx.rules)
 
 
 def plan_mirroring(ctx: SyncContext, session: Session, change: StoredChange) -> list[Action]:
@@ -295,5 +318,5 @@ def plan_mirroring(ctx: SyncContext, session: Session, change: StoredChange) -> 
     return actions
 
 
-PLANNERS: tuple[Planner, ...] = (plan_rules, plan_mirroring)
+PLANNERS: tuple[Planner, ...] = (plan_mirroring,)
 """The planning steps of an ingest, in order (their actions enter the outbox, and are dispatched, in this order)."""

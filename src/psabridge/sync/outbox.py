@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -61,9 +61,11 @@ from psabridge.model import (
     split_ticket_key,
     ticket_key,
 )
-from psabridge.store import Session, audit, findings, outbox, tickets
+from psabridge.rules.base import LedgerEntry
+from psabridge.store import Session, audit, findings, ledger, outbox, tickets
 from psabridge.store.links import LinkState
 from psabridge.store.outbox import SENDABLE, OutboxEntry, OutboxStatus, QueuedEntry
+from psabridge.store.transitions import field_text
 from psabridge.sync.context import SyncContext
 from psabridge.sync.echo import value_hash
 from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
@@ -81,6 +83,9 @@ __all__ = [
     "moved_with",
     "queue_actions",
 ]
+
+RULES_ORIGIN = "rules."
+"""The origin prefix of the rules' actions (``rules.<rule id>``): their field changes go to the ledger."""
 
 NOTIFY_TYPES = frozenset({"page_on_call", "post_to_channel"})
 """Action types the ``notify`` queue carries (pages and channel posts): no ticket lock, no write-back behind them."""
@@ -137,6 +142,7 @@ class _Done:
     written: dict[str, str] = field(default_factory=dict)
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    set_at: datetime | None = None  # the vendor's update time of a field write (the ledger's time)
     then: Callable[[Session], list[Action]] | None = None  # more work, planned inside the completing transaction
     ingest: list[tuple[str, str]] = field(default_factory=list)  # tickets to ingest after the commit
 
@@ -182,6 +188,9 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
             _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
             if done.written:
                 tickets.add_written(session, action.ticket_key, done.written)
+                ledger.record_ledger(
+                    session, action.ticket_key, _ledger_entries(action, done, done.set_at or ctx.now())
+                )
             if done.then is not None:
                 follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
     queue_actions(ctx, follow_ups)
@@ -189,6 +198,23 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
         ctx.queue.ingest(connection, external_id)
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)
     return DispatchResult(outbox_id, done.outcome)
+
+
+def _ledger_entries(action: Action, done: _Done, now: datetime) -> list[LedgerEntry]:
+    """What a rule's field change set, for the ledger (never fight a human); nothing for other write-backs."""
+    if not action.origin.startswith(RULES_ORIGIN) or done.outcome != DispatchOutcome.WRITTEN:
+        return []
+    if isinstance(action, SetFields):
+        values: dict[str, Any] = dict(action.fields)
+    elif isinstance(action, RouteToQueue):
+        values = {"queue": action.queue, "tier": action.tier, "assignee": action.assignee}
+    else:
+        return []
+    return [
+        LedgerEntry(name, field_text(value), now, action.origin)
+        for name, value in values.items()
+        if name in done.written and value is not None
+    ]
 
 
 def _sendable(ctx: SyncContext, entry: OutboxEntry | None, outbox_id: int) -> OutboxEntry | DispatchResult:
@@ -353,12 +379,20 @@ def _write_fields(ctx: SyncContext, action: Action, changes: dict[str, JsonValue
         if name in after and after[name] != stored_data.get(name):
             written.setdefault(name, value_hash(after[name]))
     before = {name: stored_data.get(name) for name in changes}
+    # The ledger's time is the vendor's update time of this write when its answer shows one: the transitions a
+    # person's later change makes are stamped in the vendor's time too, so "changed after psabridge set it" compares
+    # one clock with itself.
+    moved_at = after.get("updated_at")
+    set_at = None
+    if isinstance(moved_at, str) and moved_at != stored_data.get("updated_at"):
+        set_at = datetime.fromisoformat(moved_at)
     return _Done(
         DispatchOutcome.WRITTEN,
         result={"patch": out.patch},
         written=written,
         before=before,
         after={"fields": dict(changes)},
+        set_at=set_at,
     )
 
 

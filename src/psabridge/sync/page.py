@@ -11,10 +11,11 @@ Per page, in this order::
                               waits, see pacing.py)
     scrub + map inbound       per ticket; a mapping error fails that ticket alone (recorded as a dead letter that
                               ``dlq replay`` re-reads), never the page
-    one transaction           store_changes (set-based upserts of tickets, raw records and findings), then each of
-                              PLANNERS per real change, the outbox rows, the deliveries it covers, and the caller's
-                              own step (the poll's watermark)
-    after the commit          the outbox actions are dispatched, deferred tickets queued for ingest
+    one transaction           store_changes (set-based upserts of tickets, raw records and findings, transitions,
+                              "needs evaluation"), then each of PLANNERS per real change, the outbox rows, the
+                              deliveries it covers, and the caller's own step (the poll's watermark)
+    after the commit          the outbox actions are dispatched, real changes queued for evaluation (the rules),
+                              deferred tickets queued for ingest
 
 Why the page path needs no per-ticket lock (the connection's poll or reconcile lease covers the page, so no other page
 of the connection runs at the same time):
@@ -293,6 +294,7 @@ class _Stored:
     results: list[IngestResult] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     dispatch: list[QueuedEntry] = field(default_factory=list)
+    evaluate: list[str] = field(default_factory=list)
 
 
 def _store(
@@ -324,6 +326,8 @@ def _store(
         return
     for stored in batches:
         queue_actions(ctx, stored.dispatch)
+        for key in stored.evaluate:
+            ctx.queue.evaluate(key)
     for external_id in result.deferred:
         ctx.queue.ingest(connection, external_id)
 
@@ -371,6 +375,8 @@ def _store_batch(
         if change.outcome == IngestOutcome.DEFERRED:
             out.deferred.append(change.ticket.external_id)
             continue
+        if change.needs_evaluation:
+            out.evaluate.append(change.ticket.key)
         wanted = plan_change(ctx, session, change)
         actions.extend(wanted)
         planned.append((change, [a.idempotency_key() for a in wanted]))

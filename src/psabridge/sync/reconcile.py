@@ -29,7 +29,7 @@ from psabridge.holders import holder_id
 from psabridge.log import get_logger
 from psabridge.model import Action, SetFields, Ticket, split_ticket_key, ticket_key
 from psabridge.settings import LinkSettings
-from psabridge.store import Session, leases, links, outbox, runs, tickets
+from psabridge.store import Session, leases, links, outbox, runs, sync_state, tickets
 from psabridge.store.links import MirrorLink
 from psabridge.store.outbox import GAVE_UP, QueuedEntry
 from psabridge.store.runs import RunKind
@@ -184,6 +184,8 @@ def reconcile(
                 with ctx.unit() as session:
                     options = {"since": since.isoformat() if since else None, "full": full, "dry_run": dry_run}
                     report.run_ids[name] = runs.start_run(session, RunKind.RECONCILE, name, options)
+                    if not dry_run:  # a first reconcile is the connection's first sync (the rules' act_since)
+                        sync_state.mark_first_sync(session, name, report.started_at)
             for name in names:  # first every vendor against the store, so mirrors are compared on fresh copies
                 try:
                     _compare(ctx, name, report.connections[name], since=since, full=full, dry_run=dry_run,

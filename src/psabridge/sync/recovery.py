@@ -1,9 +1,10 @@
 """Crash safety: find the work a crash (or a lost queue) may have dropped and queue it again.
 
 The embedded broker keeps messages in memory and Redis may lose them when it restarts; the store does not. Open inbox
-deliveries mean an ingest that never finished, pending (or sending) outbox rows a write-back that never finished
-(one backing off after a failed attempt waits for its ``next_attempt_at``: its message re-schedules itself, see
-sync/outbox.py), and every connection is polled again from its watermark. All of it is idempotent, so queueing
+deliveries mean an ingest that never finished, tickets that still need evaluating an evaluation that never ran (a
+change stored, or a wake-up swept, whose message was lost), pending (or sending) outbox rows a write-back that never
+finished (one backing off after a failed attempt waits for its ``next_attempt_at``: its message re-schedules itself,
+see sync/outbox.py), and every connection is polled again from its watermark. All of it is idempotent, so queueing
 twice is harmless.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from psabridge.store import inbox, outbox
+from psabridge.store import evaluations, inbox, outbox
 from psabridge.sync.context import SyncContext, WorkQueue
 
 __all__ = ["Recovered", "recover"]
@@ -25,12 +26,13 @@ class Recovered:
     ingests: int
     dispatches: int
     polls: int
+    evaluations: int = 0
 
 
 def recover(
     ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True, queue: WorkQueue | None = None
 ) -> Recovered:
-    """Queue again unfinished ingests and write-backs (those untouched for ``older_than``), and poll every connection.
+    """Queue again unfinished ingests, evaluations and write-backs (waiting ``older_than``); poll every connection.
 
     Args:
         ctx: the sync context.
@@ -44,13 +46,16 @@ def recover(
     cutoff = ctx.now() - older_than if older_than is not None else None
     with ctx.db.session() as session:
         deliveries = inbox.open_deliveries(session, older_than=cutoff)
+        pending = evaluations.needing_evaluation(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
         targets = outbox.targets_of(session, write_backs)
     for connection, external_id in deliveries:
         queue.ingest(connection, external_id)
+    for key in pending:
+        queue.evaluate(key)
     for outbox_id in write_backs:
         queue.dispatch(outbox_id, targets.get(outbox_id))
     connections = [c.name for c in ctx.settings.connections if c.enabled] if polls else []
     for name in connections:
         queue.poll(name)
-    return Recovered(len(deliveries), len(write_backs), len(connections))
+    return Recovered(len(deliveries), len(write_backs), len(connections), len(pending))

@@ -18,7 +18,7 @@ import dramatiq
 from dramatiq.common import dq_name
 
 from psabridge.connectors.base import Connector
-from psabridge.rules import DEFAULT_RULES, RulesConfig
+from psabridge.rules import RulesRegistry
 from psabridge.settings import ConnectionSettings, Settings
 from psabridge.sync.broker import BrokerOptions, broker_options, is_embedded, setup_broker, start_workers, stop_workers
 from psabridge.sync.context import SyncContext, build_context, current_context, set_context
@@ -80,7 +80,7 @@ def boot(
     settings: Settings,
     *,
     options: BrokerOptions | None = None,
-    rules: RulesConfig = DEFAULT_RULES,
+    rules: RulesRegistry | None = None,
     lock_wait: float = 30.0,
     connector_factory: Callable[[ConnectionSettings], Connector] | None = None,
 ) -> Engine:
@@ -89,7 +89,7 @@ def boot(
     Args:
         settings: the configuration.
         options: broker and retry options.
-        rules: the rule set.
+        rules: the rules registry (None: one of ``settings.rules``).
         lock_wait: seconds a job waits for a ticket's lock.
         connector_factory: builds connectors (None: the vendor connectors; tests pass fakes).
     """

@@ -1,8 +1,10 @@
-"""The poll schedule of ``psabridge serve``: each connection polled on its ``poll_every``, plus a recovery sweep.
+"""The schedule of ``psabridge serve``: each connection polled on its ``poll_every``, wake-ups, a recovery sweep.
 
 A background thread queues a poll per connection when it falls due (the poll's own lease keeps two schedulers from
-polling one connection at once), and every few minutes queues again work left untouched for a while (deliveries
-and write-backs whose messages a crash or a Redis restart lost).
+polling one connection at once); every ``wake_every`` seconds it turns the rules' due wake-ups (durable rows: a
+quiet ticket is still looked at, and a restart loses none) into evaluations; and every few minutes it queues again
+work left untouched for a while (deliveries, evaluations and write-backs whose messages a crash or a Redis restart
+lost). Two schedulers sweeping the same wake-ups at once queue an evaluation twice at worst, which is harmless.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import timedelta
 
 from psabridge.log import get_logger
 from psabridge.sync.context import SyncContext
+from psabridge.sync.evaluate import wake_due
 from psabridge.sync.recovery import recover
 
 __all__ = ["Scheduler"]
@@ -27,13 +30,20 @@ class Scheduler:
         ctx: the sync context (its queue receives the work).
         sweep_every: seconds between recovery sweeps.
         stale_after: how long work must sit untouched before a sweep queues it again.
+        wake_every: seconds between sweeps of the rules' due wake-ups.
     """
 
     def __init__(
-        self, ctx: SyncContext, *, sweep_every: float = 300.0, stale_after: timedelta = timedelta(minutes=10)
+        self,
+        ctx: SyncContext,
+        *,
+        sweep_every: float = 300.0,
+        stale_after: timedelta = timedelta(minutes=10),
+        wake_every: float = 15.0,
     ) -> None:
         self.ctx = ctx
         self.sweep_every = sweep_every
+        self.wake_every = wake_every
         self.stale_after = stale_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="psabridge-scheduler", daemon=True)
@@ -51,20 +61,32 @@ class Scheduler:
         due = {c.name: 0.0 for c in self.ctx.settings.connections if c.enabled}
         every = {c.name: c.poll_every.total_seconds() for c in self.ctx.settings.connections if c.enabled}
         next_sweep = time.monotonic() + self.sweep_every
+        next_wake = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             for name, when in due.items():
                 if now >= when:
                     self._queue_poll(name)
                     due[name] = now + every[name]
+            if now >= next_wake:
+                self.wake()
+                next_wake = now + self.wake_every
             if now >= next_sweep:
                 try:
                     recover(self.ctx, older_than=self.stale_after, polls=False)
                 except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the thread must live on
                     _log.error("recovery sweep failed", error=str(exc))
                 next_sweep = now + self.sweep_every
-            wake = min([*due.values(), next_sweep]) - time.monotonic()
+            wake = min([*due.values(), next_sweep, next_wake]) - time.monotonic()
             self._stop.wait(max(0.05, min(wake, 1.0)))
+
+    def wake(self) -> list[str]:
+        """Queue the evaluations of the wake-ups due now (the tickets queued; none when the store is unreachable)."""
+        try:
+            return wake_due(self.ctx)
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the thread must live on
+            _log.error("wake-up sweep failed", error=str(exc))
+            return []
 
     def _queue_poll(self, name: str) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, rate budget left.
+"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, open findings, budget.
 
 Read-only: it queries the store (and Redis for a shared budget), never a vendor.
 """
@@ -15,6 +15,7 @@ from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
 from psabridge.settings import ConnectionSettings, Settings
 from psabridge.store import Database, Session, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store.finding_reports import open_counts_by_step
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
 
@@ -26,13 +27,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
-    """Per connection (in config order): state, last run, backlog, dead letters, budget."""
+    """Per connection (in config order): state, last run, backlog, dead letters, open findings per step, budget."""
     with db.session() as session:
         states = sync_state.poll_states(session)
         open_deliveries = inbox.count_by_connection(session, inbox.OPEN)
         failed_deliveries = inbox.count_by_connection(session, [InboxStatus.FAILED])
         write_backs = outbox.count_by_target(session)
         dead = _dead_letters_by_connection(session)
+        open_findings = open_counts_by_step(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
             state = states.get(conn.name)
@@ -61,6 +63,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
                     "write_backs": sum(write_backs.get((conn.name, status), 0) for status in GAVE_UP),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
+                "open_findings": open_findings.get(conn.name, {}),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out

@@ -1,309 +1,357 @@
-"""The people of an MSP's help desk at the four simulated vendors, for the demo's morning.
+"""The help-desk checklist cases, opened in each simulated vendor through its REST API as a person would.
 
-Each acts through its vendor's REST API with a person's credentials or identity (never as psabridge's own writes:
-no marker, a person's author), and the control plane tells what the pagers and the chat channel received.
+A ``Desk`` is one vendor's front desk: a person (never psabridge's integration user) opens tickets, adds internal
+notes, resolves and escalates them in the vendor's own wire values, and reads back the internal notes in the
+vendor's internal-note form (ConnectWise ``internalAnalysisFlag``, Autotask ``publish`` 2 "Internal Only",
+ServiceNow ``work_notes`` journal entries, Freshservice ``private`` conversations). ``CaseBook`` builds the four
+cases the checklist's end-to-end tests and the demo share, each as the final state a person leaves before the
+bridge looks (a ticket opened and worked between two polls)::
 
-Vendor wire formats live here, as in the simulators: ServiceNow impact/urgency and journal fields, ConnectWise
-references by name and note flags, Autotask picklist integers, Freshservice codes and HTML bodies.
+    with SandboxRunner(port_base=0, tickets=0) as sandbox:
+        book = CaseBook(sandbox.infos)
+        opened = book.password_reset("servicenow", tag="a1b2")   # Opened(system, ticket_id, summary, case)
+        book.desk("servicenow").internal_notes(opened.ticket_id)
+
+The cases: ``password_reset`` (credential work, no identity verification recorded), ``outage_wrong_priority`` (the
+whole office down, logged as the lowest priority; ServiceNow through impact 3 and urgency 3, as priority is derived
+there), ``weak_resolve`` (resolved with "Rebooted and it worked") and ``bare_escalation`` (moved to the Networking
+tier-2 queue with a bare "please assist"). Nothing here imports psabridge.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 
-from psabridge_sandbox.autotask_data import COMPANY_IDS, resource_of
+from psabridge_sandbox.autotask_data import COMPANY_IDS, QUEUES, resource_of
+from psabridge_sandbox.connectwise import API_ROOT
 from psabridge_sandbox.credentials import (
     AT_INTEGRATION_CODE,
     AT_SECRET,
     AT_USERNAME,
+    CW_CLIENT_ID,
+    CW_COMPANY,
+    CW_PRIVATE_KEY,
+    CW_PUBLIC_KEY,
     FS_API_KEY,
-    FS_WEBHOOK_SECRET,
-    SN_WEBHOOK_SECRET,
+    SN_PASSWORD,
 )
 from psabridge_sandbox.freshservice_records import AGENT_BASE
-from psabridge_sandbox.people import WRITES, People
-from psabridge_sandbox.runner import SandboxRunner
+from psabridge_sandbox.runner import ServiceInfo
 
-__all__ = ["CW_CALLBACK_KEY", "Desk", "Opened", "Page"]
+__all__ = ["CASES", "SYSTEMS", "CaseBook", "CaseName", "Desk", "Opened"]
 
-CW_CALLBACK_KEY = "cw-callback-signing-key"  # what the sandbox's ConnectWise signs its callbacks with, per receiver
+SYSTEMS = ("connectwise", "autotask", "servicenow", "freshservice")
+CaseName = Literal["password_reset", "outage_wrong_priority", "weak_resolve", "bare_escalation"]
+CASES: tuple[CaseName, ...] = ("password_reset", "outage_wrong_priority", "weak_resolve", "bare_escalation")
+Level = Literal["P1", "P2", "P3", "P4"]
 
-Vendor = Literal["servicenow", "connectwise", "autotask", "freshservice"]
-
-# Priorities in each vendor's own terms, by the help desk's P1..P4.
-_SN_IMPACT_URGENCY = {"P1": ("1", "1"), "P2": ("1", "2"), "P3": ("2", "2"), "P4": ("3", "3")}
-_CW_PRIORITY = {
-    "P1": "Priority 1 - Emergency Response",
-    "P2": "Priority 2 - Quick Response",
-    "P3": "Priority 3 - Normal Response",
-    "P4": "Priority 4 - Schedule Maintenance",
-}
-_AT_PRIORITY = {"P1": 4, "P2": 1, "P3": 2, "P4": 3}  # Critical, High, Medium, Low
-_FS_PRIORITY = {"P1": 4, "P2": 3, "P3": 2, "P4": 1}  # Urgent, High, Medium, Low
-_AT_QUEUES = {"Service Desk": 29683482, "Networking": 29683490}
-_AT_COMPLETE = 5
-_AT_TECHNICIAN = resource_of(1)
-_FS_AGENT = AGENT_BASE + 1
+_SN_AGENT = "dana.whitfield"  # a person at the client's ServiceNow (people.AGENT)
+_FS_AGENT = AGENT_BASE + 1  # seed agent 1 of Freshservice
+_TAGS = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A ticket a person opened: where, its vendor id and the number people say."""
+    """A case as a person left it: the vendor, the ticket's id in it, its summary and which case it is."""
 
-    vendor: Vendor
-    external_id: str
-    number: str
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page at PagerDuty or Opsgenie, by its dedup key or alias."""
-
-    service: str
-    key: str
-    status: str  # PagerDuty: triggered, resolved; Opsgenie: open, closed
-
-    @property
-    def resolved(self) -> bool:
-        """The page was resolved (PagerDuty) or closed (Opsgenie)."""
-        return self.status in ("resolved", "closed")
+    system: str
+    ticket_id: str
+    summary: str
+    case: CaseName
 
 
-class Desk(People):
-    """The client's ServiceNow agent, the MSP's ConnectWise and Autotask technicians and Globex's Freshservice agent.
+class Desk(Protocol):
+    """One vendor's front desk, as a person works it through the vendor's REST API."""
 
-    Args:
-        runner: the running sandbox.
-    """
+    system: str
 
-    def __init__(self, runner: SandboxRunner) -> None:
-        super().__init__(runner.infos["servicenow"], runner.infos["connectwise"])
-        self.runner = runner
-        self.at_root = runner.infos["autotask"].url
-        self.fs_root = runner.infos["freshservice"].url
-        at_base = runner.infos["autotask"].base_url
-        zone = httpx.get(f"{at_base}/v1.0/zoneInformation", params={"user": AT_USERNAME}, timeout=10)
-        headers = {
-            "ApiIntegrationCode": AT_INTEGRATION_CODE,
-            "UserName": AT_USERNAME,
-            "Secret": AT_SECRET,
-            "ImpersonationResourceId": str(_AT_TECHNICIAN),  # the change is the technician's, not the API user's
-        }
-        self.at = httpx.Client(
-            base_url=zone.raise_for_status().json()["url"].rstrip("/") + "/V1.0/", headers=headers, timeout=10
-        )
-        fs_base = runner.infos["freshservice"].base_url
-        self.fs = httpx.Client(base_url=f"{fs_base}/api/v2/", auth=(FS_API_KEY, "X"), timeout=10)
+    def open(self, summary: str, description: str, *, priority: Level, queue: str = "Service Desk") -> str:
+        """Open a ticket; its id."""
+        ...
+
+    def note(self, ticket_id: str, text: str) -> None:
+        """Add an internal note, as a technician does."""
+        ...
+
+    def resolve(self, ticket_id: str, resolution: str) -> None:
+        """Resolve the ticket with ``resolution`` where the vendor keeps a resolution."""
+        ...
+
+    def escalate(self, ticket_id: str, queue: str) -> None:
+        """Move the ticket to ``queue`` (a board, queue or group)."""
+        ...
+
+    def internal_notes(self, ticket_id: str) -> list[str]:
+        """The texts of the ticket's internal notes, in the vendor's internal form, oldest first."""
+        ...
 
     def close(self) -> None:
-        """Release the HTTP clients."""
-        super().close()
-        self.at.close()
-        self.fs.close()
+        """Release the HTTP client."""
+        ...
 
-    # --- the control plane --------------------------------------------------------------------------------------
 
-    def send_webhooks_to(self, receiver: str, connections: dict[Vendor, str]) -> list[str]:
-        """Register ``receiver`` (``<receiver>/webhooks/<connection>``) where the sandbox sets webhooks up; the vendors.
+class ConnectWiseDesk:
+    """A technician at the MSP's ConnectWise PSA (the member behind the sandbox's API member keys)."""
 
-        Autotask's webhooks are entities of its API that a client registers itself; without them its changes are
-        found by polling, as here.
-        """
-        registered = []
-        for vendor, root, secret in (
-            ("servicenow", self.sn_root, SN_WEBHOOK_SECRET),
-            ("connectwise", self.cw_root, CW_CALLBACK_KEY),
-            ("freshservice", self.fs_root, FS_WEBHOOK_SECRET),
-        ):
-            connection = connections.get(vendor)  # type: ignore[call-overload]
-            if connection is None:
-                continue
-            body = {"url": f"{receiver}/webhooks/{connection}", "secret": secret}
-            httpx.post(f"{root}/_sandbox/webhooks", json=body, timeout=10).raise_for_status()
-            registered.append(vendor)
-        return registered
+    system = "connectwise"
+    _PRIORITIES: Mapping[str, str] = {
+        "P1": "Priority 1 - Emergency Response",
+        "P2": "Priority 2 - Quick Response",
+        "P3": "Priority 3 - Normal Response",
+        "P4": "Priority 4 - Schedule Maintenance",
+    }
 
-    def flush_webhooks(self, timeout: float = 10.0) -> None:
-        """Wait until every simulator has sent the webhooks it queued."""
-        for root in (self.sn_root, self.cw_root, self.fs_root):
-            httpx.post(f"{root}/_sandbox/webhooks/flush", params={"timeout": timeout}, timeout=timeout + 5)
+    def __init__(self, info: ServiceInfo, *, company: str = "AcmeDental") -> None:
+        auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
+        self.http = httpx.Client(base_url=info.url + API_ROOT, auth=auth, headers={"clientId": CW_CLIENT_ID},
+                                 timeout=10)  # fmt: skip
+        self.company = company
 
-    def webhooks_delivered(self) -> int:
-        """Webhook deliveries the simulators made (answered 2xx)."""
-        total = 0
-        for root in (self.sn_root, self.cw_root, self.fs_root):
-            found = httpx.get(f"{root}/_sandbox/webhooks", timeout=10).json()["deliveries"]
-            total += sum(1 for d in found if 200 <= int(d.get("status") or 0) < 300)
-        return total
+    def open(self, summary: str, description: str, *, priority: Level, queue: str = "Service Desk") -> str:
+        body = {"summary": summary, "initialDescription": description, "board": {"name": queue},
+                "company": {"identifier": self.company}, "priority": {"name": self._PRIORITIES[priority]}}  # fmt: skip
+        return str(self.http.post("/service/tickets", json=body).raise_for_status().json()["id"])
 
-    def vendor_writes(self) -> int:
-        """Writes every vendor recorded (people's and psabridge's; Autotask's queries are POSTs that read)."""
-        total = 0
-        for info in self.runner.infos.values():
-            if info.running:
-                recorded = httpx.get(f"{info.url}/_sandbox/requests", timeout=10).json()["requests"]
-                total += sum(1 for r in recorded if r["method"] in WRITES and not r["path"].endswith("/query"))
-        return total
+    def note(self, ticket_id: str, text: str) -> None:
+        body = {"text": text, "internalAnalysisFlag": True, "detailDescriptionFlag": False}
+        self.http.post(f"/service/tickets/{ticket_id}/notes", json=body).raise_for_status()
 
-    def pages(self) -> list[Page]:
-        """Every PagerDuty incident and Opsgenie alert."""
-        pd = self.runner.simulators["pagerduty"].state()["incidents"]
-        og = self.runner.simulators["opsgenie"].state()["alerts"]
-        return [
-            *(Page("pagerduty", str(i["dedup_key"]), str(i["status"])) for i in pd),
-            *(Page("opsgenie", str(a["alias"]), str(a["status"])) for a in og),
-        ]
+    def resolve(self, ticket_id: str, resolution: str) -> None:
+        body = {"text": resolution, "resolutionFlag": True, "detailDescriptionFlag": False}
+        self.http.post(f"/service/tickets/{ticket_id}/notes", json=body).raise_for_status()
+        self._patch(ticket_id, "status", {"name": "Completed"})
 
-    def channel_posts(self) -> list[str]:
-        """The texts the chat channel received."""
-        return [str(m.get("text", "")) for m in self.runner.simulators["chat"].state()["messages"]]
+    def escalate(self, ticket_id: str, queue: str) -> None:
+        self._patch(ticket_id, "board", {"name": queue})
 
-    # --- one interface over the four vendors -------------------------------------------------------------------
+    def _patch(self, ticket_id: str, path: str, value: Any) -> None:
+        patch = [{"op": "replace", "path": path, "value": value}]
+        self.http.patch(f"/service/tickets/{ticket_id}", json=patch).raise_for_status()
 
-    def open(
-        self,
-        vendor: Vendor,
-        *,
-        tenant: str,
-        summary: str,
-        description: str,
-        priority: str,
-        queue: str = "Service Desk",
-        requester: str | None = None,
-    ) -> Opened:
-        """Open a ticket as the vendor's person would, for ``tenant`` in ``queue`` at ``priority`` (P1..P4)."""
-        if vendor == "servicenow":
-            impact, urgency = _SN_IMPACT_URGENCY[priority]
-            body = {
-                "short_description": summary,
-                "description": description,
-                "assignment_group": self.group(queue),
-                "impact": impact,
-                "urgency": urgency,
-                "contact_type": "phone",
-            }
-            made = self.sn.post("/api/now/table/incident", json=body).raise_for_status().json()["result"]
-            return Opened(vendor, str(made["sys_id"]), str(made["number"]))
-        if vendor == "connectwise":
-            identifier = self.runner.world.tenant(tenant).identifier
-            body = {
-                "summary": summary,
-                "initialDescription": description,
-                "company": {"identifier": identifier},
-                "board": {"name": queue},
-                "priority": {"name": _CW_PRIORITY[priority]},
-                "source": {"name": "Phone"},
-            }
-            made = self.cw.post("/service/tickets", json=body).raise_for_status().json()
-            return Opened(vendor, str(made["id"]), f"#{made['id']}")
-        if vendor == "autotask":
-            body = {
-                "companyID": COMPANY_IDS[tenant],
-                "title": summary,
-                "description": description,
-                "status": 1,
-                "priority": _AT_PRIORITY[priority],
-                "queueID": _AT_QUEUES[queue],
-            }
-            item = int(self.at.post("Tickets", json=body).raise_for_status().json()["itemId"])
-            number = self.at.get(f"Tickets/{item}").raise_for_status().json()["item"]["ticketNumber"]
-            return Opened(vendor, str(item), str(number))
-        body = {
-            "subject": summary,
-            "description": f"<p>{description}</p>",
-            "status": 2,
-            "priority": _FS_PRIORITY[priority],
-            "email": requester or f"helpdesk@{self.runner.world.tenant(tenant).domain}",
-            "group_id": self.fs_group(queue),
+    def internal_notes(self, ticket_id: str) -> list[str]:
+        notes = self.http.get(f"/service/tickets/{ticket_id}/notes", params={"pageSize": "1000"}).raise_for_status()
+        return [str(n.get("text", "")) for n in notes.json() if n.get("internalAnalysisFlag")]
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """The ticket as the API returns it."""
+        return dict(self.http.get(f"/service/tickets/{ticket_id}").raise_for_status().json())
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AutotaskDesk:
+    """A technician at the partner's Autotask: every change is made as their resource (ImpersonationResourceId)."""
+
+    system = "autotask"
+    INTERNAL_ONLY = 2  # TicketNotes.publish 2 "Internal Only" (autotask_data.PUBLISH)
+    _PRIORITIES: Mapping[str, int] = {"P1": 4, "P2": 1, "P3": 2, "P4": 3}  # Critical, High, Medium, Low
+    _COMPLETE = 5
+
+    def __init__(self, info: ServiceInfo, *, tenant: str = "initech", technician: int = 1) -> None:
+        zone = httpx.get(f"{info.base_url}/v1.0/zoneInformation", params={"user": AT_USERNAME}, timeout=10)
+        headers = {"ApiIntegrationCode": AT_INTEGRATION_CODE, "UserName": AT_USERNAME, "Secret": AT_SECRET,
+                   "ImpersonationResourceId": str(resource_of(technician))}  # fmt: skip
+        root = zone.raise_for_status().json()["url"].rstrip("/")
+        self.http = httpx.Client(base_url=root + "/V1.0/", headers=headers, timeout=10)
+        self.company = COMPANY_IDS[tenant]
+
+    def open(self, summary: str, description: str, *, priority: Level, queue: str = "Service Desk") -> str:
+        body = {"companyID": self.company, "title": summary, "description": description, "status": 1,
+                "priority": self._PRIORITIES[priority], "queueID": QUEUES[queue]}  # fmt: skip
+        return str(self.http.post("Tickets", json=body).raise_for_status().json()["itemId"])
+
+    def note(self, ticket_id: str, text: str) -> None:
+        body = {"title": "Note", "description": text, "noteType": 1, "publish": self.INTERNAL_ONLY}
+        self.http.post(f"Tickets/{ticket_id}/Notes", json=body).raise_for_status()
+
+    def resolve(self, ticket_id: str, resolution: str) -> None:
+        self._update(ticket_id, resolution=resolution, status=self._COMPLETE)
+
+    def escalate(self, ticket_id: str, queue: str) -> None:
+        self._update(ticket_id, queueID=QUEUES[queue])
+
+    def _update(self, ticket_id: str, **fields: Any) -> None:
+        self.http.patch("Tickets", json={"id": int(ticket_id), **fields}).raise_for_status()
+
+    def internal_notes(self, ticket_id: str) -> list[str]:
+        items = self.http.get(f"Tickets/{ticket_id}/Notes").raise_for_status().json()["items"]
+        return [str(n.get("description", "")) for n in items if n.get("publish") == self.INTERNAL_ONLY]
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """The ticket as the API returns it."""
+        return dict(self.http.get(f"Tickets/{ticket_id}").raise_for_status().json()["item"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class ServiceNowDesk:
+    """An agent at the client's ServiceNow (dana.whitfield, not the integration user)."""
+
+    system = "servicenow"
+    # impact x urgency -> priority (ServiceNow's default Priority Lookup Rules): the priority itself is derived.
+    _LEVELS: Mapping[str, tuple[str, str]] = {"P1": ("1", "1"), "P2": ("1", "2"), "P3": ("2", "2"), "P4": ("3", "3")}
+
+    def __init__(self, info: ServiceInfo) -> None:
+        self.http = httpx.Client(base_url=info.base_url, auth=(_SN_AGENT, SN_PASSWORD), timeout=10)
+        self._groups: dict[str, str] = {}
+
+    def group(self, name: str) -> str:
+        """The sys_id of the assignment group ``name``."""
+        if name not in self._groups:
+            found = self.http.get("/api/now/table/sys_user_group", params={"sysparm_query": f"name={name}"})
+            self._groups[name] = str(found.raise_for_status().json()["result"][0]["sys_id"])
+        return self._groups[name]
+
+    def open(self, summary: str, description: str, *, priority: Level, queue: str = "Service Desk") -> str:
+        impact, urgency = self._LEVELS[priority]
+        body = {"short_description": summary, "description": description, "assignment_group": self.group(queue),
+                "impact": impact, "urgency": urgency}  # fmt: skip
+        return str(self.http.post("/api/now/table/incident", json=body).raise_for_status().json()["result"]["sys_id"])
+
+    def note(self, ticket_id: str, text: str) -> None:
+        self._update(ticket_id, work_notes=text)
+
+    def resolve(self, ticket_id: str, resolution: str) -> None:
+        self._update(ticket_id, state="6", close_code="Solved (Permanently)", close_notes=resolution)
+
+    def escalate(self, ticket_id: str, queue: str) -> None:
+        self._update(ticket_id, assignment_group=self.group(queue))
+
+    def _update(self, ticket_id: str, **fields: str) -> None:
+        self.http.patch(f"/api/now/table/incident/{ticket_id}", json=fields).raise_for_status()
+
+    def internal_notes(self, ticket_id: str) -> list[str]:
+        query = {"sysparm_query": f"element_id={ticket_id}^element=work_notes^ORDERBYsys_created_on",
+                 "sysparm_limit": "1000"}  # fmt: skip
+        rows = self.http.get("/api/now/table/sys_journal_field", params=query).raise_for_status().json()["result"]
+        return [str(r["value"]) for r in rows]
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """The incident as the table API returns it."""
+        return dict(self.http.get(f"/api/now/table/incident/{ticket_id}").raise_for_status().json()["result"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class FreshserviceDesk:
+    """An agent at the client's Freshservice (a seed agent, not the one behind the API key)."""
+
+    system = "freshservice"
+    _PRIORITIES: Mapping[str, int] = {"P1": 4, "P2": 3, "P3": 2, "P4": 1}  # Urgent, High, Medium, Low
+    _RESOLVED = 4
+
+    def __init__(self, info: ServiceInfo, *, requester: str = "mary.okafor@globex.example") -> None:
+        self.http = httpx.Client(base_url=f"{info.base_url}/api/v2/", auth=(FS_API_KEY, "X"), timeout=10)
+        self.requester = requester
+        self._groups: dict[str, int] = {}
+
+    def group(self, name: str) -> int:
+        """The id of the agent group ``name``."""
+        if not self._groups:
+            groups = self.http.get("groups").raise_for_status().json()["groups"]
+            self._groups = {str(g["name"]): int(g["id"]) for g in groups}
+        return self._groups[name]
+
+    def open(self, summary: str, description: str, *, priority: Level, queue: str = "Service Desk") -> str:
+        body = {"subject": summary, "description": f"<p>{description}</p>", "status": 2, "email": self.requester,
+                "priority": self._PRIORITIES[priority], "group_id": self.group(queue)}  # fmt: skip
+        return str(self.http.post("tickets", json=body).raise_for_status().json()["ticket"]["id"])
+
+    def note(self, ticket_id: str, text: str) -> None:
+        body = {"body": f"<p>{text}</p>", "private": True, "user_id": _FS_AGENT}
+        self.http.post(f"tickets/{ticket_id}/notes", json=body).raise_for_status()
+
+    def resolve(self, ticket_id: str, resolution: str) -> None:
+        # Freshservice's API has no resolution field: the agent writes the resolution as a private note.
+        self.note(ticket_id, resolution)
+        self.http.put(f"tickets/{ticket_id}", json={"status": self._RESOLVED}).raise_for_status()
+
+    def escalate(self, ticket_id: str, queue: str) -> None:
+        self.http.put(f"tickets/{ticket_id}", json={"group_id": self.group(queue)}).raise_for_status()
+
+    def internal_notes(self, ticket_id: str) -> list[str]:
+        found = self.http.get(f"tickets/{ticket_id}/conversations").raise_for_status().json()["conversations"]
+        return [str(c.get("body_text") or _TAGS.sub(" ", str(c.get("body", "")))) for c in found if c.get("private")]
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """The ticket as the API returns it."""
+        return dict(self.http.get(f"tickets/{ticket_id}").raise_for_status().json()["ticket"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class CaseBook:
+    """The four checklist cases, in any of the four vendors (``infos``: the runner's services, by name)."""
+
+    def __init__(self, infos: Mapping[str, ServiceInfo]) -> None:
+        self._desks: dict[str, Desk] = {
+            "connectwise": ConnectWiseDesk(infos["connectwise"]),
+            "autotask": AutotaskDesk(infos["autotask"]),
+            "servicenow": ServiceNowDesk(infos["servicenow"]),
+            "freshservice": FreshserviceDesk(infos["freshservice"]),
         }
-        made = self.fs.post("tickets", json=body).raise_for_status().json()["ticket"]
-        return Opened(vendor, str(made["id"]), f"#{made['id']}")
 
-    def note(self, ticket: Opened, text: str) -> None:
-        """Add an internal note, as the vendor's person does."""
-        if ticket.vendor == "servicenow":
-            self.sn_update(ticket.external_id, work_notes=text)
-        elif ticket.vendor == "connectwise":
-            self.cw_note(ticket.external_id, text)
-        elif ticket.vendor == "autotask":
-            body = {"title": "Note", "description": text, "noteType": 1, "publish": 2}
-            self.at.post(f"Tickets/{ticket.external_id}/Notes", json=body).raise_for_status()
-        else:
-            body = {"body": f"<p>{text}</p>", "private": True, "user_id": _FS_AGENT}
-            self.fs.post(f"tickets/{ticket.external_id}/notes", json=body).raise_for_status()
+    def desk(self, system: str) -> Desk:
+        """The desk of ``system`` (connectwise, autotask, servicenow, freshservice)."""
+        return self._desks[system]
 
-    def escalate(self, ticket: Opened, queue: str, text: str) -> None:
-        """Hand the ticket to ``queue`` (a group or board) with a note, as a Tier 1 agent escalates."""
-        if ticket.vendor == "freshservice":
-            self.fs.put(f"tickets/{ticket.external_id}", json={"group_id": self.fs_group(queue)}).raise_for_status()
-        elif ticket.vendor == "servicenow":
-            self.sn_update(ticket.external_id, assignment_group=self.group(queue))
-        elif ticket.vendor == "autotask":
-            body = {"id": int(ticket.external_id), "queueID": _AT_QUEUES[queue]}
-            self.at.patch("Tickets", json=body).raise_for_status()
-        else:
-            patch = [{"op": "replace", "path": "board", "value": {"name": queue}}]
-            self.cw.patch(f"/service/tickets/{ticket.external_id}", json=patch).raise_for_status()
-        self.note(ticket, text)
+    def close(self) -> None:
+        """Release every desk's HTTP client."""
+        for desk in self._desks.values():
+            desk.close()
 
-    def resolve(self, ticket: Opened, resolution: str, *, minutes: int = 0) -> None:
-        """Log ``minutes`` of work (none when 0), then resolve the ticket with ``resolution`` as its resolution note."""
-        if ticket.vendor == "servicenow":
-            if minutes:
-                self.sn_update(ticket.external_id, time_worked=f"1970-01-01 00:{minutes:02d}:00")
-            self.sn_update(ticket.external_id, state="6", close_code="Solution provided", close_notes=resolution)
-        elif ticket.vendor == "connectwise":
-            if minutes:
-                body = {"chargeToId": int(ticket.external_id), "chargeToType": "ServiceTicket",
-                        "timeStart": "2026-01-01T09:00:00Z", "actualHours": round(minutes / 60, 2),
-                        "notes": "Worked on the ticket."}  # fmt: skip
-                self.cw.post("/time/entries", json=body).raise_for_status()
-            note = {"text": resolution, "resolutionFlag": True, "internalAnalysisFlag": False,
-                    "detailDescriptionFlag": False}  # fmt: skip
-            self.cw.post(f"/service/tickets/{ticket.external_id}/notes", json=note).raise_for_status()
-            self.cw_status(ticket.external_id, ">Closed")
-        elif ticket.vendor == "autotask":
-            if minutes:
-                body = {"ticketID": int(ticket.external_id), "resourceID": _AT_TECHNICIAN,
-                        "dateWorked": "2026-01-01T00:00:00Z", "hoursWorked": round(minutes / 60, 2),
-                        "summaryNotes": "Worked on the ticket."}  # fmt: skip
-                self.at.post("TimeEntries", json=body).raise_for_status()
-            body = {"id": int(ticket.external_id), "status": _AT_COMPLETE, "resolution": resolution}
-            self.at.patch("Tickets", json=body).raise_for_status()
-        else:
-            self.fs.put(f"tickets/{ticket.external_id}", json={"status": 4}).raise_for_status()
-            self.note(ticket, resolution)
+    def open_case(self, case: CaseName, system: str, *, tag: str = "", queue: str = "Service Desk") -> Opened:
+        """Open ``case`` in ``system``; ``tag`` makes its summary unique, ``queue`` is where it is opened."""
+        build = getattr(self, case)
+        opened: Opened = build(system, tag=tag, queue=queue)
+        return opened
 
-    def status(self, ticket: Opened, name: str) -> None:
-        """Set a ConnectWise ticket's status by name (the MSP's technicians work in ConnectWise)."""
-        self.cw_status(ticket.external_id, name)
+    def password_reset(self, system: str, *, tag: str = "", queue: str = "Service Desk") -> Opened:
+        """Checklist step 1: a password reset asked for by phone, nobody verified the caller."""
+        summary = _unique("Password reset - locked out of my account", tag)
+        text = ("I forgot my password and now I am locked out of my account since this morning when I tried to log in. "
+                "Please reset my password so I can work, it is only me. Call me back on my mobile.")  # fmt: skip
+        ticket_id = self.desk(system).open(summary, text, priority="P2", queue=queue)
+        return Opened(system, ticket_id, summary, "password_reset")
 
-    def notes(self, ticket: Opened) -> list[str]:
-        """The texts of the ticket's notes (ServiceNow: its journal)."""
-        if ticket.vendor == "servicenow":
-            return self.sn_notes(ticket.external_id)
-        if ticket.vendor == "connectwise":
-            return self.cw_notes(ticket.external_id)
-        if ticket.vendor == "autotask":
-            items = self.at.get(f"Tickets/{ticket.external_id}/Notes").raise_for_status().json()["items"]
-            return [str(n.get("description", "")) for n in items]
-        found = self.fs.get(f"tickets/{ticket.external_id}/conversations").raise_for_status().json()["conversations"]
-        return [str(c.get("body_text") or c.get("body", "")) for c in found]
+    def outage_wrong_priority(self, system: str, *, tag: str = "", queue: str = "Service Desk") -> Opened:
+        """Checklist step 3: the whole office cannot send email, logged at the lowest priority."""
+        summary = _unique("Email down for the whole office", tag)
+        text = ("None of us can send or receive email since about 8:15 when Outlook started showing Disconnected. "
+                "All users at the Midtown Clinic are affected, every time we try to send.")  # fmt: skip
+        ticket_id = self.desk(system).open(summary, text, priority="P4", queue=queue)
+        return Opened(system, ticket_id, summary, "outage_wrong_priority")
 
-    def ticket(self, ticket: Opened) -> dict[str, Any]:
-        """The ticket as its vendor's API returns it."""
-        if ticket.vendor == "servicenow":
-            return self.incident(ticket.external_id)
-        if ticket.vendor == "connectwise":
-            return self.cw_ticket(ticket.external_id)
-        if ticket.vendor == "autotask":
-            return dict(self.at.get(f"Tickets/{ticket.external_id}").raise_for_status().json()["item"])
-        return dict(self.fs.get(f"tickets/{ticket.external_id}").raise_for_status().json()["ticket"])
+    def weak_resolve(self, system: str, *, tag: str = "", queue: str = "Service Desk") -> Opened:
+        """Checklist step 12: resolved with a "Rebooted and it worked" note."""
+        summary = _unique("Outlook keeps freezing when opening attachments", tag)
+        text = ("Outlook freezes for me every time I open a PDF attachment since yesterday's update, only my laptop. "
+                "I have to kill it in Task Manager.")  # fmt: skip
+        desk = self.desk(system)
+        ticket_id = desk.open(summary, text, priority="P3", queue=queue)
+        desk.resolve(ticket_id, "Rebooted and it worked.")
+        return Opened(system, ticket_id, summary, "weak_resolve")
 
-    def fs_group(self, name: str) -> int:
-        """The id of Freshservice group ``name``."""
-        groups = self.fs.get("groups").raise_for_status().json()["groups"]
-        return int(next(g["id"] for g in groups if g["name"] == name))
+    def bare_escalation(self, system: str, *, tag: str = "", queue: str = "Service Desk") -> Opened:
+        """Checklist step 9: moved to the Networking tier-2 queue with nothing but "please assist"."""
+        summary = _unique("Shared drive keeps disconnecting", tag)
+        text = ("The S: drive keeps disconnecting for me since Monday when I save files, I have to remap it. "
+                "Only my laptop.")  # fmt: skip
+        desk = self.desk(system)
+        ticket_id = desk.open(summary, text, priority="P3", queue=queue)
+        desk.escalate(ticket_id, "Networking")
+        desk.note(ticket_id, "Please assist.")
+        return Opened(system, ticket_id, summary, "bare_escalation")
+
+
+def _unique(summary: str, tag: str) -> str:
+    return f"{summary} [{tag}]" if tag else summary

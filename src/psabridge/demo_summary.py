@@ -23,9 +23,9 @@ class Summary:
     mirrors: dict[str, int] = field(default_factory=dict)  # per link
     written: dict[str, int] = field(default_factory=dict)  # done write-backs per action type
     unfinished: int = 0  # write-backs not done (pending, failed, dead)
-    steps: list[tuple[str, str, int, int]] = field(default_factory=list)  # rule, step, findings, open
-    sla: dict[str, int] = field(default_factory=dict)  # warnings, breaches
-    routed: int = 0
+    steps: list[tuple[str, str, int, int, int]] = field(default_factory=list)  # rule, step, findings, open, noted
+    sla: dict[str, tuple[int, int]] = field(default_factory=dict)  # warnings, breaches: (found, noted)
+    routed: int = 0  # tickets moved to another queue by the routing rule (written)
     pages: int = 0
     pages_resolved: int = 0
     posts: int = 0
@@ -45,17 +45,16 @@ def count_store(ctx: SyncContext, summary: Summary) -> None:
         summary.unfinished = sum(n for (_, status), n in by_type.items() if status != "done")
         rows = findings.counts_by_rule_code(session)
         summary.dead_letters = deadletters.count_dead_letters(session)
+    summary.routed = summary.written.get("route_to_queue", 0)
     per_rule: dict[str, list[int]] = {}
-    for rule, code, total, unresolved in rows:
-        counts = per_rule.setdefault(rule, [0, 0])
-        counts[0] += total
-        counts[1] += unresolved
-        if rule == "sla" and code.endswith("_warning"):
-            summary.sla["warnings"] = summary.sla.get("warnings", 0) + total
-        if rule == "sla" and code.endswith("_breached"):
-            summary.sla["breaches"] = summary.sla.get("breaches", 0) + total
-        if rule == "routing" and code == "route":
-            summary.routed += total
+    for rule, code, total, unresolved, noted in rows:
+        counts = per_rule.setdefault(rule, [0, 0, 0])
+        for i, n in enumerate((total, unresolved, noted)):
+            counts[i] += n
+        kind = "warnings" if code.endswith("_warning") else "breaches" if code.endswith("_breached") else ""
+        if rule == "sla" and kind:
+            found, announced = summary.sla.get(kind, (0, 0))
+            summary.sla[kind] = (found + total, announced + noted)
     order = [rule.id for rule in CHECKLIST]
     summary.steps = [
         (rule, _STEPS.get(rule, rule), *per_rule[rule])  # type: ignore[misc]
@@ -92,4 +91,4 @@ def render_table(title: str, header: Sequence[str], rows: Sequence[Sequence[obje
 
 
 def _number(text: str) -> bool:
-    return text.replace(",", "").replace("/", "").isdigit() or text == "-"
+    return text.replace(",", "").replace(" / ", "").isdigit() or text == "-"

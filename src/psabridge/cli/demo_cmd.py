@@ -59,10 +59,8 @@ def summary_lines(report: DemoReport) -> list[str]:
     """The summary a person reads at the end: checks, totals, and where to look next."""
     s = report.summary
     lines = [""]
-    rows = [("ok" if c.passed else "pending" if c.pending else "FAIL", c.name) for c in report.checks]
+    rows = [("ok" if c.passed else "FAIL", c.name) for c in report.checks]
     lines += render_table("checks", ("result", "check"), rows)
-    pending = sorted({c.pending for c in report.checks if c.pending})
-    lines += [f"  pending: {why}" for why in pending]
     lines += [""]
     mirrors = ", ".join(f"{name} {n}" for name, n in s.mirrors.items()) or "none"
     lines += render_table("tickets synced", ("connection", "tickets"), list(s.tickets.items()))
@@ -73,8 +71,8 @@ def summary_lines(report: DemoReport) -> list[str]:
         ("time entries written back", time_written(s)),
         ("write-backs not done", s.unfinished),
         ("escalations routed", s.routed),
-        ("SLA warnings", s.sla.get("warnings", 0)),
-        ("SLA breaches", s.sla.get("breaches", 0)),
+        ("SLA warnings noted / found", "{1} / {0}".format(*s.sla.get("warnings", (0, 0)))),
+        ("SLA breaches noted / found", "{1} / {0}".format(*s.sla.get("breaches", (0, 0)))),
         ("pages sent", s.pages),
         ("pages resolved", s.pages_resolved),
         ("incident channel posts", s.posts),
@@ -83,9 +81,13 @@ def summary_lines(report: DemoReport) -> list[str]:
     ]
     lines += render_table("the morning", ("what", "count"), totals)
     lines += [""]
-    steps = [(step, rule, total, unresolved) for rule, step, total, unresolved in s.steps]
-    lines += render_table("findings per checklist step", ("step", "rule", "findings", "open"), steps or [("-",) * 4])
-    lines += [""]
+    steps = [(step, rule, total, unresolved, noted) for rule, step, total, unresolved, noted in s.steps]
+    header = ("step", "rule", "findings", "open", "noted")
+    lines += render_table("findings per checklist step", header, steps or [("-",) * 5])
+    lines += [
+        "  (the backfilled history gets findings but no notes: those tickets last changed before the first sync)",
+        "",
+    ]
     lines += render_table("the morning's tickets", ("story", "ticket"), list(report.tickets.items()))
     config = report.config or Path("var/demo/psabridge.yaml")
     number = report.tickets.get("password reset", "msp-cw #1").split(" ", 1)[-1].lstrip("#")  # a shell comment

@@ -187,18 +187,20 @@ def save_evaluation(
         session.execute(sa.update(table).where(table.c.id == row_id).values(**changes))
 
 
-def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int]]:
-    """(rule, code, findings, of which open) for every rule and code with findings, by rule and code."""
+def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int, int]]:
+    """(rule, code, findings, of which open, of which a note announced) per rule and code, by rule and code."""
     query = (
         sa.select(
             FindingRow.rule,
             FindingRow.code,
             sa.func.count(),
             sa.func.count(FindingRow.id).filter(FindingRow.resolved_at.is_(None)),
+            sa.func.count(FindingRow.id).filter(FindingRow.noted.is_(True)),
         )
         .group_by(FindingRow.rule, FindingRow.code)
         .order_by(FindingRow.rule, FindingRow.code)
     )
     return [
-        (str(rule), str(code), int(total), int(unresolved)) for rule, code, total, unresolved in session.execute(query)
+        (str(rule), str(code), int(total), int(unresolved), int(noted))
+        for rule, code, total, unresolved, noted in session.execute(query)
     ]

@@ -22,6 +22,7 @@ CHECKS = {
     "every connection backfilled",
     "the P1 arrives by webhook and is mirrored once to ConnectWise",
     "the technician's note reaches ServiceNow once (ConnectWise webhook)",
+    "the out-of-scope Tier 1 ticket is routed to Networking",
     "the escalation is mirrored once to Autotask",
     "resolving the P1 in ConnectWise resolves it in ServiceNow",
     "the morning's reconcile finds nothing to fail",

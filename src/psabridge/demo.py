@@ -84,7 +84,7 @@ class DemoOptions:
     tickets: int = 100
     seed: int = 0
     threads: int = 8
-    wait: float = 300.0
+    wait: float = 3600.0
     keep_running: bool = False
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
@@ -232,11 +232,10 @@ class _Script:
         )  # fmt: skip
         self.say(f"Acme's agent opens {p1.number} in ServiceNow, P1, for MSP Support (a webhook tells psabridge)")
         self.settle()
-        mirrors = d.cw_tickets(_P1_TITLE)
+        mirrors = d.find("connectwise", _P1_TITLE)
         if self.report.check("the P1 arrives by webhook and is mirrored once to ConnectWise", len(mirrors) == 1):
-            mirror = self.adopt("p1 mirror", "connectwise", _CW, "acme", str(mirrors[0]["id"]))
-            self.say(f"  ConnectWise {mirror.number} on board {mirrors[0]['board']['name']!r}, "
-                     f"{mirrors[0]['priority']['name']!r}")  # fmt: skip
+            mirror = self.adopt("p1 mirror", "connectwise", _CW, "acme", mirrors[0].ticket_id)
+            self.say(f"  ConnectWise {mirror.number} on board {d.queue_of(mirror, 'acme')!r}")
             d.note(mirror, "Exchange Online connector certificate expired; renewing it now.", tenant="acme")
             d.set_status(mirror, "In Progress", tenant="acme")
             self.say(f"a technician notes the cause on {mirror.number} and sets it In Progress")
@@ -253,6 +252,14 @@ class _Script:
             priority="P4", queue="Service Desk",
         )  # fmt: skip
         self.say(f"Umbrella's lab calls: nobody can print; Autotask {wrong.number} is logged at Low (P4)")
+        vpn = self.open(
+            "out of scope", "connectwise", _CW, "initech", "VPN drops every few minutes",
+            "The VPN keeps dropping for me since this morning, every few minutes; the firewall shows the tunnel "
+            "flapping.", priority="P3", queue="Service Desk",
+        )  # fmt: skip
+        self.say(
+            f"Initech's sales lead: the VPN keeps dropping; ConnectWise {vpn.number} lands at Tier 1 (Service Desk)"
+        )
         escalated = self.open(
             "please assist", "freshservice", _FS, "globex", "SAP GUI freezes for the Hamburg warehouse",
             "SAP GUI freezes for the warehouse team.", priority="P3", queue="Service Desk",
@@ -263,6 +270,9 @@ class _Script:
         if "p1 mirror" in self.opened:
             carried = sum("certificate expired" in n for n in d.internal_notes(p1))
             self.report.check("the technician's note reaches ServiceNow once (ConnectWise webhook)", carried == 1)
+        board = d.queue_of(vpn, "initech")
+        self.say(f"  {vpn.number} is now on {board!r}: network work is out of Tier 1's scope")
+        self.report.check("the out-of-scope Tier 1 ticket is routed to Networking", board == "Networking")
         at_mirrors = self._mirrors_of(_FS, escalated)
         if self.report.check("the escalation is mirrored once to Autotask", len(at_mirrors) == 1):
             self.adopt("please assist mirror", "autotask", _AT, "globex", at_mirrors[0].split(":", 1)[1])
@@ -288,9 +298,9 @@ class _Script:
                      "(35 minutes logged): its page is resolved with it")  # fmt: skip
         self.settle(_AT)
         if "p1 mirror" in self.opened:
-            state = d.ticket(p1)["state"]
-            self.say(f"  {p1.number} in ServiceNow: state {state} (6 Resolved, 7 Closed: ConnectWise owns status)")
-            self.report.check("resolving the P1 in ConnectWise resolves it in ServiceNow", state in ("6", "7"))
+            resolved = d.is_resolved(p1)
+            self.say(f"  {p1.number} in ServiceNow: {'resolved' if resolved else 'open'} (ConnectWise owns status)")
+            self.report.check("resolving the P1 in ConnectWise resolves it in ServiceNow", resolved)
         self._await_sla_warning(quiet)
         self.say("reconcile: comparing every connection with the store (the cron's guarantee) ...")
         result = reconcile(self.engine.context, wait=self.options.wait)
@@ -301,11 +311,7 @@ class _Script:
 
     def adopt(self, story: str, system: str, connection: str, tenant: str, ticket_id: str) -> Story:
         """A ticket the bridge made (a mirror), as people see it from now on."""
-        from psabridge_sandbox.morning import Story
-
-        ticket = Story(system, ticket_id, f"#{ticket_id}")
-        if system == "autotask":
-            ticket = Story(system, ticket_id, str(self.desk.ticket(ticket, tenant)["ticketNumber"]))
+        ticket = self.desk.adopt(system, ticket_id, tenant)
         self.opened[story], self.tenants[story] = ticket, tenant
         self.keys[story] = f"{connection}:{ticket_id}"
         self.report.tickets[story] = f"{connection} {ticket.number}"

@@ -24,7 +24,7 @@ def demo(
         Path, typer.Option(help="Where the generated configuration, rules, secrets and the SQLite store go.")
     ] = Path("var/demo"),
     threads: Annotated[int, typer.Option(min=1, max=64, help="In-process worker threads.")] = 8,
-    wait: Annotated[float, typer.Option(min=1, help="Longest wait, in seconds, for each step's queued work.")] = 600.0,
+    wait: Annotated[float, typer.Option(min=1, help="Longest wait, in seconds, for each step's queued work.")] = 3600.0,
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the service and the sandbox up at the end (Ctrl-C stops).")
     ] = False,

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from psabridge_sandbox.autotask_data import resource_of
+from psabridge_sandbox.autotask_data import QUEUES, resource_of
 from psabridge_sandbox.credentials import FS_WEBHOOK_SECRET, SN_WEBHOOK_SECRET
 from psabridge_sandbox.desk import AutotaskDesk, ConnectWiseDesk, Desk, FreshserviceDesk, Level, ServiceNowDesk
 from psabridge_sandbox.people import WRITES
@@ -133,6 +133,41 @@ class Morning:
         desk = self.desk("connectwise", tenant or "acme")
         assert isinstance(desk, ConnectWiseDesk)
         return desk
+
+    def find(self, system: str, summary: str, tenant: str = "") -> list[Story]:
+        """Tickets whose summary is exactly ``summary`` (ConnectWise: where the demo's mirrors land)."""
+        if system != "connectwise":
+            raise ValueError(f"finding tickets by summary is not built for {system}")
+        return [Story(system, str(t["id"]), f"#{t['id']}") for t in self.cw_tickets(summary)]
+
+    def adopt(self, system: str, ticket_id: str, tenant: str = "") -> Story:
+        """A ticket someone else made (psabridge's mirror), as people refer to it."""
+        number = f"#{ticket_id}"
+        if system == "autotask":
+            number = str(self.ticket(Story(system, ticket_id, number), tenant)["ticketNumber"])
+        elif system == "servicenow":
+            number = str(self.ticket(Story(system, ticket_id, number), tenant)["number"])
+        return Story(system, ticket_id, number)
+
+    def queue_of(self, story: Story, tenant: str = "") -> str:
+        """The name of the ConnectWise board or Autotask queue the ticket is in."""
+        raw = self.ticket(story, tenant)
+        if story.system == "connectwise":
+            return str(raw["board"]["name"])
+        if story.system == "autotask":
+            return next((name for name, number in QUEUES.items() if number == raw["queueID"]), str(raw["queueID"]))
+        raise ValueError(f"the queue of a {story.system} ticket is not built (the morning routes in the MSP's PSAs)")
+
+    def is_resolved(self, story: Story, tenant: str = "") -> bool:
+        """The ticket is resolved or closed in its vendor."""
+        raw = self.ticket(story, tenant)
+        if story.system == "servicenow":
+            return str(raw["state"]) in ("6", "7")  # Resolved, Closed
+        if story.system == "connectwise":
+            return bool(raw.get("closedFlag")) or str(raw["status"]["name"]) in ("Completed", ">Closed")
+        if story.system == "autotask":
+            return int(raw["status"]) == 5  # Complete
+        return int(raw["status"]) in (4, 5)  # Resolved, Closed
 
     def internal_notes(self, story: Story, tenant: str = "") -> list[str]:
         """The ticket's internal notes, in the vendor's internal form."""

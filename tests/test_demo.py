@@ -3,36 +3,38 @@ fail."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from psabridge.cli import app
 from psabridge.cli.demo_cmd import summary_lines
-from psabridge.demo import DemoOptions, run_demo
+from psabridge.demo import DemoOptions, DemoReport, run_demo
 from psabridge.store import Database
 from psabridge.store.models import Link, TicketRow
 from psabridge_sandbox.morning import Morning
 
 pytestmark = pytest.mark.slow
 
-CHECKS = {
+CHECKS = {  # each check's name, up to the ticket number
     "every connection backfilled",
     "the P1 arrives by webhook and is mirrored once to ConnectWise",
     "the technician's note reaches ServiceNow once (ConnectWise webhook)",
     "the out-of-scope Tier 1 ticket is routed to Networking",
     "the escalation is mirrored once to Autotask",
     "resolving the P1 in ConnectWise resolves it in ServiceNow",
-    "the morning's reconcile finds nothing to fail",
     # one checklist note per finding kind, visible through the vendor's API and marked noted in the store
-    "identity not verified: one checklist note on msp-cw #1020",
-    "priority contradicts the evidence: one checklist note on partner-at T",
-    "bare hand-off: one checklist note on globex-fs #16",
-    "SLA first-response warning: one checklist note on msp-cw #1018",
-    "weak resolution note: one checklist note on acme-snow INC0010017",
-    "closed with no time logged: one checklist note on partner-at T",
+    "identity not verified: a note when opened, another when reset anyway on msp-cw #",
+    "priority contradicts the evidence: one note on partner-at T",
+    "bare hand-off: one note on globex-fs #",
+    "weak resolution note: one note on acme-snow INC",
+    "closed with no time logged: one note on partner-at T",
+    "SLA first-response warning: one note on msp-cw #",
+    "the morning's reconcile finds nothing to fail",
     "the mirror of the escalation is not noted again (evaluated on its source)",
     "the P1 pages the on-call engineer once",
     "resolving the P1 resolves its page",
@@ -77,10 +79,21 @@ def test_the_morning_runs_end_to_end_and_twice_gives_the_same_result(tmp_path: P
     assert comparable(result.output.splitlines()[-len(summary_lines(again)) :]) == comparable(summary_lines(again))
 
 
-def test_a_failed_check_fails_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_check_fails_the_demo_and_keep_running_leaves_everything_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Without webhooks nobody tells psabridge about the P1 (ServiceNow is not polled during the morning)
     monkeypatch.setattr(Morning, "send_webhooks_to", lambda self, receiver, connections: [])
-    report = run_demo(DemoOptions(folder=tmp_path, tickets=5, threads=2), lambda line: None)
+    options = DemoOptions(folder=tmp_path, tickets=5, threads=2, keep_running=True)
+    answers: list[int] = []
+
+    def finished(report: DemoReport) -> None:  # once the checks ran, while it keeps running
+        answers.append(httpx.get(report.urls["psabridge webhooks"] + "/healthz", timeout=5).status_code)
+        answers.append(httpx.get(report.urls["connectwise"] + "/_sandbox/requests", timeout=5).status_code)
+        threading.Timer(0.5, options.stop.set).start()
+
+    report = run_demo(options, lambda line: None, finished=finished)
+    assert answers == [200, 200]
     failed = [c.name for c in report.checks if not c.passed]
     assert "the P1 arrives by webhook and is mirrored once to ConnectWise" in failed
     assert not report.ok

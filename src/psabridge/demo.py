@@ -118,8 +118,11 @@ class DemoReport:
         return passed
 
 
-def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
-    """Run the demo (see the module docstring), printing each step through ``echo``."""
+def run_demo(options: DemoOptions, echo: Echo, *, finished: Callable[[DemoReport], None] | None = None) -> DemoReport:
+    """Run the demo (see the module docstring), printing each step through ``echo``.
+
+    ``finished`` is called with the report once every check ran, before ``keep_running`` keeps everything up.
+    """
     from psabridge_sandbox.morning import Morning
 
     report = DemoReport()
@@ -153,8 +156,10 @@ def run_demo(options: DemoOptions, echo: Echo) -> DemoReport:
             report.summary.posts = len(desk.channel_posts())
             report.summary.webhooks = desk.webhooks_delivered()
             count_store(engine.context, report.summary)
+            if finished is not None:
+                finished(report)
             if options.keep_running:
-                _keep_running(report, options, echo)
+                _keep_running(engine, report, options, echo)
         finally:
             server.stop()
             desk.close()
@@ -210,6 +215,7 @@ class _Script:
     ) -> Story:
         """A person opens a ticket (``how``: priority, queue)."""
         ticket = self.desk.open(system, tenant, summary, description, priority=how["priority"], queue=how["queue"])  # type: ignore[arg-type]
+        self.settle(_AT)  # people act one after the other: each change reaches psabridge before the next
         self.opened[story], self.tenants[story] = ticket, tenant
         self.keys[story] = f"{connection}:{ticket.ticket_id}"
         self.report.tickets[story] = f"{connection} {ticket.number}"
@@ -218,13 +224,6 @@ class _Script:
     def play(self) -> None:
         d = self.desk
         self.say("the morning begins")
-        quiet = self.open(
-            "quiet", "connectwise", _CW, "initech", "Outlook slow to open attachments",
-            "Outlook takes a minute to open any PDF attachment for me since this morning, every time; only my laptop.",
-            priority="P3", queue="Service Desk",
-        )  # fmt: skip
-        self.say(f"Initech's office manager calls: Outlook is slow; ConnectWise {quiet.number}, P3, then nobody "
-                 f"touches it (Initech's bronze target here: first response in {QUIET_TARGET}s)")  # fmt: skip
         p1 = self.open(
             "p1", "servicenow", _SN, "acme", _P1_TITLE,
             "Nobody at the Midtown Clinic can send or receive email since 7:40; all 14 users are affected.",
@@ -237,7 +236,9 @@ class _Script:
             mirror = self.adopt("p1 mirror", "connectwise", _CW, "acme", mirrors[0].ticket_id)
             self.say(f"  ConnectWise {mirror.number} on board {d.queue_of(mirror, 'acme')!r}")
             d.note(mirror, "Exchange Online connector certificate expired; renewing it now.", tenant="acme")
+            self.settle(_AT)
             d.set_status(mirror, "In Progress", tenant="acme")
+            self.settle(_AT)
             self.say(f"a technician notes the cause on {mirror.number} and sets it In Progress")
         reset = self.open(
             "password reset", "connectwise", _CW, "acme", "Password reset for Helen Marsh",
@@ -245,6 +246,7 @@ class _Script:
             "reach the office.", priority="P3", queue="Service Desk",
         )  # fmt: skip
         d.note(reset, "Reset the password and read the temporary one to the caller.", tenant="acme")
+        self.settle(_AT)
         self.say(f"a caller says she is Acme's CEO: {reset.number}, password reset done, no identity check noted")
         wrong = self.open(
             "wrong priority", "autotask", _AT, "umbrella", "Nobody can print in the Lab Wing",
@@ -265,6 +267,7 @@ class _Script:
             "SAP GUI freezes for the warehouse team.", priority="P3", queue="Service Desk",
         )  # fmt: skip
         d.escalate(escalated, "MSP Escalations", "please assist")
+        self.settle(_AT)
         self.say(f'Globex\'s Tier 1 hands Freshservice {escalated.number} to MSP Escalations: "please assist"')
         self.settle(_AT)  # ServiceNow, ConnectWise and Freshservice by webhook; Autotask by its poll
         if "p1 mirror" in self.opened:
@@ -282,6 +285,7 @@ class _Script:
             priority="P3", queue="Service Desk",
         )  # fmt: skip
         d.resolve(weak, "Rebooted and it worked.")
+        self.settle(_AT)
         self.say(f'Acme\'s desk resolves {weak.number} with the note "Rebooted and it worked."')
         untimed = self.open(
             "no time logged", "autotask", _AT, "initech", "Map the second-floor printer for a new starter",
@@ -290,10 +294,12 @@ class _Script:
         )  # fmt: skip
         d.resolve(untimed, "Mapped \\\\print01\\Floor2 via Group Policy Preferences (KB0042); the user printed a test "
                   "page while I watched.", tenant="initech")  # fmt: skip
+        self.settle(_AT)
         self.say(f"a technician completes Autotask {untimed.number}: printer mapped, no time logged")
         if "p1 mirror" in self.opened:
             d.resolve(self.opened["p1 mirror"], "Renewed the Exchange Online connector certificate (KB0107); mail "
                       "flow confirmed with the office manager.", minutes=35, tenant="acme")  # fmt: skip
+            self.settle(_AT)
             self.say(f"the technician resolves the P1 in ConnectWise {self.opened['p1 mirror'].number} "
                      "(35 minutes logged): its page is resolved with it")  # fmt: skip
         self.settle(_AT)
@@ -301,6 +307,13 @@ class _Script:
             resolved = d.is_resolved(p1)
             self.say(f"  {p1.number} in ServiceNow: {'resolved' if resolved else 'open'} (ConnectWise owns status)")
             self.report.check("resolving the P1 in ConnectWise resolves it in ServiceNow", resolved)
+        quiet = self.open(
+            "quiet", "connectwise", _CW, "initech", "Outlook slow to open attachments",
+            "Outlook takes a minute to open any PDF attachment for me since this morning, every time; only my laptop.",
+            priority="P3", queue="Service Desk",
+        )  # fmt: skip
+        self.say(f"Initech's office manager calls: Outlook is slow; ConnectWise {quiet.number}, P3, then nobody "
+                 f"touches it (Initech's bronze target here: first response in {QUIET_TARGET}s)")  # fmt: skip
         self._await_sla_warning(quiet)
         self.say("reconcile: comparing every connection with the store (the cron's guarantee) ...")
         result = reconcile(self.engine.context, wait=self.options.wait)
@@ -348,25 +361,29 @@ class _Script:
             return []
         return [n for n in self.desk.internal_notes(ticket, self.tenants[story]) if OWN_NOTE_PREFIX in n]
 
-    def noted_once(self, story: str, rule: Rule[Any], codes: tuple[str, ...], what: str) -> None:
-        """The store says the rule's finding was announced, and the vendor shows one note of ours naming its step."""
+    def noted(self, story: str, rule: Rule[Any], codes: tuple[str, ...], what: str) -> None:
+        """Each of the rule's findings is announced in the store, and the vendor shows one note of ours per finding.
+
+        Each note names the rule's checklist step: a finding kind is noted once.
+        """
         from psabridge.store import findings
 
         with self.engine.context.db.session() as session:
             stored = findings.stored_findings(session, self.keys.get(story, "-"))
-        noted = any(f.rule == rule.id and f.code in codes and f.noted for f in stored)
+        noted = {f.code for f in stored if f.rule == rule.id and f.noted}
         count = sum(rule.step in n for n in self._bridge_notes(story))
         where = self.report.tickets.get(story, story)
-        self.report.check(f"{what}: one checklist note on {where}", noted and count == 1)
+        self.report.check(f"{what} on {where}", noted >= set(codes) and count == len(codes))
 
     def verify(self) -> None:
         d = self.desk
-        self.noted_once("password reset", IdentityRule(), ("reset_unverified", "unverified"), "identity not verified")
-        self.noted_once("wrong priority", PriorityRule(), ("understated",), "priority contradicts the evidence")
-        self.noted_once("please assist", HandoffRule(), ("bare",), "bare hand-off")
-        self.noted_once("quiet", SlaRule(), ("response_warning",), "SLA first-response warning")
-        self.noted_once("weak resolution", ResolutionNoteRule(), ("trivial",), "weak resolution note")
-        self.noted_once("no time logged", ClosureRule(), ("no_time",), "closed with no time logged")
+        self.noted("password reset", IdentityRule(), ("unverified", "reset_unverified"),
+                   "identity not verified: a note when opened, another when reset anyway")  # fmt: skip
+        self.noted("wrong priority", PriorityRule(), ("understated",), "priority contradicts the evidence: one note")
+        self.noted("please assist", HandoffRule(), ("bare",), "bare hand-off: one note")
+        self.noted("quiet", SlaRule(), ("response_warning",), "SLA first-response warning: one note")
+        self.noted("weak resolution", ResolutionNoteRule(), ("trivial",), "weak resolution note: one note")
+        self.noted("no time logged", ClosureRule(), ("no_time",), "closed with no time logged: one note")
         mirrored = [n for n in self._bridge_notes("please assist mirror") if HandoffRule.step in n]
         self.report.check("the mirror of the escalation is not noted again (evaluated on its source)", not mirrored)
         p1 = self.opened.get("p1")
@@ -385,15 +402,23 @@ class _Script:
         self.report.check("no echo: a second reconcile writes nothing", after == before and result.failed == 0)
 
 
-def _keep_running(report: DemoReport, options: DemoOptions, echo: Echo) -> None:
-    echo("\nstill running (Ctrl-C to stop):")
+def _keep_running(engine: Engine, report: DemoReport, options: DemoOptions, echo: Echo) -> None:
+    """Leave everything up, as `psabridge serve` runs (its poll and wake-up schedule too), until stopped."""
+    from psabridge.sync.scheduler import Scheduler
+
+    scheduler = Scheduler(engine.context)
+    scheduler.start()
+    echo("\nstill running, as `psabridge serve` would (Ctrl-C to stop):")
     for name, url in report.urls.items():
         echo(f"  {name:<20} {url}")
+    echo(f"  {'configuration':<20} {report.config}  (psabridge findings / status / rules explain --config it)")
     try:
         while not options.stop.wait(1.0):
             pass
     except KeyboardInterrupt:
         echo("stopping")
+    finally:
+        scheduler.stop()
 
 
 @contextmanager

@@ -45,12 +45,15 @@ def demo(
     options = DemoOptions(
         folder=folder, tickets=tickets, seed=seed, threads=threads, wait=wait, keep_running=keep_running
     )
+
+    def finished(report: DemoReport) -> None:  # printed before --keep-running keeps everything up
+        for line in summary_lines(report):
+            typer.echo(line)
+
     try:
-        report = run_demo(options, typer.echo)
+        report = run_demo(options, typer.echo, finished=finished)
     except (OSError, RuntimeError) as exc:  # a port, the folder, or work that did not finish in time
         die(f"demo failed: {exc}", EXIT_FAILED)
-    for line in summary_lines(report):
-        typer.echo(line)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -342,7 +342,7 @@ class _Script:
         """Sweep the rules' wake-ups as the scheduler does, without touching the ticket, until its warning is noted."""
         self.say(f"{quiet.number} stays quiet: sweeping wake-ups until its first-response warning is due "
                  f"({QUIET_TARGET // 2}s after it was opened) ...")  # fmt: skip
-        deadline = time.monotonic() + QUIET_TARGET * 2 + self.options.wait
+        deadline = time.monotonic() + QUIET_TARGET  # its breach: a warning later than that is a failed check
         while time.monotonic() < deadline:
             woken = wake_due(self.engine.context)
             if woken:

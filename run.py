@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up a local virtual environment on demand and run one project task in it.
 
-Usage: python3 run.py demo | test | lint | psabridge ARGS... | bench NAME
+Usage: python3 run.py demo | test | lint | psabridge ARGS... | bench NAME | chaos [--short|--long]
 
 Only python3 is needed: the first run creates .venv/ and installs both distributions of this repository, editable:
 psabridge with its dev extra, and the vendor sandbox (packages/psabridge-sandbox) that the demo and the tests run
@@ -24,7 +24,7 @@ PY = BIN / "python"
 STAMP = VENV / ".psabridge-installed"
 SANDBOX = ROOT / "packages" / "psabridge-sandbox"
 PROJECTS = (ROOT, SANDBOX)  # installed by one pip command; psabridge's dev extra brings the test and lint tools
-LINTED = ("src", "packages", "tests", "scripts", "run.py")
+LINTED = ("src", "packages", "tests", "scripts", "chaos", "run.py")
 
 
 def _run(*args: str | os.PathLike[str]) -> int:
@@ -83,7 +83,19 @@ def task_bench(args: list[str]) -> int:
     return _run(PY, ROOT / "scripts" / f"bench_{args[0]}.py", *args[1:])
 
 
-TASKS = {"demo": task_demo, "test": task_test, "lint": task_lint, "psabridge": task_psabridge, "bench": task_bench}
+def task_chaos(args: list[str]) -> int:
+    """The fault run (chaos/run.py): real workers, Redis and PostgreSQL against the faulted sandbox, then checks."""
+    return _run(PY, ROOT / "chaos" / "run.py", *args)
+
+
+TASKS = {
+    "demo": task_demo,
+    "test": task_test,
+    "lint": task_lint,
+    "psabridge": task_psabridge,
+    "bench": task_bench,
+    "chaos": task_chaos,
+}
 
 
 def main() -> int:

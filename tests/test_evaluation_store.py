@@ -3,27 +3,13 @@ the findings' bookkeeping and the first sync time."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from psabridge.model import Party, Priority, Status, System, Ticket
+from psabridge.model import Party, Priority, Status
 from psabridge.rules.base import Finding, LedgerEntry, Transition
 from psabridge.rules.engine import FindingRecord, ResolvedFinding
 from psabridge.store import Database, evaluations, findings, ledger, sync_state, tickets, transitions
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def ticket(external_id: str = "1", **kw: object) -> Ticket:
-    data: dict[str, object] = {
-        "connection": "acme-snow",
-        "system": System.SERVICENOW,
-        "external_id": external_id,
-        "summary": "VPN drops every hour",
-        "status": Status.NEW,
-        "updated_at": T0,
-    }
-    data.update(kw)
-    return Ticket.model_validate(data)
+from tests.test_repositories import T0, ticket
 
 
 def test_transitions_between_copies_are_stored_and_read_oldest_first(db: Database) -> None:
@@ -65,6 +51,8 @@ def test_needs_evaluation_is_cleared_only_for_the_changes_the_evaluation_saw(db:
         assert evaluations.needing_evaluation(s) == ["a:1", "a:2"]
         again = evaluations.evaluation_record(s, "a:1")
     assert again.before == ticket() and again.would_write == 2 and again.signature == "0x1"
+    with db.session() as s:
+        assert evaluations.would_write_by_connection(s) == {"a": (1, 2)}
     with db.transaction() as s:
         assert evaluations.record_evaluation(
             s, "a:1", seen=again.changes, before=ticket(), evaluated_at=T0, signature=None, would_write=0

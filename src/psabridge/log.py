@@ -102,27 +102,68 @@ class _CurrentStderrLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
 
 
+class _CurrentStderrHandler(logging.Handler):
+    """A stdlib handler that writes each formatted record to whatever ``sys.stderr`` is at call time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one rendered line (a line per record: tracebacks are inside it)."""
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - logging must never crash work
+            self.handleError(record)
+            return
+        _CurrentStderrLogger().msg(line)
+
+
+def _logger_name(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    record = event_dict.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event_dict.setdefault("logger", record.name)
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
-    """Set up structlog (and stdlib logging underneath) once per process."""
+    """Set up structlog, and stdlib logging underneath it, for this process (again: replaces the set-up).
+
+    Libraries' stdlib records (Dramatiq's workers, uvicorn, Alembic) go through the same chain as ours: one JSON
+    line each with its traceback as the ``exception`` field (or one readable line on a terminal), secrets masked.
+    They are shown from ``warning`` up, or from ``level`` when that is lower than ``info`` (``-v -v``/debug).
+    """
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _mask_processor,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, _mask_processor, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_CurrentStderrLogger,
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, _logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _mask_processor,
+                renderer,
+            ],
+        )
     )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if type(h) in (_CurrentStderrHandler, logging.StreamHandler)]:
+        root.removeHandler(old)  # ours from an earlier call, or a plain-text one (basicConfig, a library's)
+    root.addHandler(handler)
+    root.setLevel(numeric if numeric < logging.INFO else max(numeric, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "dramatiq"):
+        library = logging.getLogger(name)
+        library.handlers.clear()  # uvicorn's default config gives its loggers plain-text handlers of their own
+        library.propagate = True
 
 
 def get_logger(name: str | None = None, **bound: Any) -> Any:

@@ -447,8 +447,16 @@ def config_path(explicit: str | Path | None = None, env: Mapping[str, str] | Non
     return DEFAULT_CONFIG
 
 
-def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None, secrets: bool = True
+) -> Settings:
     """Read, merge and validate the configuration, resolving secrets.
+
+    Args:
+        path: the settings file (None: $PSABRIDGE_CONFIG, else config/psabridge.yaml).
+        env: the environment (None: this process's).
+        secrets: False: a secret that cannot be read is no problem (it is left out), for commands that work
+            offline (``mapping preview --input``); an inline secret is still refused.
 
     Raises:
         SettingsError: with every problem found, each naming file, line and field path.
@@ -471,7 +479,7 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
         ) from exc
     settings._source = file.resolve()
     problems = _check_options(settings, located, origins)
-    problems += _resolve(settings, located, env, origins)
+    problems += _resolve(settings, located, env, origins, secrets=secrets)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -579,7 +587,12 @@ def _check_options(
 
 
 def _resolve(
-    settings: Settings, located: LocatedYaml, env: Mapping[str, str], origins: Mapping[tuple[str | int, ...], str]
+    settings: Settings,
+    located: LocatedYaml,
+    env: Mapping[str, str],
+    origins: Mapping[tuple[str | int, ...], str],
+    *,
+    secrets: bool = True,
 ) -> list[Problem]:
     """Resolve relative paths and secrets; collect problems instead of stopping at the first."""
     base = settings.source.parent if settings.source else Path.cwd()
@@ -603,11 +616,15 @@ def _resolve(
                 problems.append(
                     Problem(located.file, located.line_of(loc), format_loc(loc), f"file {conn.mapping} does not exist")
                 )
-        values, found = _resolve_credentials(conn.credentials, ("connections", index), base, env, located, origins)
+        values, found = _resolve_credentials(
+            conn.credentials, ("connections", index), base, env, located, origins, secrets=secrets
+        )
         conn._credentials = Credentials(values)
         problems.extend(found)
     for index, notifier in enumerate(settings.notifiers):
-        values, found = _resolve_credentials(notifier.credentials, ("notifiers", index), base, env, located, origins)
+        values, found = _resolve_credentials(
+            notifier.credentials, ("notifiers", index), base, env, located, origins, secrets=secrets
+        )
         notifier._credentials = Credentials(values)
         problems.extend(found)
     return problems
@@ -620,6 +637,8 @@ def _resolve_credentials(
     env: Mapping[str, str],
     located: LocatedYaml,
     origins: Mapping[tuple[str | int, ...], str],
+    *,
+    secrets: bool = True,
 ) -> tuple[dict[str, SecretStr], list[Problem]]:
     values: dict[str, SecretStr] = {}
     problems: list[Problem] = []
@@ -635,7 +654,8 @@ def _resolve_credentials(
         if key.endswith("_env"):
             name = key[: -len("_env")]
             if not env.get(ref):
-                problems.append(problem(f"environment variable {ref} is not set"))
+                if secrets:
+                    problems.append(problem(f"environment variable {ref} is not set"))
                 continue
             values[name] = SecretStr(env[ref])
         elif key.endswith("_file"):
@@ -644,7 +664,8 @@ def _resolve_credentials(
             try:
                 values[name] = SecretStr(path.read_text(encoding="utf-8").strip())
             except OSError as exc:
-                problems.append(problem(f"cannot read secret file {path}: {exc.strerror or exc}"))
+                if secrets:
+                    problems.append(problem(f"cannot read secret file {path}: {exc.strerror or exc}"))
         else:
             if where is None and any(word in key.lower() for word in SECRET_WORDS):
                 problems.append(

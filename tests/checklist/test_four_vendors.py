@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from psabridge.cli import app
 from psabridge.store import Database
 from psabridge.store.models import FindingRow, Link
 from psabridge_sandbox.configout import write_config
-from psabridge_sandbox.desk import CASES, SYSTEMS, CaseBook, CaseName, Opened
+from psabridge_sandbox.desk import CASES, SYSTEMS, CaseBook, CaseName, FreshserviceDesk, Opened
 from psabridge_sandbox.people import WRITES
 from psabridge_sandbox.runner import SandboxRunner
 from tests.conftest import ROOT
@@ -97,33 +98,43 @@ class Desk:
         return [n for n in self.book.desk(opened.system).internal_notes(opened.ticket_id) if NOTE_HEAD in n]
 
 
-def _configure(folder: Path, sandbox: SandboxRunner, *, links: list[dict[str, Any]]) -> tuple[Path, str]:
+def _configure(
+    folder: Path, sandbox: SandboxRunner, *, links: list[dict[str, Any]], database: str | None = None
+) -> tuple[Path, str]:
     config = write_config(folder / "psabridge.yaml", sandbox.infos, world=sandbox.world, host="127.0.0.1")
     data = yaml.safe_load(config.read_text())
     rules = yaml.safe_load((ROOT / "config" / "rules.yaml").read_text())
     rules["rules"]["priority"]["effects"]["understated"] = "set"  # this MSP lets psabridge correct priorities
     (folder / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
-    database = f"sqlite:///{folder / 'psabridge.db'}"
+    database = database or f"sqlite:///{folder / 'psabridge.db'}"
     data.update(rules="rules.yaml", database=database, links=links, log={"level": "warning", "format": "json"})
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     return config, database
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+@contextmanager
+def _desk(
+    folder: Path, *, tickets: int = 0, links: list[dict[str, Any]], database: str | None = None
+) -> Iterator[Desk]:
+    """The simulators (``tickets`` seeded per vendor) and the people at them, psabridge configured for them."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
-        runner = SandboxRunner(port_base=0, tickets=0)
+        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")  # our own cost, not the plan's limits
+        runner = SandboxRunner(port_base=0, tickets=tickets)
         runner.start()
     book = CaseBook(runner.infos)
     try:
-        config, database = _configure(tmp_path_factory.mktemp("checklist"), runner, links=[MIRROR_LINK])
-        made = Desk(runner, book, config, database)
-        made.reconcile()  # the first sync of every connection: from now on, what people do is acted on
-        yield made
+        config, url = _configure(folder, runner, links=links, database=database)
+        yield Desk(runner, book, config, url)
     finally:
         book.close()
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    with _desk(tmp_path_factory.mktemp("checklist"), links=[MIRROR_LINK]) as made:
+        made.reconcile()  # the first sync of every connection: from now on, what people do is acted on
+        yield made
 
 
 @dataclass
@@ -132,6 +143,7 @@ class Worked:
 
     cases: dict[tuple[str, CaseName], Opened]
     mirrored: Opened
+    hands_off: Opened
     writes: dict[str, int]
 
 
@@ -142,9 +154,14 @@ def worked(desk: Desk) -> Worked:
              for case in CASES}  # fmt: skip
     # A client's incident handed to the MSP: mirrored into ConnectWise, evaluated on its source side only.
     mirrored = desk.book.password_reset("servicenow", tag=f"{tag} mirrored", queue="MSP Support")
+    # A ticket the client's agent tagged hands-off (guardrails.hands_off.tags): evaluated, nothing written.
+    hands_off = desk.book.password_reset("freshservice", tag=f"{tag} hands-off")
+    fs = desk.book.desk("freshservice")
+    assert isinstance(fs, FreshserviceDesk)
+    fs.tag(hands_off.ticket_id, "hands-off")
     report = desk.reconcile()
     assert report["unfinished"] is False, report
-    return Worked(cases, mirrored, desk.writes())
+    return Worked(cases, mirrored, hands_off, desk.writes())
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -157,6 +174,9 @@ def test_each_case_gets_exactly_one_internal_note_naming_its_step(
     _, step = STEPS[case]
     assert step in note, note
     assert "Why: psabridge rules explain --ticket" in note
+    # Internal only: the requester sees none of it (no public note, comment or reply of psabridge's).
+    every = desk.book.desk(system).all_notes(opened.ticket_id)
+    assert [n for n in every if NOTE_HEAD in n] == [note]
 
 
 def _priority(desk: Desk, opened: Opened) -> Any:
@@ -199,6 +219,17 @@ def test_a_mirrored_ticket_is_noted_once_on_its_source_side(desk: Desk, worked: 
     assert [n for n in cw_notes if NOTE_HEAD in n] == []
 
 
+def test_a_ticket_tagged_hands_off_gets_findings_and_no_note(desk: Desk, worked: Worked) -> None:
+    assert desk.ours(worked.hands_off) == []
+    key = f"globex-fs:{worked.hands_off.ticket_id}"
+    found = json.loads(desk.run("findings", "--ticket", key, "--rule", "identity", "--json"))
+    assert [(f["code"], f["open"], f["noted"]) for f in found] == [("unverified", True, False)]
+    report = json.loads(desk.run("rules", "explain", "--ticket", key, "--json"))
+    assert report["actions"] == [] and "identity" in report["fired"]
+    assert {w["reason"] for w in report["withheld"]} == {"hands_off"}
+    assert any("hands-off" in w["detail"] for w in report["withheld"])
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rules_explain_shows_the_firing_rule_and_its_evidence(desk: Desk, worked: Worked, case: CaseName) -> None:
     rule, step = STEPS[case]
@@ -215,37 +246,58 @@ def test_rules_explain_shows_the_firing_rule_and_its_evidence(desk: Desk, worked
         assert found and all(f["noted"] for f in found), (system, found)
 
 
+def test_tickets_are_found_by_the_number_technicians_see(desk: Desk, worked: Worked) -> None:
+    sn = worked.cases[("servicenow", "password_reset")]
+    number = desk.book.desk("servicenow").ticket(sn.ticket_id)["number"]  # type: ignore[attr-defined]
+    assert number.startswith("INC")
+    report = json.loads(desk.run("rules", "explain", "--ticket", number, "--json"))
+    assert report["ticket"] == f"acme-snow:{sn.ticket_id}" and report["number"] == number
+    cw = worked.cases[("connectwise", "password_reset")]
+    found = json.loads(desk.run("findings", "--ticket", f"#{cw.ticket_id}", "--rule", "identity", "--json"))
+    assert [f["ticket"] for f in found] == [f"msp-cw:{cw.ticket_id}"]
+
+
 def test_a_second_reconcile_writes_nothing_more(desk: Desk, worked: Worked) -> None:
     report = desk.reconcile("--full")
     assert sum(c["repaired"] for c in report["connections"].values()) == 0, report
     assert desk.writes() == worked.writes
     for opened in [*worked.cases.values(), worked.mirrored]:
         assert len(desk.ours(opened)) == 1, opened
+    assert desk.ours(worked.hands_off) == []
     status = json.loads(desk.run("status", "--json"))
     for system in SYSTEMS:
         assert status[CONNECTIONS[system]]["open_findings"].get("Verify the caller's identity", 0) >= 1, system
 
 
 def test_a_backfill_of_history_stores_findings_and_writes_nothing(tmp_path: Path) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PSABRIDGE_SANDBOX_FRESHSERVICE_PLAN", "unlimited")
-        runner = SandboxRunner(port_base=0, tickets=30)  # each vendor's seeded history: closed tickets and open ones
-        runner.start()
-    book = CaseBook(runner.infos)
-    try:
-        config, database = _configure(tmp_path, runner, links=[])
-        history = Desk(runner, book, config, database)
+    # Each vendor's seeded history, closed tickets and open ones, all changed before this first sync.
+    with _desk(tmp_path, tickets=30, links=[]) as history:
         before = history.writes()
         report = history.reconcile()
         assert all(c["created"] > 0 for c in report["connections"].values()), report
         assert history.writes() == before  # nothing written to any vendor
-        db = Database(database)
+        db = Database(history.database)
         try:
             with db.session() as session:
                 rules = set(session.scalars(sa.select(FindingRow.rule).distinct()))
         finally:
             db.dispose()
         assert {"resolution_note", "closure"} <= rules  # the history's weak closes were found, and kept to the store
-    finally:
-        book.close()
-        runner.stop()
+
+
+@pytest.mark.integration
+def test_the_cases_on_postgresql_get_one_note_each_and_a_second_reconcile_writes_nothing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The production store: the same cases, on PostgreSQL (the module's other tests run on SQLite)."""
+    with _desk(tmp_path, links=[], database=postgres_url) as pg:
+        pg.reconcile()
+        cases = [pg.book.open_case(case, system, tag=f"pg {system}") for system in SYSTEMS for case in CASES]
+        pg.reconcile()
+        for opened in cases:
+            [note] = pg.ours(opened)
+            assert STEPS[opened.case][1] in note, (opened, note)
+        writes = pg.writes()
+        pg.reconcile("--full")
+        assert pg.writes() == writes
+        assert all(len(pg.ours(opened)) == 1 for opened in cases)

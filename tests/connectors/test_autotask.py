@@ -581,6 +581,10 @@ def test_registering_webhooks_subscribes_fields_and_excludes_the_integration_use
         entity: router.post(f"{API}/{entity}Webhooks").respond(json={"itemId": number})
         for entity, number in (("Ticket", 3), ("TicketNote", 4))
     }
+    for entity, number in (("Ticket", 3), ("TicketNote", 4)):  # none of that name yet; none of its rows yet
+        router.post(f"{API}/{entity}Webhooks/query").respond(json={"items": [], "pageDetails": {}})
+        router.get(f"{API}/{entity}Webhooks/{number}/Fields").respond(json={"items": []})
+        router.get(f"{API}/{entity}Webhooks/{number}/ExcludedResources").respond(json={"items": []})
     for entity, names in (("Ticket", ["ticketNumber", "status", "priority", "queueID", "assignedResourceID", "title",
                                       "description", "issueType", "subIssueType", "ticketType", "source", "companyID",
                                       "contactID", "dueDateTime", "completedDate", "resolution"]),
@@ -600,9 +604,9 @@ def test_registering_webhooks_subscribes_fields_and_excludes_the_integration_use
 
     made = make(namespace, options={"integration_user": "29682999"}).register_webhooks("https://bridge.example/at")
 
-    assert made == {
-        "Ticket": {"id": 3, "guid": "g-3", "ready": True},
-        "TicketNote": {"id": 4, "guid": "g-4", "ready": True},
+    assert {k: {f: v[f] for f in ("id", "guid", "ready", "change")} for k, v in made.items()} == {
+        "Ticket": {"id": 3, "guid": "g-3", "ready": True, "change": "created"},
+        "TicketNote": {"id": 4, "guid": "g-4", "ready": True, "change": "created"},
     }
     assert body(created["Ticket"].calls[0]) == {
         "IsActive": True,

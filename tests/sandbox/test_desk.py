@@ -26,6 +26,7 @@ def test_every_case_opens_in_the_vendor_and_only_internal_notes_are_read_back(bo
     assert all(o.summary.endswith(f"[{system}]") for o in opened.values())
     assert desk.internal_notes(opened["password_reset"].ticket_id) == []
     assert desk.internal_notes(opened["bare_escalation"].ticket_id) == ["Please assist."]
+    assert "Please assist." in desk.all_notes(opened["bare_escalation"].ticket_id)  # (ConnectWise: the description too)
     weak = opened["weak_resolve"].ticket_id
     # Freshservice keeps no resolution field: the agent's resolution is a private note there.
     assert desk.internal_notes(weak) == (["Rebooted and it worked."] if system == "freshservice" else [])

@@ -4,6 +4,7 @@ and replaying a dead letter."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -18,7 +19,8 @@ from psabridge.errors import (
     RetryLaterError,
 )
 from psabridge.model import SetFields
-from psabridge.store import inbox, outbox
+from psabridge.rules import RulesRegistry
+from psabridge.store import evaluations, inbox, outbox
 from psabridge.store.models import DeadLetter, InboxDelivery, OutboxAction
 from psabridge.sync.deadletters import list_dead_letters, replay
 from psabridge.sync.policy import backoff_seconds, delays_as_retry, error_record, retry_when
@@ -196,3 +198,27 @@ def test_a_poison_event_blocks_neither_other_tickets_nor_later_events_of_its_own
     world.deliver("acme-snow", poison)
     world.run()
     assert summary(world, poison) == "Printer offline (fixed record)"
+
+
+def test_an_evaluation_that_cannot_run_is_dead_lettered_parked_and_replayed(world: World, tmp_path: Path) -> None:
+    # Given a rules file that never loaded (no last good rules): the evaluation is a configuration error
+    broken = tmp_path / "rules-broken.yaml"
+    broken.write_text("rules: {priority: {enabled: maybe}}\n")
+    good = world.ctx.rules
+    world.ctx.rules = RulesRegistry(broken, tenants=world.ctx.settings.tenants)
+    ticket_id = world.snow.create()
+    key = f"acme-snow:{ticket_id}"
+    world.deliver("acme-snow", ticket_id)
+    world.run(fail_fast=False)
+    [letter] = dead(world)
+    assert (letter.actor, letter.args, letter.attempts) == ("evaluate", [key], 1)
+    assert "enabled" in letter.error["message"]
+    with world.db.session() as s:
+        assert evaluations.needing_evaluation(s) == []  # parked: recovery does not resend a poison job
+    # When the file is fixed and the dead letter replayed, the ticket is evaluated
+    world.ctx.rules = good
+    assert replay(world.ctx, [letter.id]) == [letter.id]
+    world.run()
+    with world.db.session() as s:
+        assert evaluations.evaluation_record(s, key).evaluated_at is not None
+        assert evaluations.needing_evaluation(s) == []

@@ -93,7 +93,7 @@ def test_a_rerun_writes_nothing_and_a_second_occurrence_acts_again(plain: World,
     assert plain.snow.notes_with(ticket_id, "Priority P3") == 1
     # Evaluated again and again (a redelivered message, recovery, a reconcile): nothing more is written
     for _ in range(2):
-        assert evaluate_stored(plain.ctx, key).outbox_ids == ()
+        assert evaluate_stored(plain.ctx, key, force=True).outbox_ids == ()
     drive(plain)
     assert plain.snow.notes_with(ticket_id, "Priority P3") == 1
     [stored] = [f for f in _findings(plain, key) if f.rule == "priority"]
@@ -109,6 +109,10 @@ def test_a_rerun_writes_nothing_and_a_second_occurrence_acts_again(plain: World,
     assert plain.snow.notes_with(ticket_id, "Priority P3") == 2
     [stored] = [f for f in _findings(plain, key) if f.rule == "priority"]
     assert (stored.occurrence, stored.noted, stored.resolved) == (2, True, False)
+    # gone from the vendor: not evaluated, nothing written
+    plain.snow.tickets.pop(ticket_id)
+    assert ingest_ticket(plain.ctx, "acme-snow", ticket_id).outcome == "deleted"
+    assert not evaluate_stored(plain.ctx, key, force=True).evaluated
     notes = [row for row in outbox_of(plain, key) if row.action_type == "add_note"]
     assert len(notes) == 2 and len({row.idempotency_key for row in notes}) == 2
     assert {row.status for row in notes} == {"done"}
@@ -134,7 +138,7 @@ def test_never_fight_a_human_a_value_a_person_changed_after_us_is_not_set_again(
     plain.snow.change(ticket_id, prio="P3")
     plain.snow.note(ticket_id, "Only the billing printer; P3 is right.", by="dave")
     ingest_ticket(plain.ctx, "acme-snow", ticket_id)
-    result = evaluate_stored(plain.ctx, key)
+    result = evaluate_stored(plain.ctx, key)  # needs evaluating: a person's change
     assert result.evaluation is not None
     assert [w.reason for w in result.evaluation.withheld] == ["human_changed"]
     drive(plain)
@@ -160,7 +164,7 @@ def test_a_backfill_of_old_tickets_stores_findings_but_writes_nothing(plain: Wor
     assert plain.snow.writes == [] and plain.snow.tickets[old_open]["prio"] == "P3"
     # reconciled again later: still nothing written
     for ticket_id in (old_open, old_closed):
-        assert evaluate_stored(plain.ctx, f"acme-snow:{ticket_id}").outbox_ids == ()
+        assert evaluate_stored(plain.ctx, f"acme-snow:{ticket_id}", force=True).outbox_ids == ()
 
 
 def test_a_wakeup_fires_on_a_quiet_ticket_and_survives_a_restart(plain: World, tmp_path: Path) -> None:
@@ -187,6 +191,7 @@ def test_a_wakeup_fires_on_a_quiet_ticket_and_survives_a_restart(plain: World, t
         assert evaluate_stored(ctx, key).evaluated
         with ctx.db.session() as s:
             assert evaluations.needing_evaluation(s) == []
+        assert not evaluate_stored(ctx, key).evaluated  # the duplicate message: up to date, left alone
     finally:
         ctx.close()
 
@@ -204,7 +209,7 @@ def test_a_mirror_pair_is_evaluated_once(plain: World, tmp_path: Path, side: str
     noted = [key for key in (source, target) if any(r.action_type == "add_note" for r in outbox_of(plain, key))]
     assert noted == [source if side == "source" else target]
     other = target if side == "source" else source
-    assert not evaluate_stored(plain.ctx, other).evaluated
+    assert not evaluate_stored(plain.ctx, other, force=True).evaluated
     assert _findings(plain, other) == ()
     with plain.db.session() as s:
         assert evaluations.needing_evaluation(s) == []

@@ -124,3 +124,14 @@ def test_rules_explain_refuses_an_unknown_ticket_connection_or_time(filled: Setu
     assert code == 1 and "in msp-cw" in err
     code, _, err = filled.run("rules", "explain", "--ticket", "SNOW-1", "--at", "2030-01-01T09:00:00")
     assert code == 2 and "no time zone" in err
+
+
+def test_findings_show_the_mappings_own_findings_with_their_data(filled: Setup) -> None:
+    filled.snow.create(title="Odd status", state="waiting_on_vendor")
+    assert filled.run("reconcile")[0] == 0
+    found = json.loads(filled.run("findings", "--rule", "mapping", "--json")[1])
+    [odd] = [f for f in found if f["number"] == "SNOW-3"]
+    assert odd["step"] is None and odd["effect"] is None and odd["open"] is True
+    assert odd["evidence"]["field"] == "status" and odd["evidence"]["raw"] == "waiting_on_vendor"
+    code, out, _ = filled.run("findings", "--rule", "mapping")
+    assert code == 0 and "mapping." in out and "step:" not in out and '"waiting_on_vendor"' in out

@@ -92,6 +92,45 @@ def test_a_retry_after_a_lost_answer_finds_the_note_instead_of_writing_it_again(
     assert [a.outcome for a in plain.audit()] == ["retry", "found"]
 
 
+def test_a_ticket_s_write_backs_reach_the_vendor_in_the_order_they_were_planned(plain: World, ticket: str) -> None:
+    # Three notes planned in order; the newest's message arrives first (another worker, a budget wait, a retry)
+    first, second, third = (enqueue(plain, note(ticket, f"step {n}")) for n in (1, 2, 3))
+    assert dispatch_action(plain.ctx, third).outcome == "written"
+    texts = [n["text"].split("\n")[0] for n in plain.snow.tickets[ticket]["notes"]]
+    assert texts == ["step 1", "step 2", "step 3"]  # the earlier ones went first, under the ticket's lock
+    assert [dispatch_action(plain.ctx, i).outcome for i in (first, second)] == ["already_done", "already_done"]
+    assert [plain.snow.notes_with(ticket, f"step {n}") for n in (1, 2, 3)] == [1, 1, 1]
+
+
+def test_a_write_back_waits_for_an_earlier_one_of_its_ticket_that_backs_off(plain: World, ticket: str) -> None:
+    def throttled() -> None:
+        raise RateLimitedError("slow down", retry_after=7)
+
+    plain.snow.fail("update_ticket", throttled)
+    fields = SetFields(ticket_key=f"acme-snow:{ticket}", target="acme-snow", origin="r", fields={"priority": "P1"})
+    first, second = enqueue(plain, fields), enqueue(plain, note(ticket, "step 2"))
+    with pytest.raises(RateLimitedError):
+        dispatch_action(plain.ctx, first)
+    with pytest.raises(NotDueError, match=f"waits for outbox action {first}"):
+        dispatch_action(plain.ctx, second)  # nothing overtakes the priority change while it waits
+    assert (row(plain, second).status, plain.snow.notes_with(ticket, "step 2")) == ("pending", 0)
+    when_due(plain, first)
+    assert dispatch_action(plain.ctx, second).outcome == "written"
+    assert [kind for kind, _ in plain.snow.writes] == ["update", "note"]
+    assert dispatch_action(plain.ctx, first).outcome == "already_done"
+
+
+def test_an_earlier_write_back_that_failed_for_good_does_not_hold_the_ticket_up(plain: World, ticket: str) -> None:
+    def refused() -> None:
+        raise PermanentError("note too long", status=400)
+
+    plain.snow.fail("add_note", refused)
+    first, second = enqueue(plain, note(ticket, "step 1")), enqueue(plain, note(ticket, "step 2"))
+    assert dispatch_action(plain.ctx, second).outcome == "written"
+    assert row(plain, first).status == "failed" and "too long" in (row(plain, first).last_error or "")
+    assert dispatch_action(plain.ctx, first).outcome == "skipped"
+
+
 def test_a_retried_time_entry_is_not_billed_twice(plain: World, ticket: str) -> None:
     def lost() -> None:
         raise RetryLaterError("gateway timeout")

@@ -231,11 +231,27 @@ def test_the_lock_covers_the_drain_which_ends_when_the_runs_own_work_is_done(wor
     runner.join(30)
     [report] = done
     assert isinstance(report, ReconcileReport)
-    # the mirror (and its read-back) and the evaluations of the two tickets the run stored
-    assert (report.unfinished, report.left) == (False, 0) and report.queued in (3, 4)
+    # the mirror (and its read-back) and the evaluations of the two tickets the run stored and of the new mirror
+    assert (report.unfinished, report.left) == (False, 0) and report.queued in (4, 5)
     assert [v for v, _ in world.cw.writes] == ["create"]
     with world.db.session() as s:
         assert leases.lease_of(s, "reconcile") is None
         assert s.scalar(sa.select(OutboxAction.status).where(OutboxAction.origin == "someone")) == "pending"
     world.run()  # the other write-back goes out when due, recovered by the reconcile
     assert [v for v, _ in world.cw.writes] == ["create", "update"]
+
+
+def test_a_first_reconcile_is_the_connections_first_sync_and_a_later_one_keeps_it(plain: World) -> None:
+    from psabridge.store import sync_state
+
+    plain.snow.create()
+    reconcile(plain.ctx, connections=["acme-snow"], dry_run=True)
+    with plain.db.session() as s:
+        assert sync_state.first_synced_at(s, "acme-snow") is None  # a dry run syncs nothing
+    first = reconcile(plain.ctx, connections=["acme-snow"])
+    plain.clock.later(60)
+    reconcile(plain.ctx, connections=["acme-snow"])
+    with plain.db.session() as s:
+        # The rules' default act_since: what the first reconcile found is history, not acted on
+        assert sync_state.first_synced_at(s, "acme-snow") == first.started_at
+        assert sync_state.first_synced_at(s, "msp-cw") is None

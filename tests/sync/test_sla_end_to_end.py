@@ -83,7 +83,7 @@ class Pipeline:
 
     def evaluate(self, key: str) -> EvaluateResult:
         """Evaluate a stored ticket now (what the evaluate actor calls), and run what it queued."""
-        result = evaluate_stored(self.ctx, key)
+        result = evaluate_stored(self.ctx, key, force=True)
         self.run()
         return result
 

@@ -1,4 +1,4 @@
-"""`psabridge dlq list|show|replay`: jobs that failed for good, for an operator to inspect and send again."""
+"""`psabridge dlq list|show|replay|purge`: jobs that failed for good, to inspect, send again or drop."""
 
 from __future__ import annotations
 
@@ -7,13 +7,23 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli.common import EXIT_FAILED, ConfigOption, die, load
+from psabridge.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    ConnectionOption,
+    die,
+    load,
+    require_connection,
+)
 from psabridge.cli.engine_opts import start_engine
 from psabridge.store import Database, upgrade
 from psabridge.store.deadletters import DeadLetterEntry
-from psabridge.sync.deadletters import get_dead_letter, list_dead_letters, replay
+from psabridge.sync.deadletters import dead_letters_of, get_dead_letter, list_dead_letters, purge, replay
 
-app = typer.Typer(help="Dead letters: jobs that will not be retried, and replaying them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Dead letters: jobs that will not be retried; replaying or purging them.", no_args_is_help=True
+)
 
 
 def _row(dead: DeadLetterEntry) -> dict[str, Any]:
@@ -28,8 +38,9 @@ def _row(dead: DeadLetterEntry) -> dict[str, Any]:
     }
 
 
-def _db(config: Any) -> Database:
+def _db(config: Any, connection: str | None = None) -> Database:
     settings = load(config)
+    require_connection(settings, connection)
     upgrade(settings.database)
     return Database(settings.database)
 
@@ -39,12 +50,13 @@ def list_cmd(
     include_replayed: Annotated[bool, typer.Option("--all", help="Also show replayed ones.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """List dead letters, newest first."""
-    db = _db(config)
+    """List dead letters, newest first (one connection's with --connection: a write-back's is its target's)."""
+    db = _db(config, connection)
     try:
-        rows = [_row(d) for d in list_dead_letters(db, include_replayed=include_replayed, limit=limit)]
+        rows = [_row(d) for d in dead_letters_of(db, connection, include_replayed=include_replayed, limit=limit)]
     finally:
         db.dispose()
     if as_json:
@@ -86,7 +98,7 @@ def replay_cmd(
 ) -> None:
     """Send dead letters again (their write-backs go back to pending); with the embedded broker, run them now."""
     if not ids and not every:
-        die("name dead letter ids, or --all")
+        die("name dead letter ids, or --all", EXIT_CONFIG)
     settings = load(config)
     engine = start_engine(settings)
     try:
@@ -106,3 +118,27 @@ def replay_cmd(
     if again or not finished:
         typer.echo(f"failed again: {', '.join(map(str, again)) or 'not finished in time'}", err=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("purge")
+def purge_cmd(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids (or --connection, or --all).")] = None,
+    connection: ConnectionOption = None,
+    every: Annotated[bool, typer.Option("--all", help="Every dead letter (of --connection, if given).")] = False,
+    replayed: Annotated[bool, typer.Option("--replayed", help="Only those replayed already.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete dead letters for good: nothing is sent again (a write-back's outbox row stays failed, for `status`)."""
+    if not ids and not every and connection is None:
+        die("name dead letter ids, --connection NAME or --all", EXIT_CONFIG)
+    db = _db(config, connection)
+    try:
+        letters = dead_letters_of(db, connection, include_replayed=True, limit=None)
+        chosen = [d.id for d in letters if (not ids or d.id in ids) and (not replayed or d.replayed_at is not None)]
+        missing = sorted(set(ids or []) - {d.id for d in letters})
+        if missing:
+            die(f"no dead letter {', '.join(map(str, missing))}" + (f" of {connection}" if connection else ""))
+        deleted = purge(db, chosen)
+    finally:
+        db.dispose()
+    typer.echo(f"purged {deleted} dead letter(s)")

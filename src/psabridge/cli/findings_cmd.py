@@ -75,7 +75,7 @@ def findings(
 
 
 def finding_json(f: FindingView) -> dict[str, Any]:
-    """A finding as the JSON of `findings --json` (and `rules explain`'s stored findings)."""
+    """A finding as `findings --json` prints it."""
     return {
         "ticket": f.ticket_key,
         "number": f.number,

@@ -17,8 +17,9 @@ from psabridge.default_mappings import UnknownMappingError, resolve_mapping
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingContext, check_live, check_mapping
 from psabridge.mapping.engine import Mapper
-from psabridge.model import SETTABLE_FIELDS
+from psabridge.model import SETTABLE_FIELDS, ticket_key
 from psabridge.settings import ConnectionSettings, Settings
+from psabridge.store import Database, tickets
 from psabridge.vendordata import VendorMetadata
 from psabridge.yamlsource import Problem
 
@@ -178,7 +179,14 @@ def preview(
         Path | None,
         typer.Option("--input", help=_INPUT_HELP),
     ] = None,
-    ticket: Annotated[str | None, typer.Option("--ticket", help="Fetch this ticket through the connector.")] = None,
+    ticket: Annotated[
+        str | None,
+        typer.Option(
+            "--ticket",
+            help="Fetch this ticket through the connector: its number as people write it (INC0010001, #1234, "
+            "T20261203.0001; looked up in the store) or the vendor's id.",
+        ),
+    ] = None,
     direction: Annotated[
         Literal["inbound", "outbound"],
         typer.Option("--direction", help="inbound: the canonical ticket; outbound: the vendor patch write-back sends."),
@@ -192,10 +200,13 @@ def preview(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Print what a raw record becomes (JSON): each field with the rule that produced it, and unmapped values."""
+    """Print what a raw record becomes (JSON): each field with the rule that produced it, and unmapped values.
+
+    With --input it works offline: no vendor is asked and no connection's secrets need to be set.
+    """
     if (input_file is None) == (ticket is None):
         die("give --input FILE or --ticket ID (one of them)", EXIT_CONFIG)
-    settings = load(config, quiet_logging=True)
+    settings = load(config, quiet_logging=True, secrets=input_file is None)
     try:
         conn = settings.connection(connection)
     except PsaBridgeError as exc:
@@ -208,9 +219,10 @@ def preview(
     metadata = _read_metadata(metadata_file) if metadata_file is not None else None
     if ticket is not None:
         try:
+            external_id = _external_id(settings, conn.name, ticket)
             connector = connector_factory(conn)
             try:
-                records = [connector.get_ticket(ticket)]
+                records = [connector.get_ticket(external_id)]
                 metadata = metadata or connector.metadata()
             finally:
                 connector.close()
@@ -250,6 +262,28 @@ def preview(
             }
         )
     typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False, default=str))
+
+
+def _external_id(settings: Settings, connection: str, ref: str) -> str:
+    """The vendor id of the ticket ``ref`` names: a stored ticket's number or id, else ``ref`` itself (``#`` off)."""
+    prefix = ticket_key(connection, "")
+    sqlite_file = settings.database.removeprefix("sqlite:///") if settings.database.startswith("sqlite:///") else None
+    if sqlite_file is not None and not Path(sqlite_file).exists():
+        return ref.strip().lstrip("#")  # no store yet (and none made by asking)
+    try:
+        db = Database(settings.database)
+        try:
+            with db.session() as session:
+                keys = [k for k in tickets.find_ticket_keys(session, ref) if k.startswith(prefix)]
+        finally:
+            db.dispose()
+    except Exception:  # noqa: BLE001 - no store (yet): the vendor's id is all there is
+        keys = []
+    if len(keys) > 1:
+        die(f"{ref!r} names {len(keys)} tickets of {connection} ({', '.join(keys[:5])}): give the vendor id")
+    if keys:
+        return keys[0][len(prefix) :]
+    return ref.strip().lstrip("#")
 
 
 def _finding(finding: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from psabridge.cli import mapping_cmd, rules_explain
-from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
+from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load, parse_instant
 from psabridge.errors import PsaBridgeError
 from psabridge.mapping import MappingRegistry
 from psabridge.model import System, Ticket
@@ -39,21 +39,11 @@ _PAGERS = ("pagerduty", "opsgenie")
 _CHANNELS = ("slack", "teams")
 
 
-def _instant(value: str, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"{what} {value!r} is not an ISO time (e.g. 2026-05-14T09:30:00-04:00)") from exc
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"{what} {value!r} has no time zone: write e.g. {value}Z or {value}-04:00")
-    return moment
-
-
 def _pause(value: str) -> tuple[datetime, datetime]:
     start, sep, end = value.partition("/")
     if not sep:
         raise typer.BadParameter(f"pause {value!r} is not START/END (two ISO times joined by /)")
-    begin, finish = _instant(start, "pause start"), _instant(end, "pause end")
+    begin, finish = parse_instant(start, "pause start"), parse_instant(end, "pause end")
     if finish < begin:
         raise typer.BadParameter(f"pause {value!r} ends before it starts")
     return begin, finish
@@ -111,7 +101,7 @@ def sla(
     """
     settings = load(config, quiet_logging=True)
     rules = _rules(settings)
-    moment = _instant(now, "--now") if now else datetime.now(UTC)
+    moment = parse_instant(now, "--now") if now else datetime.now(UTC)
     if ticket is not None:
         _ticket_clocks(settings, rules, ticket, moment, as_json)
         return
@@ -123,7 +113,7 @@ def sla(
         die(f"no calendar {calendar!r} in {settings.rules} (calendars: {known})", EXIT_CONFIG)
     if clock not in ("business", "wall"):
         raise typer.BadParameter(f"--clock {clock!r} is not business or wall")
-    begun = _instant(start, "--start")
+    begun = parse_instant(start, "--start")
     try:
         length = parse_duration(target)
     except ValueError as exc:

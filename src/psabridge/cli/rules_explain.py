@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load
+from psabridge.cli.common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, die, load, parse_instant
 from psabridge.errors import BugError, PsaBridgeError
 from psabridge.model import Action, AddNote, PageOnCall, PostToChannel, RouteToQueue, SetFields
-from psabridge.rules import Evaluation, RulesFileError, enrich, evaluate_ticket
+from psabridge.rules import Evaluation, FindingRecord, RulesFileError, enrich, evaluate_ticket
 from psabridge.rules.base import Finding
 from psabridge.settings import Settings
 from psabridge.store import tickets
-from psabridge.sync.context import build_context
+from psabridge.sync.context import SyncContext, build_context
 from psabridge.sync.evaluate import evaluation_input
 
 __all__ = ["explain", "explain_json"]
@@ -54,7 +54,7 @@ def explain(
     (an SLA clock's warning, a satisfaction check an hour after closing).
     """
     settings = load(config, quiet_logging=True)
-    moment = _instant(at) if at else datetime.now(UTC)
+    moment = parse_instant(at, "--at").astimezone(UTC) if at else datetime.now(UTC)
     try:
         ctx = build_context(settings, _NoQueue())
     except RulesFileError as exc:
@@ -74,18 +74,8 @@ def explain(
     _print(report)
 
 
-def _instant(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"--at {value!r} is not an ISO time (e.g. 2026-05-14T09:30:00-04:00)") from exc
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"--at {value!r} has no time zone: write e.g. {value}Z or {value}-04:00")
-    return moment.astimezone(UTC)
-
-
 def _evaluate(
-    ctx: Any, settings: Settings, ref: str, connection: str | None, moment: datetime
+    ctx: SyncContext, settings: Settings, ref: str, connection: str | None, moment: datetime
 ) -> tuple[Evaluation, str | None]:
     if connection is not None:
         settings.connection(connection)  # an unknown name is a ConfigError naming the connections
@@ -150,7 +140,7 @@ def explain_json(evaluation: Evaluation, *, number: str | None, at: datetime) ->
     }
 
 
-def _finding(f: Finding, record: Any) -> dict[str, Any]:
+def _finding(f: Finding, record: FindingRecord | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "code": f.code,
         "severity": f.severity,
@@ -227,6 +217,10 @@ def _print(report: dict[str, Any]) -> None:
         typer.echo(f"  withheld: {w['what']} ({w['rule']}.{w['finding']}): {w['reason']}: {w['detail']}")
     for r in report["resolved"]:
         typer.echo(f"  resolved: {r['rule']}.{r['code']}" + (" (announced in the note)" if r["announced"] else ""))
+    if report["trace"]:
+        typer.echo("  the engine decided:")
+        for line in report["trace"]:
+            typer.echo(f"    · {line}")
     typer.echo(f"  next look: {report['wake_at'] or 'none (only on the next change)'}")
     if report["would_write"]:
         typer.echo(f"  act_since held back {report['would_write']} write(s)")

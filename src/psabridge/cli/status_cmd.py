@@ -7,20 +7,23 @@ from typing import Annotated, Any
 
 import typer
 
-from psabridge.cli.common import ConfigOption, load
+from psabridge.cli.common import ConfigOption, ConnectionOption, load, require_connection
 from psabridge.store import Database, upgrade
 from psabridge.sync.status import connection_status
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False, config: ConfigOption = None
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Show each connection's sync state and its open findings per checklist step."""
+    """Show each connection's sync state and its open findings per checklist step (one's, with --connection)."""
     settings = load(config, quiet_logging=as_json)
+    require_connection(settings, connection)
     upgrade(settings.database)
     db = Database(settings.database)
     try:
-        report = connection_status(settings, db)
+        report = connection_status(settings, db, only=connection)
     finally:
         db.dispose()
     if as_json:

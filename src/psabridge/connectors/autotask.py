@@ -36,7 +36,7 @@ import httpx
 from pydantic import Field
 
 from psabridge.connectors.auth import require_secret
-from psabridge.connectors.autotask_webhooks import read_delivery, register
+from psabridge.connectors.autotask_webhooks import read_delivery, register, registered
 from psabridge.connectors.base import EXTRA_NOTES, EXTRA_TIME_ENTRIES, NewTimeEntry, Page, WebhookEvent
 from psabridge.connectors.budget import BudgetLimits, Window
 from psabridge.connectors.http import HttpClient, HttpRuntime, Resolution
@@ -506,7 +506,7 @@ class AutotaskConnector(HttpConnector):
         )
 
     def register_webhooks(self, url: str, *, deactivation_url: str | None = None) -> dict[str, Any]:
-        """Create the ticket and ticket-note webhooks that call ``url``, signed with the webhook secret.
+        """Create (or update) the ticket and ticket-note webhooks that call ``url``, signed with the webhook secret.
 
         The integration user is an excluded resource of both, so our own writes send no callout (DESIGN 6.4).
         """
@@ -516,6 +516,10 @@ class AutotaskConnector(HttpConnector):
         return self._call(
             lambda api: register(api, url=url, deactivation_url=deactivation_url or url, secret=secret, exclude=exclude)
         )
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The ticket and ticket-note webhooks ``register_webhooks`` made, with their fields and excluded resources."""
+        return self._call(registered)
 
     def close(self) -> None:
         """Close the lookup and zone clients."""

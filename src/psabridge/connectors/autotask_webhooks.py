@@ -21,7 +21,7 @@ from psabridge.connectors.http import HttpClient
 from psabridge.connectors.webhook_input import delivery_token, header_value, integer_id, json_body, same_secret
 from psabridge.errors import PermanentError, WebhookVerificationError
 
-__all__ = ["NOTE_FIELDS", "TICKET_FIELDS", "read_delivery", "register", "signature"]
+__all__ = ["NOTE_FIELDS", "TICKET_FIELDS", "read_delivery", "register", "registered", "signature"]
 
 TICKET_FIELDS: tuple[str, ...] = (
     "status", "priority", "queueID", "assignedResourceID", "title", "description", "issueType", "subIssueType",
@@ -93,17 +93,20 @@ def register(
     exclude: Sequence[int],
     name: str = "psabridge",
 ) -> dict[str, Any]:
-    """Create a TicketWebhook and a TicketNoteWebhook calling ``url`` (ATPM webhook steps 1-4).
+    """Create or update a TicketWebhook and a TicketNoteWebhook calling ``url`` (ATPM webhook steps 1-4).
 
-    Each gets its subscribed and always-shown fields and the ``exclude`` resources (our integration user), so
-    changes we make ourselves send no callout. Returns ``{"Ticket": {"id", "guid"}, "TicketNote": {...}}``.
+    A webhook of the same name is updated (PATCH with its id: URL, secret, active) instead of created again. Each
+    gets the subscribed and always-shown fields it lacks and the ``exclude`` resources (our integration user) it
+    lacks, so changes we make ourselves send no callout. Returns ``{"Ticket": {"id", "guid", "ready", "change",
+    ...}, "TicketNote": {...}}``.
     """
     made: dict[str, Any] = {}
     for entity, subscribed in (("Ticket", TICKET_FIELDS), ("TicketNote", NOTE_FIELDS)):
         hooks = f"{entity}Webhooks"
+        title = f"{name} {entity.lower()}s"
         body = {
             "IsActive": True,
-            "Name": f"{name} {entity.lower()}s",
+            "Name": title,
             "WebhookUrl": url,
             "DeactivationUrl": deactivation_url,
             "SecretKey": secret,
@@ -112,30 +115,79 @@ def register(
             "IsSubscribedToDeleteEvents": entity == "Ticket",
             "SendThresholdExceededNotification": True,
         }
-        webhook_id = api.request_json("POST", hooks, json=body).data["itemId"]
-        info = api.request_json("GET", f"{entity}WebhookFields/entityInformation/fields").data
-        ids = {
-            str(v["label"]).casefold(): int(v["value"])
-            for f in info.get("fields") or ()
-            if f.get("name") == "fieldID"
-            for v in f.get("picklistValues") or ()
-        }
-        for field in dict.fromkeys((*subscribed, *ALWAYS[entity])):
-            if field.casefold() not in ids:
-                raise PermanentError(f"{entity} webhooks cannot watch {field}")
-            fields = {
-                "FieldID": ids[field.casefold()],
-                "IsSubscribedField": field in subscribed,
-                "IsDisplayAlwaysField": field in ALWAYS[entity],
-                "WebhookID": webhook_id,
-            }
-            api.request_json("POST", f"{hooks}/{webhook_id}/Fields", json=fields)
-        for resource in exclude:
+        existing = _named(api, hooks, title)
+        if existing is None:
+            webhook_id = int(api.request_json("POST", hooks, json=body).data["itemId"])
+            change = "created"
+        else:
+            webhook_id = int(existing["id"])
+            api.request_json("PATCH", hooks, json={"id": webhook_id, **body})
+            change = "updated"
+        _ensure_fields(api, entity, webhook_id, subscribed)
+        have = {int(r.get("resourceID") or 0) for r in _items(api, f"{hooks}/{webhook_id}/ExcludedResources")}
+        for resource in (r for r in exclude if r not in have):
             excluded = {"ResourceID": resource, "WebhookID": webhook_id}
             api.request_json("POST", f"{hooks}/{webhook_id}/ExcludedResources", json=excluded)
         item = api.request_json("GET", f"{hooks}/{webhook_id}").data.get("item") or {}
-        made[entity] = {"id": webhook_id, "guid": item.get("webhookGUID"), "ready": item.get("isReady")}
+        made[entity] = {
+            "id": webhook_id, "guid": item.get("webhookGUID"), "ready": item.get("isReady"), "change": change,
+            "url": item.get("webhookUrl"), "active": item.get("isActive"),
+            "excluded_resources": sorted({*have, *exclude}),
+        }  # fmt: skip
     return made
+
+
+def registered(api: HttpClient, name: str = "psabridge") -> list[dict[str, Any]]:
+    """The ticket and note webhooks ``register`` made (by name), as Autotask shows them (the secret never is)."""
+    found: list[dict[str, Any]] = []
+    for entity in ("Ticket", "TicketNote"):
+        hooks = f"{entity}Webhooks"
+        hook = _named(api, hooks, f"{name} {entity.lower()}s")
+        if hook is None:
+            continue
+        fields = _items(api, f"{hooks}/{hook['id']}/Fields")
+        excluded = _items(api, f"{hooks}/{hook['id']}/ExcludedResources")
+        found.append({
+            "name": f"{entity} webhook", "id": hook["id"], "url": hook.get("webhookUrl"),
+            "active": hook.get("isActive"), "ready": hook.get("isReady"), "guid": hook.get("webhookGUID"),
+            "fields": len(fields), "excluded_resources": sorted(int(r.get("resourceID") or 0) for r in excluded),
+        })  # fmt: skip
+    return found
+
+
+def _named(api: HttpClient, hooks: str, title: str) -> dict[str, Any] | None:
+    query = {"filter": [{"op": "eq", "field": "name", "value": title}]}
+    items = api.request_json("POST", f"{hooks}/query", json=query).data.get("items") or []
+    return dict(items[0]) if items else None
+
+
+def _items(api: HttpClient, path: str) -> list[dict[str, Any]]:
+    return [dict(item) for item in api.request_json("GET", path).data.get("items") or []]
+
+
+def _ensure_fields(api: HttpClient, entity: str, webhook_id: int, subscribed: Sequence[str]) -> None:
+    """Add the fields a webhook lacks (FieldID from the fieldID picklist of <Entity>WebhookFields, as n8nAT reads)."""
+    hooks = f"{entity}Webhooks"
+    info = api.request_json("GET", f"{entity}WebhookFields/entityInformation/fields").data
+    ids = {
+        str(v["label"]).casefold(): int(v["value"])
+        for f in info.get("fields") or ()
+        if f.get("name") == "fieldID"
+        for v in f.get("picklistValues") or ()
+    }
+    have = {int(f.get("fieldID") or 0) for f in _items(api, f"{hooks}/{webhook_id}/Fields")}
+    for field in dict.fromkeys((*subscribed, *ALWAYS[entity])):
+        if field.casefold() not in ids:
+            raise PermanentError(f"{entity} webhooks cannot watch {field}")
+        if ids[field.casefold()] in have:
+            continue
+        fields = {
+            "FieldID": ids[field.casefold()],
+            "IsSubscribedField": field in subscribed,
+            "IsDisplayAlwaysField": field in ALWAYS[entity],
+            "WebhookID": webhook_id,
+        }
+        api.request_json("POST", f"{hooks}/{webhook_id}/Fields", json=fields)
 
 
 def _event_time(value: Any, connection: str) -> datetime | None:

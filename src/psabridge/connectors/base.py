@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from psabridge.connectors.options import ConnectorOptions, read_options
 from psabridge.connectors.requestcount import counting
-from psabridge.errors import NotFoundError
+from psabridge.errors import NotFoundError, PermanentError
 from psabridge.model import NoteKind, System
 from psabridge.settings import ConnectionSettings
 from psabridge.vendordata import RawRecord, VendorMetadata
@@ -271,6 +271,29 @@ class Connector(abc.ABC):
             WebhookVerificationError: signature or secret missing, wrong or stale.
             PermanentError: the body is not a delivery this connector understands.
         """
+
+    def register_webhooks(self, url: str) -> dict[str, dict[str, Any]]:
+        """Create or update the vendor's subscriptions that send changes to ``url`` (``psabridge webhooks register``).
+
+        Returns each subscription by name: its ``id``, ``url``, ``active`` and ``change`` (created, updated or
+        unchanged). A vendor without a subscription API raises: ``webhook_setup`` says what to set up by hand.
+
+        Raises:
+            PermanentError: the vendor has no subscription API (ServiceNow, Freshservice).
+        """
+        raise PermanentError(
+            f"{self.settings.system.value} has no API to register webhooks; set it up by hand as "
+            "`psabridge webhooks register` prints",
+            connection=self.name,
+        )
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The vendor's subscriptions this connection registered (``psabridge webhooks list``), as registered."""
+        return []
+
+    def webhook_setup(self, url: str) -> str | None:
+        """For a vendor without a subscription API: the exact settings to paste in its admin UI (None: has one)."""
+        return None
 
     def integration_user(self) -> str | None:
         """The vendor identity our writes are made as (member, resource, user or agent id), if known.

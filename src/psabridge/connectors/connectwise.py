@@ -512,6 +512,48 @@ class ConnectWiseConnector(HttpConnector):
 
     # -- webhooks ----------------------------------------------------------------------------------------------------
 
+    def register_webhooks(self, url: str) -> dict[str, dict[str, Any]]:
+        """Create or update (PUT by id) this connection's ticket callback: type Ticket, level Owner (every ticket).
+
+        Found again by its description ``psabridge <connection>``. ``isSelfSuppressedFlag`` asks ConnectWise not
+        to call back about changes our API member makes (VENDOR-APIS 1.7, pyCW ``CallbackEntry``; its semantics
+        are UNCONFIRMED, so our writes also send ``skipCallback``).
+        """
+        body = {
+            "url": url,
+            "objectId": 1,  # level Owner: the whole company's tickets (ConnectWise "PSA Callbacks")
+            "type": "Ticket",
+            "level": "Owner",
+            "description": self._callback_description,
+            "inactiveFlag": False,
+            "isSoapCallbackFlag": False,
+            "isSelfSuppressedFlag": True,
+        }
+        existing = self._callback()
+        if existing is None:
+            made = dict(self.http.request_json("POST", "system/callbacks", json=body).data)
+            change = "created"
+        else:
+            same = all(existing.get(k) == v for k, v in body.items())
+            made = existing if same else dict(
+                self.http.request_json("PUT", f"system/callbacks/{existing['id']}", json=body, idempotent=True).data
+            )  # fmt: skip
+            change = "unchanged" if same else "updated"
+        return {"callback": {**_callback_view(made), "change": change}}
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The connection's ticket callback as ConnectWise lists it (none registered: empty)."""
+        found = self._callback()
+        return [] if found is None else [_callback_view(found)]
+
+    @property
+    def _callback_description(self) -> str:
+        return f"psabridge {self.name}"[:100]
+
+    def _callback(self) -> RawRecord | None:
+        wanted = self._callback_description
+        return next((c for c in self._all("system/callbacks", {}) if c.get("description") == wanted), None)
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify ``x-content-signature`` with the key ``Metadata.key_url`` names (connectwise_callbacks.py).
 
@@ -577,3 +619,15 @@ def _records(body: Any) -> list[Any]:
 
 
 CONNECTOR = ConnectWiseConnector
+
+
+def _callback_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``webhooks list`` shows of a callback."""
+    return {
+        "name": "ticket callback",
+        "id": record.get("id"),
+        "url": record.get("url"),
+        "active": not record.get("inactiveFlag", False),
+        "level": record.get("level"),
+        "self_suppressed": record.get("isSelfSuppressedFlag"),
+    }

@@ -208,6 +208,22 @@ class FreshserviceOptions(ConnectorOptions):
     )
 
 
+FS_WORKFLOW = """\
+Freshservice has no webhook API: create this rule (Admin > Workflow Automator > New Automator > Ticket).
+  Name:     psabridge {connection}
+  Event:    Ticket is raised; Ticket is updated (any field); Note is added
+  Condition: Performed by  is not  agent {agent}
+  Action:   Trigger Webhook
+    Request type:  POST
+    URL:           {url}
+    Requires authentication: no; Custom headers: on
+      {header}: <this connection's webhook_secret credential>
+    Encoding:      JSON     Content: Advanced
+    {{"ticket_id": "{{{{ticket.id}}}}", "event": "{{{{triggered_event}}}}"}}
+"""
+"""The Workflow Automator rule ``webhook_setup`` prints (VENDOR-APIS 4.7: event, Trigger Webhook, custom header)."""
+
+
 class FreshserviceConnector(HttpConnector):
     """A Freshservice connection (one client's account, or an MSP account whose departments are clients)."""
 
@@ -513,6 +529,16 @@ class FreshserviceConnector(HttpConnector):
         return super().integration_user() or self._agent_id
 
     # -- webhooks ----------------------------------------------------------------------------------------------------
+
+    def webhook_setup(self, url: str) -> str:
+        """The Workflow Automator rule to create (Freshservice has no subscription API: VENDOR-APIS 4.7).
+
+        Events "Ticket is raised" and "Ticket is updated", the agent condition skips our integration agent (its
+        feasibility is UNCONFIRMED: our notes are recognised by marker anyway), action Trigger Webhook with the
+        shared secret in ``options.webhook_header`` and the body ``parse_webhook`` reads. The secret is never printed.
+        """
+        agent = self.integration_user() or "<the API key's agent>"
+        return FS_WORKFLOW.format(url=url, agent=agent, header=self.options.webhook_header, connection=self.name)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check the shared-secret header in constant time; read only the ticket id and the kind of event."""

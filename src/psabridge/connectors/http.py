@@ -40,6 +40,7 @@ import httpx
 import tenacity
 from tenacity import stop as tenacity_stop
 
+from psabridge import metrics
 from psabridge.connectors.budget import DEFAULT_NAMESPACE, Budget, BudgetLimits, Charge, budget_for
 from psabridge.connectors.pagination import PageRequest, Paginator
 from psabridge.connectors.requestcount import counted
@@ -688,7 +689,7 @@ class HttpClient:
                 resolution = self._lookup(type(exc))
                 if resolution is None:
                     raise
-                self._log(method, target, None, begun, number, resolution, error=type(exc).__name__)
+                self._log(method, target, endpoint, None, begun, number, resolution, error=type(exc).__name__)
                 raise self._error(resolution, method, target, None, number, cause=exc) from exc
         self.hooks.on_response(response, self.budget)
         resolution = self.hooks.classify(response) or self._classify_status(response.status_code)
@@ -698,9 +699,11 @@ class HttpClient:
                 data = response.json()
             except ValueError as exc:
                 resolution = self._lookup(type(exc)) or _retry("the answer was not valid JSON")
-                self._log(method, target, response.status_code, begun, number, resolution, error="invalid JSON")
+                self._log(
+                    method, target, endpoint, response.status_code, begun, number, resolution, error="invalid JSON"
+                )
                 raise self._error(resolution, method, target, response, number, cause=exc) from exc
-        self._log(method, target, response.status_code, begun, number, resolution)
+        self._log(method, target, endpoint, response.status_code, begun, number, resolution)
         if resolution.action in (ResponseAction.SUCCESS, ResponseAction.IGNORE):
             return Reply(response, data)
         raise self._error(resolution, method, target, response, number)
@@ -764,6 +767,7 @@ class HttpClient:
         self,
         method: str,
         target: str,
+        endpoint: str,
         status: int | None,
         begun: float,
         attempt: int,
@@ -771,6 +775,8 @@ class HttpClient:
         *,
         error: str | None = None,
     ) -> None:
+        """One log line per attempt (a success at debug: a run's summary is the news) and its metrics."""
+        metrics.vendor_request(self.connection, endpoint, status, attempt)
         fields: dict[str, Any] = {
             "connection": self.connection,
             "method": method,
@@ -783,7 +789,7 @@ class HttpClient:
         if error is not None:
             fields["error"] = error
         if resolution.action in (ResponseAction.SUCCESS, ResponseAction.IGNORE):
-            log.info("http.request", **fields)
+            log.debug("http.request", **fields)
         else:
             log.warning("http.request", **fields)
 

@@ -106,6 +106,33 @@ _JOURNAL_ELEMENTS = "elementINwork_notes,comments"
 SYS_IDS_PER_QUERY = 150  # 150 x 33 characters: about 5 KB of a request line Tomcat caps at 8 KB
 
 
+SN_BUSINESS_RULE = """\
+ServiceNow has no webhook API: create this business rule (System Definition > Business Rules > New).
+  Name:        psabridge {connection}
+  Table:       Incident [incident]
+  Advanced:    checked
+  When:        async (after)      Insert: checked   Update: checked   Delete: checked
+  Condition:   gs.getUserName() != '{user}'
+  Script:
+(function executeRule(current, previous) {{
+    var r = new sn_ws.RESTMessageV2();
+    r.setEndpoint('{url}');
+    r.setHttpMethod('post');
+    r.setRequestHeader('Content-Type', 'application/json');
+    r.setRequestHeader('{header}', gs.getProperty('psabridge.webhook_secret'));
+    r.setRequestBody(JSON.stringify({{
+        table: 'incident', sys_id: current.getUniqueValue(),
+        operation: current.operation(), sys_updated_on: current.getValue('sys_updated_on'),
+        sys_mod_count: current.getValue('sys_mod_count')
+    }}));
+    r.executeAsync();
+}})(current, previous);
+Then create the system property psabridge.webhook_secret (type password2) holding this connection's
+webhook_secret credential.
+"""
+"""The business rule ``webhook_setup`` prints (VENDOR-APIS 3.7: after/async rule, RESTMessageV2, the user guard)."""
+
+
 class ServiceNowOptions(ConnectorOptions):
     """``connections[].options`` of a ServiceNow connection."""
 
@@ -334,6 +361,17 @@ class ServiceNowConnector(HttpConnector):
         return _result(reply.data)
 
     # -- webhooks --------------------------------------------------------------------------------------------------
+
+    def webhook_setup(self, url: str) -> str:
+        """The business rule to create (ServiceNow has no subscription API: VENDOR-APIS 3.7).
+
+        An async after-rule on incident (insert, update, delete) that POSTs what ``parse_webhook`` reads, with the
+        shared secret in ``options.webhook_secret_header``; its condition skips the integration user, so our own
+        writes do not call back (VENDOR-APIS 3.7 loop guard). The secret itself is never printed.
+        """
+        user = self.integration_user() or "<integration user>"
+        header = self.options.webhook_secret_header
+        return SN_BUSINESS_RULE.format(url=url, user=user, header=header, connection=self.name)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check the shared-secret header (constant time), then read which incident changed and how."""

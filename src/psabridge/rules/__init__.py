@@ -19,11 +19,12 @@ evaluation::
         act_since=rules.act_since(conn.name, first_synced_at),
         hands_off=store_flag,
     )
-    result = evaluate_ticket(data, rules)                 # pure, deterministic
+    result = evaluate_ticket(data, rules, explain=False)  # pure, deterministic; explain=False builds no trace lines
     # store:   result.findings (FindingRecord: upsert by ticket, rule, code), result.resolved (ResolvedFinding),
     #          result.states (per rule), result.wake_at (one durable wake-up row), result.would_write (summary)
     # enqueue: result.actions (each has occurrence_key; the one combined internal note is result.note)
-    # explain: result.results (per rule: outcome with findings, proposals, trace, wake_at), result.withheld, .trace
+    # explain: evaluate_ticket(data, rules) (explain=True, the default) gives the same evaluation with the trace:
+    #          result.results (per rule: outcome with findings, proposals, trace, wake_at), result.withheld, .trace
 
 After the evaluation: the SLA rule's new state holds the ticket's SLA state (``sla_of(result.outcome.state)`` for
 the ``sla`` rule's ``RuleResult``), which goes to the canonical ticket with ``store.tickets.set_sla`` (outside the

@@ -286,6 +286,10 @@ class RuleOutcome(NamedTuple):
     trace: tuple[str, ...] = ()
 
 
+NO_OUTCOME = RuleOutcome()
+"""The outcome of a rule that found nothing, proposes nothing and keeps its state (shared: built once)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleContext:
     """What a rule may read besides its ticket: config compiled once per load, and what earlier rules decided.
@@ -337,6 +341,8 @@ class RuleInput(NamedTuple, Generic[S]):
         state: this rule's saved state from earlier evaluations, or None.
         settings: this rule's settings, with the tenant's overrides applied.
         context: the compiled calendars and what the rules before this one decided in this evaluation.
+        explain: whether the caller reads the trace (``rules explain``); when False the rule may leave
+            ``RuleOutcome.trace`` empty and skip building it (the engine drops it anyway), and nothing else may differ.
     """
 
     ticket: Ticket
@@ -352,6 +358,7 @@ class RuleInput(NamedTuple, Generic[S]):
     state: State | None
     settings: S
     context: RuleContext = NO_CONTEXT
+    explain: bool = True
 
 
 class Rule(ABC, Generic[S]):

@@ -16,7 +16,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from psabridge.model import Status
-from psabridge.rules.base import Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
 
 __all__ = ["ClosureRule", "ClosureSettings"]
 
@@ -51,7 +51,11 @@ class ClosureRule(Rule[ClosureSettings]):
         """Check time and category of a closed ticket."""
         settings, ticket = data.settings, data.ticket
         if ticket.status not in settings.statuses:
-            return RuleOutcome(trace=(f"not checked: status {ticket.status.value if ticket.status else '-'}",))
+            return (
+                RuleOutcome(trace=(f"not checked: status {ticket.status.value if ticket.status else '-'}",))
+                if data.explain
+                else NO_OUTCOME
+            )
         status = ticket.status.value if ticket.status else "closed"
         findings: list[Finding] = []
         minutes = sum(e.minutes for e in ticket.time_entries)
@@ -87,5 +91,6 @@ class ClosureRule(Rule[ClosureSettings]):
                 )
             )
         return RuleOutcome(
-            findings=tuple(findings), trace=(f"{minutes} minute(s) logged; category {category!r} ({where})",)
+            findings=tuple(findings),
+            trace=(f"{minutes} minute(s) logged; category {category!r} ({where})",) if data.explain else (),
         )

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from psabridge.rules.base import DONE_STATUSES, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import DONE_STATUSES, NO_OUTCOME, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Tokens, Words
 
 __all__ = ["DocumentedFixRule", "DocumentedFixSettings"]
@@ -92,7 +92,7 @@ class DocumentedFixRule(Rule[DocumentedFixSettings]):
         """Judge the notes of a resolved ticket."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if not text.resolution and ticket.status not in DONE_STATUSES:
-            return RuleOutcome(trace=("no resolution yet",))
+            return RuleOutcome(trace=("no resolution yet",)) if data.explain else NO_OUTCOME
         findings: list[Finding] = []
         notes = text.human_notes if settings.deviation_words.search(text.notes) is not None else ()
         for note in notes:
@@ -127,5 +127,7 @@ class DocumentedFixRule(Rule[DocumentedFixSettings]):
             trace=(
                 f"unexplained deviation: {'yes' if deviated else 'no'}; "
                 f"registry/GPO changes: {', '.join(risky) or 'none'}",
-            ),
+            )
+            if data.explain
+            else (),
         )

@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 from psabridge.model import Action, AddNote, NoteKind, SetFields, Status, Ticket
 from psabridge.rules.base import (
     NO_KNOWLEDGE,
+    NO_OUTCOME,
     NO_TENANT,
     STANDALONE,
     TRACKED_FIELDS,
@@ -251,6 +252,10 @@ class _Current:
     order: tuple[int, int]
 
 
+def _by_order(c: _Current) -> tuple[int, int]:
+    return c.order
+
+
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -282,8 +287,14 @@ def _digest(parts: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
-    """Evaluate one ticket against the rule set: findings, actions, guardrails, the combined note (pure)."""
+def evaluate_ticket(data: EvaluationInput, rules: RuleSet, *, explain: bool = True) -> Evaluation:
+    """Evaluate one ticket against the rule set: findings, actions, guardrails, the combined note (pure).
+
+    ``explain=False`` is the fast path (the evaluate step): the engine and the rules (``RuleInput.explain``) build
+    no trace lines, so ``Evaluation.trace`` and every ``RuleResult.outcome.trace`` are empty; everything else
+    (findings, actions, withheld actions and their reasons, states, wake-ups) is the same as with ``explain=True``,
+    the default, which ``rules explain`` and the tests read.
+    """
     ticket = data.ticket
     guard = rules.guardrails
     role = data.link.role
@@ -326,13 +337,16 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         data.knowledge,
         data.now,
     )
+    tail = (context, explain)
     for index, (rule, tuned) in enumerate(rules.lineup(tenant_key)):
         if tuned is None:
-            results.append(RuleResult(rule.id, rule.step, False, _DISABLED))
+            results.append(RuleResult(rule.id, rule.step, False, _DISABLED if explain else NO_OUTCOME))
             continue
         saved = data.states.get(rule.id) if data.states else None
         try:
-            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings, context)))
+            outcome = rule.evaluate(_new_input(RuleInput, (*shared, saved, tuned.settings, *tail)))
+            if outcome.trace and not explain:  # a rule that builds its trace regardless
+                outcome = outcome._replace(trace=())
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not stop the others; it is reported
             error = f"{type(exc).__name__}: {exc}"
             results.append(RuleResult(rule.id, rule.step, True, RuleOutcome(), error))
@@ -368,10 +382,11 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
                 held=spec.holds_progress,
                 order=(index, tuned.order[finding.code]),
             )
-            trace.append(
-                f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
-                + (" (new)" if new else "")
-            )
+            if explain:
+                trace.append(
+                    f"{rule.id}.{finding.code}: {finding.severity}, effect {effect}, occurrence {occurrence}"
+                    + (" (new)" if new else "")
+                )
         if outcome.findings:
             found[rule.id] = outcome.findings
         if outcome.actions:
@@ -387,7 +402,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
 
     # Guardrails that stop every write.
     blocked: tuple[WithheldReason, str] | None = None
-    tags = {t.lower() for t in ticket.tags} & {t.lower() for t in guard.hands_off.tags}
+    tags = {t.lower() for t in ticket.tags} & {t.lower() for t in guard.hands_off.tags} if ticket.tags else None
     if data.hands_off:
         blocked = ("hands_off", "the ticket is marked hands-off")
     elif ticket.status is not None and ticket.status in guard.hands_off.statuses:
@@ -461,7 +476,8 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         done.setdefault((rule_id, proposal.finding), []).append(_describe(action))
 
     # The combined note.
-    pending = sorted((c for c in current.values() if c.pending), key=lambda c: c.order)
+    ordered = sorted(current.values(), key=_by_order) if len(current) > 1 else list(current.values())
+    pending = [c for c in ordered if c.pending]
     order = rules.order
     resolving: list[tuple[StoredFinding, bool]] = []  # (stored finding, resolved by this evaluation)
     for s in data.findings:
@@ -501,8 +517,9 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         else:
             actions.append(note)
             announced = True
-            trace.append(f"note: {len(pending)} finding(s), {len(to_list)} resolved listed")
-    else:
+            if explain:
+                trace.append(f"note: {len(pending)} finding(s), {len(to_list)} resolved listed")
+    elif explain:
         trace.append("note: nothing new to announce")
 
     records = tuple(
@@ -513,16 +530,15 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
             c.new,
             noted=c.noted or (announced and c.pending),
         )
-        for c in sorted(current.values(), key=lambda c: c.order)
+        for c in ordered
     )
     resolved = tuple(
         ResolvedFinding(s.rule, s.code, s.occurrence, newly, announced=announced and s.noted)
         for s, newly in resolving
         if newly or announced
     )
-    for r in resolved:
-        if r.newly:
-            trace.append(f"{r.rule}.{r.code}: resolved")
+    if explain:
+        trace.extend(f"{r.rule}.{r.code}: resolved" for r in resolved if r.newly)
     return Evaluation(
         ticket_key=ticket.key,
         results=tuple(results),
@@ -532,7 +548,7 @@ def evaluate_ticket(data: EvaluationInput, rules: RuleSet) -> Evaluation:
         withheld=tuple(withheld),
         states=states,
         wake_at=wake_at,
-        trace=tuple(trace),
+        trace=tuple(trace) if explain else (),
     )
 
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from psabridge.model import Kind
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Words
 
 __all__ = ["ErrorCodesRule", "ErrorCodesSettings"]
@@ -70,13 +70,21 @@ class ErrorCodesRule(Rule[ErrorCodesSettings]):
         """Compare what the words mention with what is recorded."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if ticket.kind in settings.skip_kinds:
-            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value if ticket.kind else '-'}",))
+            return (
+                RuleOutcome(trace=(f"not checked: kind {ticket.kind.value if ticket.kind else '-'}",))
+                if data.explain
+                else NO_OUTCOME
+            )
         codes = text.codes
         if codes:
-            return RuleOutcome(trace=(f"recorded: {', '.join(codes[:6])}" + (" ..." if len(codes) > 6 else ""),))
+            return RuleOutcome(
+                trace=(f"recorded: {', '.join(codes[:6])}" + (" ..." if len(codes) > 6 else ""),)
+                if data.explain
+                else ()
+            )
         mentioned = settings.error_words.search(text.words)
         if mentioned is None:
-            return RuleOutcome(trace=("no error mentioned",))
+            return RuleOutcome(trace=("no error mentioned",)) if data.explain else NO_OUTCOME
         finding = self.finding(
             "not_recorded",
             f"An error is mentioned ({mentioned!r}) but no error text, event ID or code is recorded.",
@@ -87,4 +95,6 @@ class ErrorCodesRule(Rule[ErrorCodesSettings]):
             ),
             evidence={"mentioned": mentioned, "error_codes": []},
         )
-        return RuleOutcome(findings=(finding,), trace=(f"{mentioned!r} mentioned, nothing recorded",))
+        return RuleOutcome(
+            findings=(finding,), trace=(f"{mentioned!r} mentioned, nothing recorded",) if data.explain else ()
+        )

@@ -17,7 +17,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from psabridge.model import Kind, NoteKind, Status
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Words
 
 __all__ = ["FixTestedRule", "FixTestedSettings"]
@@ -93,19 +93,23 @@ class FixTestedRule(Rule[FixTestedSettings]):
         """Look for the confirmation on a resolved ticket."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if ticket.status is not Status.RESOLVED and ticket.status is not Status.CLOSED:
-            return RuleOutcome(trace=("not resolved",))
+            return RuleOutcome(trace=("not resolved",)) if data.explain else NO_OUTCOME
         if ticket.kind in settings.skip_kinds:
-            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value if ticket.kind else '-'}",))
+            return (
+                RuleOutcome(trace=(f"not checked: kind {ticket.kind.value if ticket.kind else '-'}",))
+                if data.explain
+                else NO_OUTCOME
+            )
         confirmed = settings.confirmation_words.search(text.notes)
         if confirmed is not None:
-            return RuleOutcome(trace=(f"tested: {confirmed!r}",))
+            return RuleOutcome(trace=(f"tested: {confirmed!r}",)) if data.explain else NO_OUTCOME
         requester = ticket.requester
         names = {x.lower() for x in (requester.name, requester.email) if x} if requester else set()
         for note in text.human_notes:
             if note.kind is NoteKind.PUBLIC and note.author and note.author.lower() in names:
                 said = settings.requester_words.search(note.text)
                 if said is not None:
-                    return RuleOutcome(trace=(f"the requester confirmed: {said!r}",))
+                    return RuleOutcome(trace=(f"the requester confirmed: {said!r}",)) if data.explain else NO_OUTCOME
         handed = settings.not_watched_words.search(text.notes)
         finding = self.finding(
             "untested",
@@ -116,4 +120,4 @@ class FixTestedRule(Rule[FixTestedSettings]):
             "credential, profile path, group membership) is the most common reopen.",
             evidence={"status": ticket.status.value, "handed_over": handed},
         )
-        return RuleOutcome(findings=(finding,), trace=("no confirmation recorded",))
+        return RuleOutcome(findings=(finding,), trace=("no confirmation recorded",) if data.explain else ())

@@ -20,7 +20,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Ticket
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings, escalations
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings, escalations
 from psabridge.rules.text import TicketText, Tokens, Words, count_affected_users
 
 __all__ = ["LABELS", "HandoffRule", "HandoffSettings", "handoff_gaps"]
@@ -142,12 +142,20 @@ class HandoffRule(Rule[HandoffSettings]):
         elif settings.assume_escalated_at is not None and (ticket.tier or 0) >= settings.assume_escalated_at:
             how = f"at tier {ticket.tier} (no escalation recorded)"
         else:
-            return RuleOutcome(trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",))
+            return (
+                RuleOutcome(trace=(f"not escalated (tier {ticket.tier}, queue {ticket.queue!r})",))
+                if data.explain
+                else NO_OUTCOME
+            )
         notes = text.notes_since(since)
         handoff = text.notes if since is None else Tokens("\n".join(n.text for n in notes))
         missing = handoff_gaps(ticket, text, handoff, settings)
         bare = next((n.text.strip() for n in notes if _is_bare(n.text, settings)), None)
-        trace = (f"escalated: {how}; {len(notes)} note(s) since", f"missing: {', '.join(missing) or 'nothing'}")
+        trace = (
+            (f"escalated: {how}; {len(notes)} note(s) since", f"missing: {', '.join(missing) or 'nothing'}")
+            if data.explain
+            else ()
+        )
         if not missing:
             return RuleOutcome(trace=trace)
         listed = "; ".join(LABELS[m] for m in missing)

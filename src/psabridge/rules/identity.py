@@ -19,6 +19,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.rules.base import (
+    NO_OUTCOME,
     Code,
     Finding,
     Rule,
@@ -152,10 +153,18 @@ class IdentityRule(Rule[IdentitySettings]):
             matched = settings.credential_words.search(text.labels)
             where = "category"
         if matched is None:
-            return RuleOutcome(trace=("no credential work in summary, description or category",))
+            return (
+                RuleOutcome(trace=("no credential work in summary, description or category",))
+                if data.explain
+                else NO_OUTCOME
+            )
         how = self._verification(data)
         if how is not None:
-            return RuleOutcome(trace=(f"credential work ({matched!r} in the {where}); identity verified: {how}",))
+            return RuleOutcome(
+                trace=(f"credential work ({matched!r} in the {where}); identity verified: {how}",)
+                if data.explain
+                else ()
+            )
         vip = vip_reason(ticket, data.tenant)
         done = settings.done_words.search(text.notes)
         evidence: dict[str, JsonValue] = {
@@ -198,7 +207,10 @@ class IdentityRule(Rule[IdentitySettings]):
                 evidence=evidence,
                 severity=settings.vip_severity if vip else None,
             )
-        return RuleOutcome(findings=(finding,), trace=(f"credential work ({matched!r}); no verification recorded",))
+        return RuleOutcome(
+            findings=(finding,),
+            trace=(f"credential work ({matched!r}); no verification recorded",) if data.explain else (),
+        )
 
     def _verification(self, data: RuleInput[IdentitySettings]) -> str | None:
         """How the verification is recorded, or None."""

@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Kind, Source
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings, Severity
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings, Severity
 from psabridge.rules.text import Words
 
 __all__ = ["IssueCaptureRule", "IssueCaptureSettings"]
@@ -140,7 +140,11 @@ class IssueCaptureRule(Rule[IssueCaptureSettings]):
         """List what the ticket's words leave out."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if ticket.kind in settings.skip_kinds or ticket.source in settings.skip_sources:
-            return RuleOutcome(trace=(f"not checked: kind {_v(ticket.kind)}, source {_v(ticket.source)}",))
+            return (
+                RuleOutcome(trace=(f"not checked: kind {_v(ticket.kind)}, source {_v(ticket.source)}",))
+                if data.explain
+                else NO_OUTCOME
+            )
         missing: list[str] = []
         if not ticket.summary.strip():
             missing.append("summary")
@@ -165,7 +169,9 @@ class IssueCaptureRule(Rule[IssueCaptureSettings]):
             else:
                 found["users_affected"] = users
         if not missing:
-            return RuleOutcome(trace=(f"captured: {found or 'summary and description'}",))
+            return (
+                RuleOutcome(trace=(f"captured: {found or 'summary and description'}",)) if data.explain else NO_OUTCOME
+            )
         severity: Severity | None = "error" if {"summary", "description"} & set(missing) else None
         finding = self.finding(
             "incomplete",
@@ -177,7 +183,7 @@ class IssueCaptureRule(Rule[IssueCaptureSettings]):
             evidence={"missing": list(missing), "found": found},
             severity=severity,
         )
-        return RuleOutcome(findings=(finding,), trace=(f"missing {', '.join(missing)}",))
+        return RuleOutcome(findings=(finding,), trace=(f"missing {', '.join(missing)}",) if data.explain else ())
 
 
 def _v(value: Kind | Source | None) -> str:

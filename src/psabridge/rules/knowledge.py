@@ -17,12 +17,12 @@ technicians wrote into resolutions; and symptoms that share no error code or quo
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PrivateAttr
 
 from psabridge.rules.base import Code, Finding, PriorFix, Rule, RuleInput, RuleOutcome, RuleSettings
-from psabridge.rules.text import Words
+from psabridge.rules.text import Tokens, Words
 from psabridge.settings import parse_duration
 
 __all__ = ["KbArticle", "KnowledgeRule", "KnowledgeSettings"]
@@ -43,6 +43,15 @@ class KbArticle(BaseModel):
     codes: list[str] = Field(default_factory=list, description="error codes it covers, as in error_codes")
     words: Words = Field(default=Words(), description="symptom words it covers")
     url: str | None = None
+    _lowered: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Lower-case its codes once, at load (they are compared with every evaluated ticket's)."""
+        self._lowered = frozenset(c.lower() for c in self.codes)
+
+    def covers(self, codes: frozenset[str] | set[str], words: Tokens) -> bool:
+        """Whether it covers a ticket with these (lower-cased) error codes and words."""
+        return not self._lowered.isdisjoint(codes) or (bool(self.words) and self.words.search(words) is not None)
 
 
 class KnowledgeSettings(RuleSettings):
@@ -82,17 +91,20 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
         """Match the ticket against prior fixes and configured articles."""
         settings, ticket, knowledge = data.settings, data.ticket, data.knowledge
         is_open = ticket.status is None or ticket.status.is_open
-        codes = {c.lower() for c in data.text.codes}
-        articles = [
-            a
-            for a in settings.articles
-            if any(c.lower() in codes for c in a.codes) or (a.words and a.words.search(data.text.words))
-        ]
+        if settings.articles:
+            codes = {c.lower() for c in data.text.codes}
+            articles = [a for a in settings.articles if a.covers(codes, data.text.words)]
+        else:
+            articles = []
         findings: list[Finding] = []
-        trace = [
-            f"signature {knowledge.signature!r}: {len(knowledge.prior_fixes)} prior fix(es), "
-            f"{knowledge.repeats} repeat(s); {len(articles)} article(s) match"
-        ]
+        trace = (
+            (
+                f"signature {knowledge.signature!r}: {len(knowledge.prior_fixes)} prior fix(es), "
+                f"{knowledge.repeats} repeat(s); {len(articles)} article(s) match",
+            )
+            if data.explain
+            else ()
+        )
         if is_open or not settings.open_only:
             if knowledge.prior_fixes:
                 finding = self._prior(data, knowledge.prior_fixes[: settings.max_suggestions])
@@ -109,8 +121,13 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
                         evidence={"articles": [a.id for a in articles]},
                     )
                 )
-        cited = {kb for fix in knowledge.prior_fixes for kb in fix.kb_ids} | set(data.text.kb_ids)
-        if knowledge.signature and knowledge.repeats >= settings.repeat_threshold and not articles and not cited:
+        if (
+            knowledge.signature
+            and knowledge.repeats >= settings.repeat_threshold
+            and not articles
+            and not any(fix.kb_ids for fix in knowledge.prior_fixes)
+            and not data.text.kb_ids
+        ):
             findings.append(
                 self.finding(
                     "write_article",
@@ -122,7 +139,7 @@ class KnowledgeRule(Rule[KnowledgeSettings]):
                     evidence={"signature": knowledge.signature, "repeats": knowledge.repeats},
                 )
             )
-        return RuleOutcome(findings=tuple(findings), trace=tuple(trace))
+        return RuleOutcome(findings=tuple(findings), trace=trace)
 
     def _prior(self, data: RuleInput[KnowledgeSettings], fixes: tuple[PriorFix, ...]) -> Finding | None:
         own = data.tenant.key

@@ -127,7 +127,6 @@ class PagingRule(Rule[PagingSettings]):
         saved = data.state or {}
         paged_raw = saved.get("paged")
         paged = [int(n) for n in paged_raw if isinstance(n, int)] if isinstance(paged_raw, list) else []
-        key = dedup_key(ticket, data.link, life)
         corrected = data.context.corrections.get("priority") if settings.on_correction else None
         priority = ticket.priority
         why = f"priority {priority.value}" if priority is not None else "no priority"
@@ -135,7 +134,12 @@ class PagingRule(Rule[PagingSettings]):
             priority = Priority(corrected)
             why = f"priority corrected to {corrected} by the priority rule"
         done = ticket.status is not None and ticket.status in DONE_STATUSES
-        trace = [f"life {life}, {why}, {'done' if done else 'open'}, paged lives {paged}"]
+        trace = [f"life {life}, {why}, {'done' if done else 'open'}, paged lives {paged}"] if data.explain else []
+        if (done and not (life in paged and settings.resolve_with_ticket and settings.pager)) or (
+            not done and life not in paged and priority not in settings.priorities
+        ):
+            return RuleOutcome(trace=tuple(trace))  # nothing to page or resolve (most tickets)
+        key = dedup_key(ticket, data.link, life)
         findings: list[Finding] = []
         actions: list[Proposal] = []
         evidence: dict[str, JsonValue] = {
@@ -157,8 +161,6 @@ class PagingRule(Rule[PagingSettings]):
                 page = page_event(ticket, settings.pager, key, "resolve", ticket.priority, self.id)
                 actions.append(Proposal("page_resolved", page))
             return RuleOutcome(tuple(findings), tuple(actions), trace=tuple(trace))
-        if life not in paged and priority not in settings.priorities:
-            return RuleOutcome(trace=tuple(trace))
         if settings.pager is None:
             finding = self.finding(
                 "no_pager",

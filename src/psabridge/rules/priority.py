@@ -25,7 +25,7 @@ from typing import ClassVar
 from pydantic import Field, JsonValue
 
 from psabridge.model import Kind, Level, Priority, SetFields
-from psabridge.rules.base import Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Words
 
 __all__ = ["DEFAULT_MATRIX", "PriorityRule", "PrioritySettings"]
@@ -177,16 +177,22 @@ class PriorityRule(Rule[PrioritySettings]):
         """Derive the priority from impact and urgency and from the evidence; flag a contradiction."""
         settings, ticket = data.settings, data.ticket
         if settings.open_only and ticket.status is not None and not ticket.status.is_open:
-            return RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",))
+            return (
+                RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",)) if data.explain else NO_OUTCOME
+            )
         evidence, why = self.evidence(data)
         from_matrix = None
         if ticket.impact is not None and ticket.urgency is not None:
             from_matrix = settings.matrix.get(ticket.impact, {}).get(ticket.urgency)
-        trace = [
-            f"evidence: {evidence.value if evidence else 'none'} ({why or 'no priority words'})",
-            f"matrix: {from_matrix.value if from_matrix else 'n/a'} "
-            f"(impact {_v(ticket.impact)}, urgency {_v(ticket.urgency)})",
-        ]
+        trace = (
+            (
+                f"evidence: {evidence.value if evidence else 'none'} ({why or 'no priority words'})",
+                f"matrix: {from_matrix.value if from_matrix else 'n/a'} "
+                f"(impact {_v(ticket.impact)}, urgency {_v(ticket.urgency)})",
+            )
+            if data.explain
+            else ()
+        )
         current = ticket.priority
         facts: dict[str, JsonValue] = {
             "priority": current.value if current else None,
@@ -248,7 +254,7 @@ class PriorityRule(Rule[PrioritySettings]):
                     evidence=facts,
                 )
             )
-        return RuleOutcome(findings=tuple(findings), actions=tuple(proposals), trace=tuple(trace))
+        return RuleOutcome(findings=tuple(findings), actions=tuple(proposals), trace=trace)
 
     def evidence(self, data: RuleInput[PrioritySettings]) -> tuple[Priority | None, str | None]:
         """The priority the ticket's words point to, and why (the words or count relied on)."""

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from psabridge.model import Kind
-from psabridge.rules.base import Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Rule, RuleInput, RuleOutcome, RuleSettings
 
 __all__ = ["ChangeWindow", "PatchTuesdaySettings", "RecentChangesRule", "RecentChangesSettings", "patch_tuesday"]
 
@@ -97,15 +97,15 @@ class RecentChangesRule(Rule[RecentChangesSettings]):
         settings, ticket = data.settings, data.ticket
         created = ticket.created_at
         if created is None:
-            return RuleOutcome(trace=("no creation time",))
+            return RuleOutcome(trace=("no creation time",)) if data.explain else NO_OUTCOME
         if ticket.kind is not None and ticket.kind not in settings.kinds:
-            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value}",))
+            return RuleOutcome(trace=(f"not checked: kind {ticket.kind.value}",)) if data.explain else NO_OUTCOME
         findings: list[Finding] = []
         trace: list[str] = []
         asset = ticket.asset.name if ticket.asset and ticket.asset.name else "the affected machine"
         if settings.patch_tuesday.enabled:
             zone = _zone(data.tenant.timezone)
-            if zone is None:
+            if zone is None and data.explain:
                 trace.append(f"unknown timezone {data.tenant.timezone!r}: Patch Tuesday counted in UTC")
             local = created.astimezone(zone).date() if zone is not None else created.date()
             tuesday = patch_tuesday(local.year, local.month)
@@ -113,7 +113,8 @@ class RecentChangesRule(Rule[RecentChangesSettings]):
                 previous = local.replace(day=1) - timedelta(days=1)
                 tuesday = patch_tuesday(previous.year, previous.month)
             days = (local - tuesday).days
-            trace.append(f"opened {local.isoformat()} ({data.tenant.timezone}), {days} day(s) after Patch Tuesday")
+            if data.explain:
+                trace.append(f"opened {local.isoformat()} ({data.tenant.timezone}), {days} day(s) after Patch Tuesday")
             if 1 <= days <= settings.patch_tuesday.days_after:
                 findings.append(
                     self.finding(
@@ -130,15 +131,20 @@ class RecentChangesRule(Rule[RecentChangesSettings]):
                         },
                     )
                 )
-        windows = [
-            w
-            for w in settings.change_windows
-            if (not w.tenants or data.tenant.key in w.tenants)
-            and w.start <= created <= w.end + timedelta(days=w.days_after)
-        ]
+        windows = (
+            [
+                w
+                for w in settings.change_windows
+                if (not w.tenants or data.tenant.key in w.tenants)
+                and w.start <= created <= w.end + timedelta(days=w.days_after)
+            ]
+            if settings.change_windows
+            else None
+        )
         if windows:
             findings.append(self._changes(windows, created, asset))
-            trace.append("change window(s) apply: " + ", ".join(repr(w.name) for w in windows))
+            if data.explain:
+                trace.append("change window(s) apply: " + ", ".join(repr(w.name) for w in windows))
         return RuleOutcome(findings=tuple(findings), trace=tuple(trace))
 
     def _changes(self, windows: list[ChangeWindow], created: datetime, asset: str) -> Finding:

@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, JsonValue
 
 from psabridge.model import Status
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Tokens, Words, flatten
 
 __all__ = ["ResolutionNoteRule", "ResolutionNoteSettings"]
@@ -256,7 +256,7 @@ class ResolutionNoteRule(Rule[ResolutionNoteSettings]):
         note = text.resolution
         if not note:
             if not done:
-                return RuleOutcome(trace=("no resolution yet",))
+                return RuleOutcome(trace=("no resolution yet",)) if data.explain else NO_OUTCOME
             finding = self.finding(
                 "missing",
                 f"The ticket is {ticket.status.value if ticket.status else 'resolved'} with no resolution note.",
@@ -264,11 +264,15 @@ class ResolutionNoteRule(Rule[ResolutionNoteSettings]):
                 f"command and the KB id. {EXAMPLE}",
                 evidence={"status": ticket.status.value if ticket.status else None},
             )
-            return RuleOutcome(findings=(finding,), trace=("no resolution note",))
+            return RuleOutcome(findings=(finding,), trace=("no resolution note",) if data.explain else ())
         has = self.score(data)
         score = sum(has.values())
         missing = [p for p in settings.required if not has[p]]
-        trace = (f"resolution scores {score}/4: " + ", ".join(f"{p} {'yes' if has[p] else 'no'}" for p in PARTS),)
+        trace = (
+            (f"resolution scores {score}/4: " + ", ".join(f"{p} {'yes' if has[p] else 'no'}" for p in PARTS),)
+            if data.explain
+            else ()
+        )
         evidence: dict[str, JsonValue] = {
             "score": score,
             "of": 4,

@@ -29,7 +29,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from psabridge.model import Action, PostToChannel, Priority, RouteToQueue, Ticket
-from psabridge.rules.base import Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Finding, Proposal, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.handoff import LABELS, HandoffSettings, handoff_gaps
 from psabridge.rules.paging import PagingSettings, channel_text, dedup_key, page_event
 from psabridge.rules.text import Words
@@ -197,7 +197,9 @@ class RoutingRule(Rule[RoutingSettings]):
         """Match the matrix, propose the move; escalate a breach the SLA rule raised in this evaluation."""
         ticket = data.ticket
         if ticket.status is not None and not ticket.status.is_open:
-            return RuleOutcome(trace=(f"not routed: the ticket is {ticket.status.value}",))
+            return (
+                RuleOutcome(trace=(f"not routed: the ticket is {ticket.status.value}",)) if data.explain else NO_OUTCOME
+            )
         findings: list[Finding] = []
         actions: list[Proposal] = []
         trace: list[str] = []
@@ -207,7 +209,7 @@ class RoutingRule(Rule[RoutingSettings]):
         else:
             self._route(data, route, findings, actions, trace)
         self._breach(data, findings, actions, trace)
-        return RuleOutcome(tuple(findings), tuple(actions), trace=tuple(trace))
+        return RuleOutcome(tuple(findings), tuple(actions), trace=tuple(trace) if data.explain else ())
 
     def _match(self, data: RuleInput[RoutingSettings]) -> Route | None:
         ticket, text = data.ticket, data.text

@@ -76,7 +76,7 @@ class SatisfactionRule(Rule[SatisfactionSettings]):
         settings, ticket, now = data.settings, data.ticket, data.now
         seen = data.state.get("closed_seen_at") if data.state else None
         if ticket.status not in settings.statuses:
-            return RuleOutcome(state={} if seen else None, trace=("not closed",))
+            return RuleOutcome(state={} if seen else None, trace=("not closed",) if data.explain else ())
         state: State | None = None
         closed_at = ticket.closed_at
         if closed_at is None:
@@ -91,16 +91,19 @@ class SatisfactionRule(Rule[SatisfactionSettings]):
         wake_at = None
         field = settings.survey_field
         if field is None:
-            trace.append("no survey_field configured: the CSAT trigger cannot be confirmed")
+            if data.explain:
+                trace.append("no survey_field configured: the CSAT trigger cannot be confirmed")
         else:
             value = ticket.custom.get(field)
             sent = is_set(value)
             due = closed_at + settings.grace
             if sent:
-                trace.append(f"survey sent ({field} = {value!r})")
+                if data.explain:
+                    trace.append(f"survey sent ({field} = {value!r})")
             elif now < due:
                 wake_at = due
-                trace.append(f"survey not shown yet; looking again at {due.isoformat()}")
+                if data.explain:
+                    trace.append(f"survey not shown yet; looking again at {due.isoformat()}")
             else:
                 findings.append(
                     self.finding(

@@ -335,6 +335,7 @@ def compute_sla(
     text: TicketText | None = None,
     priority: Priority | None = None,
     written: Mapping[str, JsonValue] | None = None,
+    explain: bool = True,
 ) -> SlaReport:
     """Every SLA clock of ``ticket`` at ``now`` and the merged SLA state (pure).
 
@@ -348,6 +349,7 @@ def compute_sla(
         text: the ticket's prepared text (built when not given).
         priority: the priority to use (default: the ticket's; the rule passes a correction of the priority rule).
         written: due times psabridge wrote to the vendor (clock -> ISO time): a vendor figure equal to one is ours.
+        explain: build the report's trace lines (False: ``SlaReport.trace`` is empty, nothing else differs).
     """
     text = text or TicketText(ticket)
     priority = priority or ticket.priority
@@ -397,6 +399,10 @@ def compute_sla(
                     f"{', '.join(calendars) or 'none'}).",
                 )
             )
+    if vendor is None and targets is None and not explain:
+        # No vendor figures and no psabridge targets (the client has no contract tier, or the tier none for this
+        # priority): there is no clock to read; what follows only times the clocks and explains them.
+        return SlaReport((), None, priority, tier_name, calendar, tuple(problems))
     timeline = _timeline(ticket, transitions, created, now)
     done_now = ticket.status is not None and ticket.status.value in _DONE
     # Resolution cycle: the current life of the ticket (a reopen restarts it under ``restart``).
@@ -416,7 +422,7 @@ def compute_sla(
     responded_at, responded_by = _first_response(ticket, text, transitions, created, vendor)
     if responded_at is None and resolved_at is not None:
         responded_at, responded_by = resolved_at, "the resolution"
-    if responded_at is not None:
+    if responded_at is not None and explain:
         trace.append(f"responded {responded_at.isoformat()} ({responded_by})")
     planned_at = vendor.planned_at if vendor is not None else None
     planned_at = planned_at or (timeline.closes[0] if timeline.closes else None) or resolved_at
@@ -456,7 +462,9 @@ def compute_sla(
             )
         )
     sla = _merged(vendor, readings, met, priority, tier_name, calendar)
-    return SlaReport(tuple(readings), sla, priority, tier_name, calendar, tuple(problems), tuple(trace))
+    return SlaReport(
+        tuple(readings), sla, priority, tier_name, calendar, tuple(problems), tuple(trace) if explain else ()
+    )
 
 
 def _share(used: timedelta, whole: timedelta) -> float:
@@ -645,9 +653,10 @@ class SlaRule(Rule[SlaSettings]):
             text=data.text,
             priority=priority,
             written=written,
+            explain=data.explain,
         )
         trace = list(report.trace)
-        if corrected and priority is not ticket.priority:
+        if corrected and priority is not ticket.priority and data.explain:
             trace.append(f"priority {priority} (the priority rule's correction)")
         findings: list[Finding] = [
             self.finding(code, message, advice=_CONTRACT_ADVICE, evidence=_tenant_evidence(tenant))
@@ -663,10 +672,11 @@ class SlaRule(Rule[SlaSettings]):
             raised = 0.0 if reading.met_at is not None and reached < 1.0 else max(_milestones(announced, key), reached)
             if raised >= 1.0 and reading.state is not SlaStatus.BREACHED:
                 raised = max(s for s in (0.0, *settings.warn_at) if s <= reading.share)  # a breach undone (priority)
-            trace.append(
-                f"{reading.name}: {reading.source}, due {reading.due.isoformat()}, {reading.share:.0%} used, "
-                f"{reading.state.value}" + (f", met {reading.met_at.isoformat()}" if reading.met_at else "")
-            )
+            if data.explain:
+                trace.append(
+                    f"{reading.name}: {reading.source}, due {reading.due.isoformat()}, {reading.share:.0%} used, "
+                    f"{reading.state.value}" + (f", met {reading.met_at.isoformat()}" if reading.met_at else "")
+                )
             if raised > 0:
                 new_announced[key] = raised
                 findings.append(self._milestone(reading, raised, key, priority, report.calendar, tenant))

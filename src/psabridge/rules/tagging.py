@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from psabridge.model import Kind, Source, Ticket
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 
 __all__ = ["TaggingRule", "TaggingSettings"]
 
@@ -64,7 +64,7 @@ class TaggingRule(Rule[TaggingSettings]):
         settings, ticket = data.settings, data.ticket
         missing = [tag for tag in settings.require if not _present(tag, ticket, settings)]
         if not missing:
-            return RuleOutcome(trace=(f"tagged: {', '.join(settings.require)}",))
+            return RuleOutcome(trace=(f"tagged: {', '.join(settings.require)}",)) if data.explain else NO_OUTCOME
         finding = self.finding(
             "missing",
             "The ticket does not name " + "; ".join(LABELS[m] for m in missing) + ".",
@@ -72,7 +72,7 @@ class TaggingRule(Rule[TaggingSettings]):
             "reporting and time tracking line up.",
             evidence={"missing": list(missing), "kind": ticket.kind.value if ticket.kind else None},
         )
-        return RuleOutcome(findings=(finding,), trace=(f"missing {', '.join(missing)}",))
+        return RuleOutcome(findings=(finding,), trace=(f"missing {', '.join(missing)}",) if data.explain else ())
 
 
 def _present(tag: Tag, ticket: Ticket, settings: TaggingSettings) -> bool:

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from psabridge.rules.base import Code, Rule, RuleInput, RuleOutcome, RuleSettings
+from psabridge.rules.base import NO_OUTCOME, Code, Rule, RuleInput, RuleOutcome, RuleSettings
 from psabridge.rules.text import Words
 
 __all__ = ["TierScopeRule", "TierScopeSettings"]
@@ -121,13 +121,19 @@ class TierScopeRule(Rule[TierScopeSettings]):
         """Decide whether the ticket is at Tier 1 and whether its work is in Tier 1 scope."""
         settings, ticket, text = data.settings, data.ticket, data.text
         if ticket.status is not None and not ticket.status.is_open:
-            return RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",))
+            return (
+                RuleOutcome(trace=(f"not judged: the ticket is {ticket.status.value}",)) if data.explain else NO_OUTCOME
+            )
         queue = (ticket.queue or "").lower()
         at_tier1 = ticket.tier == 1 or (
             ticket.tier is None and bool(queue) and settings.tier1_queues.search(queue) is not None
         )
         if not at_tier1:
-            return RuleOutcome(trace=(f"not at Tier 1 (tier {ticket.tier}, queue {ticket.queue!r})",))
+            return (
+                RuleOutcome(trace=(f"not at Tier 1 (tier {ticket.tier}, queue {ticket.queue!r})",))
+                if data.explain
+                else NO_OUTCOME
+            )
         words = text.words
         security = settings.security_words.find_all(words)
         escalate = settings.escalate_words.find_all(words)
@@ -137,7 +143,7 @@ class TierScopeRule(Rule[TierScopeSettings]):
         tier1 = settings.tier1_words.search(words)
         if not security and (tier1 is not None or not (escalate or by_category)):
             why = f"Tier 1 work ({tier1!r})" if tier1 else "no out-of-scope words"
-            return RuleOutcome(trace=(f"in scope: {why}",))
+            return RuleOutcome(trace=(f"in scope: {why}",)) if data.explain else NO_OUTCOME
         matched = [*security, *escalate] or [f"category {by_category}"]
         kind = "a security incident" if security else "server-side or network work"
         finding = self.finding(
@@ -154,4 +160,4 @@ class TierScopeRule(Rule[TierScopeSettings]):
             evidence={"tier": ticket.tier, "queue": ticket.queue, "matched": list(matched), "security": bool(security)},
             severity="error" if security else None,
         )
-        return RuleOutcome(findings=(finding,), trace=(f"out of scope at Tier 1: {matched}",))
+        return RuleOutcome(findings=(finding,), trace=(f"out of scope at Tier 1: {matched}",) if data.explain else ())

@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from psabridge.store.models import DeadLetter, utcnow
-from psabridge.store.statements import insert_ignore
+from psabridge.store.statements import chunks, insert_ignore
 
 __all__ = [
     "DeadLetterEntry",
     "add_dead_letter",
     "count_dead_letters",
+    "delete_dead_letters",
     "get_dead_letter",
     "list_dead_letters",
     "mark_replayed",
@@ -127,3 +128,12 @@ def mark_replayed(session: Session, dead_id: int, now: datetime) -> None:
 def count_dead_letters(session: Session) -> int:
     """Every dead letter, replayed or not."""
     return int(session.scalar(sa.select(sa.func.count()).select_from(DeadLetter)) or 0)
+
+
+def delete_dead_letters(session: Session, ids: Sequence[int]) -> int:
+    """Delete dead letters by id (``dlq purge``); returns how many there were."""
+    deleted = 0
+    for chunk in chunks(list(ids)):
+        result = session.execute(sa.delete(DeadLetter).where(DeadLetter.id.in_(chunk)))
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted

@@ -29,9 +29,11 @@ __all__ = [
     "count_needing_evaluation",
     "due_wakeups",
     "evaluation_record",
+    "is_gone",
     "mark_needed",
     "needing_among",
     "needing_evaluation",
+    "park",
     "record_evaluation",
     "rule_states",
     "save_rule_states",
@@ -41,6 +43,7 @@ __all__ = [
     "signature_fixes",
     "take_due_wakeups",
     "wakeup_of",
+    "would_write_by_connection",
 ]
 
 _DONE = [Status.RESOLVED.value, Status.CLOSED.value]
@@ -168,6 +171,17 @@ def clear_needed(session: Session, key: str, *, seen: int) -> bool:
     return bool(getattr(cleared, "rowcount", 0))
 
 
+def park(session: Session, key: str) -> None:
+    """Mark a ticket up to date whatever changed (its evaluation was dead-lettered: recovery must not resend it)."""
+    session.execute(sa.update(_table()).where(_table().c.ticket_key == key).values(needed_since=None))
+
+
+def is_gone(session: Session, key: str) -> bool:
+    """Whether the ticket is marked deleted (gone from its vendor): nothing is evaluated or written for it."""
+    query = sa.select(TicketRow.deleted_at.is_not(None)).where(TicketRow.key == key)
+    return bool(session.scalar(query))
+
+
 def needing_among(session: Session, keys: Collection[str]) -> set[str]:
     """The tickets among ``keys`` that still need evaluating."""
     found: set[str] = set()
@@ -191,6 +205,19 @@ def count_needing_evaluation(session: Session) -> int:
     """How many tickets wait for an evaluation."""
     query = sa.select(sa.func.count()).where(EvaluationRow.needed_since.is_not(None))
     return int(session.scalar(query) or 0)
+
+
+def would_write_by_connection(session: Session) -> dict[str, tuple[int, int]]:
+    """Per connection: (tickets whose last evaluation held writes back for act_since, the actions held back)."""
+    connection = sa.func.substr(EvaluationRow.ticket_key, 1, sa.func.instr(EvaluationRow.ticket_key, ":") - 1)
+    if session.get_bind().dialect.name == "postgresql":
+        connection = sa.func.split_part(EvaluationRow.ticket_key, ":", 1)
+    query = (
+        sa.select(connection, sa.func.count(), sa.func.sum(EvaluationRow.would_write))
+        .where(EvaluationRow.would_write > 0)
+        .group_by(connection)
+    )
+    return {str(name): (int(tickets), int(actions or 0)) for name, tickets, actions in session.execute(query)}
 
 
 def set_hands_off(session: Session, key: str, hands_off: bool, *, now: datetime | None = None) -> None:

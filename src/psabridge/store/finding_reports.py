@@ -76,7 +76,8 @@ def list_findings(
 
 def _view(row: FindingRow, number: str | None, connection: str | None, tenant: str | None) -> FindingView:
     data = row.data or {}
-    evidence = data.get("evidence")
+    # A rule's finding keeps {"evidence", "advice"}; the mapping's and mirroring's keep their own data: shown as is.
+    evidence = data.get("evidence") if "evidence" in data else data
     advice = data.get("advice")
     return FindingView(
         ticket_key=row.ticket_key,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,15 +21,18 @@ from psabridge.store.statements import chunks, insert_ignore
 
 __all__ = [
     "OPEN",
+    "DeliveryEntry",
     "InboxStatus",
     "close_deliveries",
     "close_deliveries_many",
     "count_by_connection",
     "fail_delivery",
+    "failed_deliveries",
     "open_among",
     "open_deliveries",
     "record_changes",
     "record_delivery",
+    "reopen_deliveries",
 ]
 
 
@@ -193,3 +197,53 @@ def count_by_connection(session: Session, statuses: Sequence[InboxStatus]) -> Co
         .group_by(InboxDelivery.connection)
     )
     return Counter({str(connection): int(count) for connection, count in session.execute(query)})
+
+
+@dataclass(frozen=True)
+class DeliveryEntry:
+    """A delivery as `psabridge deliveries list` shows it (headers and body left out: ``body_chars`` says how long)."""
+
+    id: int
+    connection: str
+    delivery_id: str
+    external_id: str | None
+    event: str | None
+    status: str
+    error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+    body_chars: int
+
+
+def failed_deliveries(
+    session: Session, *, connection: str | None = None, ids: Sequence[int] | None = None, limit: int | None = 100
+) -> list[DeliveryEntry]:
+    """Failed deliveries newest first: of one connection, or these ids, when given."""
+    query = sa.select(InboxDelivery).where(InboxDelivery.status == InboxStatus.FAILED.value)
+    if connection is not None:
+        query = query.where(InboxDelivery.connection == connection)
+    if ids is not None:
+        query = query.where(InboxDelivery.id.in_(list(ids)))
+    query = query.order_by(InboxDelivery.received_at.desc(), InboxDelivery.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [_delivery(row) for row in session.scalars(query)]
+
+
+def _delivery(row: InboxDelivery) -> DeliveryEntry:
+    fields = (row.id, row.connection, row.delivery_id, row.external_id, row.event, row.status, row.error)
+    return DeliveryEntry(*fields, received_at=row.received_at, processed_at=row.processed_at,
+                         body_chars=len(row.body or ""))  # fmt: skip
+
+
+def reopen_deliveries(session: Session, ids: Sequence[int]) -> int:
+    """Put failed deliveries back to received (their ingest is queued again by the caller); returns how many."""
+    reopened = 0
+    for chunk in chunks(list(ids)):
+        result = session.execute(
+            sa.update(InboxDelivery)
+            .where(InboxDelivery.id.in_(chunk), InboxDelivery.status == InboxStatus.FAILED.value)
+            .values(status=InboxStatus.RECEIVED.value, error=None, processed_at=None)
+        )
+        reopened += int(getattr(result, "rowcount", 0) or 0)
+    return reopened

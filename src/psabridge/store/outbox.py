@@ -49,6 +49,7 @@ __all__ = [
     "status_of",
     "targets_of",
     "unfinished_among",
+    "unfinished_before",
 ]
 
 
@@ -186,6 +187,24 @@ def lock_entry(session: Session, outbox_id: int) -> OutboxEntry | None:
     """One outbox row, locked for update until the transaction ends (PostgreSQL; SQLite locks the database)."""
     row = session.get(OutboxAction, outbox_id, with_for_update=True, populate_existing=True)
     return _entry(row) if row is not None else None
+
+
+def unfinished_before(session: Session, outbox_id: int, ticket_key: str, target: str) -> list[int]:
+    """Ids of the unfinished actions (pending, sending) for the ticket and target queued before ``outbox_id``.
+
+    Oldest first: what must be carried out before it for the ticket's writes to keep their order.
+    """
+    query = (
+        sa.select(OutboxAction.id)
+        .where(
+            OutboxAction.ticket_key == ticket_key,
+            OutboxAction.target == target,
+            OutboxAction.id < outbox_id,
+            OutboxAction.status.in_([s.value for s in SENDABLE]),
+        )
+        .order_by(OutboxAction.id)
+    )
+    return [int(i) for i in session.scalars(query)]
 
 
 def _row(session: Session, outbox_id: int) -> OutboxAction:

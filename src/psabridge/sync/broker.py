@@ -21,13 +21,17 @@ Known traps, handled here:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.common import dq_name
+from dramatiq.middleware import AgeLimit, Callbacks, Middleware, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
+from psabridge import metrics
 from psabridge.errors import BugError, ConfigError
 from psabridge.settings import Settings
 from psabridge.sync.policy import DeadJob, DeadLetters, retry_when
@@ -37,10 +41,13 @@ __all__ = [
     "NOTIFY_QUEUE",
     "QUEUES",
     "BrokerOptions",
+    "JobMetrics",
     "broker_options",
+    "broker_problem",
     "build_broker",
     "ensure_queue",
     "is_embedded",
+    "queue_depths",
     "queue_for",
     "queue_names",
     "require_broker",
@@ -114,6 +121,7 @@ def build_broker(
     """
     options = options or BrokerOptions()
     middleware = [
+        JobMetrics(),
         AgeLimit(max_age=options.max_age_ms),
         TimeLimit(time_limit=options.time_limit_ms, interval=100),
         ShutdownNotifications(),
@@ -146,6 +154,79 @@ def build_broker(
     for queue in queue_names(options.connections):
         broker.declare_queue(queue)
     return broker
+
+
+class JobMetrics(Middleware):
+    """Times every job a worker runs (``metrics.job_finished``), by actor, queue and outcome."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Note when the job started."""
+        with self._lock:
+            self._started[message.message_id] = time.monotonic()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Record how long it ran."""
+        with self._lock:
+            started = self._started.pop(message.message_id, None)
+        if started is not None:
+            seconds = time.monotonic() - started
+            metrics.job_finished(message.actor_name, message.queue_name, seconds, failed=exception is not None)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Forget a job the age limit skipped."""
+        with self._lock:
+            self._started.pop(message.message_id, None)
+
+
+def broker_problem(broker: dramatiq.Broker) -> str | None:
+    """Why the broker cannot be reached now (a short reason), or None when it answers."""
+    try:
+        _depths(broker, ["ingest"])
+    except Exception as exc:  # noqa: BLE001 - every client library has its own connection errors
+        return f"{type(exc).__name__}: {str(exc).strip()[:200] or 'cannot connect'}"
+    return None
+
+
+def queue_depths(broker: dramatiq.Broker) -> dict[str, int]:
+    """Messages waiting (or in flight) per declared queue, delayed ones included.
+
+    Raises:
+        Exception: the broker's client library's error when it cannot be reached.
+    """
+    names = sorted(broker.get_declared_queues())
+    return _depths(broker, names)
+
+
+def _depths(broker: dramatiq.Broker, names: list[str]) -> dict[str, int]:
+    queues = getattr(broker, "queues", None)
+    if isinstance(broker, StubBroker) and queues is not None:
+        return {
+            n: queues[n].qsize() + queues[dq_name(n)].qsize() for n in names if n in queues and dq_name(n) in queues
+        }
+    client = getattr(broker, "client", None)
+    if client is not None:  # Redis: dramatiq keeps each queue's messages in the hash <namespace>:<queue>.msgs
+        namespace = getattr(broker, "namespace", "dramatiq")
+        with client.pipeline() as pipe:
+            for name in names:
+                pipe.hlen(f"{namespace}:{name}.msgs")
+                pipe.hlen(f"{namespace}:{dq_name(name)}.msgs")
+            counts = pipe.execute()
+        return {n: int(counts[2 * i]) + int(counts[2 * i + 1]) for i, n in enumerate(names)}
+    counter = getattr(broker, "get_queue_message_counts", None)
+    if counter is not None:  # RabbitMQ: ready messages of the queue, its delay queue and its dead-letter queue
+        return {n: int(sum(counter(n)[:2])) for n in names}
+    return {}
 
 
 def ensure_queue(broker: dramatiq.Broker, queue: str) -> None:

@@ -62,7 +62,8 @@ class EvaluateResult:
 
     Attributes:
         key: the ticket.
-        evaluated: the rules ran on it (False: not stored, or the other side of a mirror pair).
+        evaluated: the rules ran on it (False: not stored or deleted, up to date already, or the other side of a
+            mirror pair).
         evaluation: the engine's result (None when the ticket is not stored).
         outbox_ids: the outbox rows this evaluation wrote (new ones only: a repeat writes none).
         up_to_date: no change arrived while it ran (else another evaluation follows).
@@ -75,8 +76,11 @@ class EvaluateResult:
     up_to_date: bool = True
 
 
-def evaluate_stored(ctx: SyncContext, key: str, *, dry_run: bool = False) -> EvaluateResult:
+def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run: bool = False) -> EvaluateResult:
     """Evaluate the stored ticket ``key`` at the context's time; store the result and queue its actions.
+
+    A ticket that does not need evaluating (a duplicate message, recovery queueing one already done) is left alone
+    unless ``force``: one query, nothing written.
 
     Raises:
         RulesFileError: the rules file never loaded (a ConfigError: not retried; the ticket stays pending).
@@ -87,13 +91,15 @@ def evaluate_stored(ctx: SyncContext, key: str, *, dry_run: bool = False) -> Eva
         now = ctx.now()
         with ctx.unit(dry_run=dry_run) as session:
             record = evaluations.evaluation_record(session, key)
+            if record.needed_since is None and not force:
+                return EvaluateResult(key, evaluated=False)
             stored = tickets.load_ticket(session, key)
-            if stored is None:
+            if stored is None or evaluations.is_gone(session, key):
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False)
             ticket = enrich(stored)
             data = evaluation_input(ctx, session, ticket, rules, now, record=record)
-            result = evaluate_ticket(data, rules)
+            result = evaluate_ticket(data, rules, explain=False)  # traces are for `rules explain` only
             if not result.evaluated:
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False, evaluation=result)

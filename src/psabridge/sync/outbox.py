@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -154,8 +153,13 @@ Handler = Callable[[SyncContext, Any, Attempt], _Done]
 def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
     """Carry out outbox action ``outbox_id`` unless it is done already (or not due yet).
 
+    Under the ticket's lock, the unfinished actions queued before it for the same ticket and target are carried out
+    first, oldest first, so one ticket's write-backs reach the vendor in the order they were planned (notes read in
+    the order they were written) whichever worker's message comes first; their own messages then find them done.
+
     Raises:
-        NotDueError: the row backs off after a failed attempt until ``next_attempt_at`` (nothing was sent).
+        NotDueError: the row backs off after a failed attempt until ``next_attempt_at`` (nothing was sent), or an
+            earlier action for the same ticket does (this one waits for it).
         BackingOffError: this attempt failed (its cause says why); the row is due again after the back-off (pending,
             or sending if the write may have landed).
         RateLimitedError: the vendor asked to wait; the row is pending again, due after the vendor's delay.
@@ -166,38 +170,81 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
     if isinstance(entry, DispatchResult):
         return entry
     action = entry.action
-    hold = nullcontext() if action.type in NOTIFY_TYPES else ctx.locks.hold(action.ticket_key)
-    with hold:
-        with ctx.unit() as session:
-            entry = _sendable(ctx, outbox.lock_entry(session, outbox_id), outbox_id)
-            if isinstance(entry, DispatchResult):
-                return entry
-            outbox.mark_sending(session, outbox_id, ctx.now())
-        attempt = Attempt(entry.idempotency_key, maybe_landed=entry.status == OutboxStatus.SENDING)
+    if action.type in NOTIFY_TYPES:
+        sent = [_send(ctx, outbox_id)]
+    else:
+        with ctx.locks.hold(action.ticket_key):
+            sent = _in_order(ctx, outbox_id, action)
+    _after(ctx, sent)
+    return sent[-1][0]
+
+
+def _after(ctx: SyncContext, sent: list[_Sent]) -> None:
+    """Queue what carried-out actions left to do: their follow-up rows and the tickets to ingest."""
+    for _result, follow_ups, ingest in sent:
+        queue_actions(ctx, follow_ups)
+        for connection, external_id in ingest:
+            ctx.queue.ingest(connection, external_id)
+
+
+_Sent = tuple[DispatchResult, list[QueuedEntry], list[tuple[str, str]]]
+"""What one carried-out action leaves to do after the lock: its result, follow-up rows to queue, tickets to ingest."""
+
+
+def _in_order(ctx: SyncContext, outbox_id: int, action: Action) -> list[_Sent]:
+    """The earlier unfinished actions for the ticket and target, then this one (under the ticket's lock)."""
+    with ctx.db.session() as session:
+        earlier = outbox.unfinished_before(session, outbox_id, action.ticket_key, action.target)
+    sent: list[_Sent] = []
+    for older in earlier:
         try:
-            done = HANDLERS[type(action)](ctx, action, attempt)
-        except Exception as exc:
-            delay = _failed(ctx, entry, exc)
-            if delay is None or isinstance(exc, RateLimitedError):
-                raise  # final; or the vendor's own delay, which the worker honours (policy.py)
-            raise BackingOffError(f"{exc} (retried in {delay:.3f}s)", retry_after=delay) from exc
-        follow_ups: list[QueuedEntry] = []
-        with ctx.unit() as session:
-            outbox.mark_done(session, outbox_id, done.result, ctx.now())
-            after = done.after if done.after is not None else done.result
-            _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
-            if done.written:
-                tickets.add_written(session, action.ticket_key, done.written)
-                ledger.record_ledger(
-                    session, action.ticket_key, _ledger_entries(action, done, done.set_at or ctx.now())
-                )
-            if done.then is not None:
-                follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
-    queue_actions(ctx, follow_ups)
-    for connection, external_id in done.ingest:
-        ctx.queue.ingest(connection, external_id)
+            sent.append(_send(ctx, older))
+        except (NotDueError, BackingOffError, RateLimitedError) as exc:
+            _after(ctx, sent)
+            # It waits or failed this attempt (its row keeps its back-off): this one waits for it.
+            raise NotDueError(
+                f"outbox action {outbox_id} waits for outbox action {older} of the same ticket: {exc}",
+                retry_after=max(exc.retry_after or 0.0, 0.1),
+                details={"outbox_id": outbox_id, "after": older},
+            ) from exc
+        except (ConfigError, PermanentError, BugError):
+            continue  # failed for good (the row says why; a replay or reconcile reopens it): it no longer blocks
+    try:
+        sent.append(_send(ctx, outbox_id))
+    except Exception:
+        _after(ctx, sent)
+        raise
+    return sent
+
+
+def _send(ctx: SyncContext, outbox_id: int) -> _Sent:
+    """Carry out one action whose ticket's lock is held (or that needs none)."""
+    with ctx.unit() as session:
+        entry = _sendable(ctx, outbox.lock_entry(session, outbox_id), outbox_id)
+        if isinstance(entry, DispatchResult):
+            return entry, [], []
+        outbox.mark_sending(session, outbox_id, ctx.now())
+    action = entry.action
+    attempt = Attempt(entry.idempotency_key, maybe_landed=entry.status == OutboxStatus.SENDING)
+    try:
+        done = HANDLERS[type(action)](ctx, action, attempt)
+    except Exception as exc:
+        delay = _failed(ctx, entry, exc)
+        if delay is None or isinstance(exc, RateLimitedError):
+            raise  # final; or the vendor's own delay, which the worker honours (policy.py)
+        raise BackingOffError(f"{exc} (retried in {delay:.3f}s)", retry_after=delay) from exc
+    follow_ups: list[QueuedEntry] = []
+    with ctx.unit() as session:
+        outbox.mark_done(session, outbox_id, done.result, ctx.now())
+        after = done.after if done.after is not None else done.result
+        _audit(session, action, attempt.key, done.outcome, before=done.before, after=after)
+        if done.written:
+            tickets.add_written(session, action.ticket_key, done.written)
+            ledger.record_ledger(session, action.ticket_key, _ledger_entries(action, done, done.set_at or ctx.now()))
+        if done.then is not None:
+            follow_ups = outbox.enqueue_new(session, done.then(session), now=ctx.now())
     _log.info("write-back", action=action.type, ticket=action.ticket_key, target=action.target, outcome=done.outcome)
-    return DispatchResult(outbox_id, done.outcome)
+    return DispatchResult(outbox_id, done.outcome), follow_ups, list(done.ingest)
 
 
 def _ledger_entries(action: Action, done: _Done, now: datetime) -> list[LedgerEntry]:

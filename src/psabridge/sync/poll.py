@@ -140,6 +140,10 @@ def _poll(ctx: SyncContext, connection: str, holder: str, pacer: Pacer) -> PollR
             sync_state.mark_poll(session, connection, finished=ctx.now())
     if counts["failed"]:
         _log.warning("poll: tickets failed", connection=connection, failed=counts["failed"], run=run_id)
+    changed = {k: v for k, v in counts.items() if v and k != "requests"}
+    _log.info(
+        "poll", connection=connection, pages=pages, seen=seen, requests=counts["requests"], more=more, **changed
+    )
     return PollResult(connection, pages=pages, seen=seen, counts=dict(counts), watermark=watermark, more=more)
 
 

@@ -18,6 +18,7 @@ from psabridge.store import Database, Session, deadletters, inbox, outbox, runs,
 from psabridge.store.finding_reports import open_counts_by_step
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
+from psabridge.sync.deadletters import connections_of
 
 __all__ = ["connection_status"]
 
@@ -26,8 +27,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
-    """Per connection (in config order): state, last run, backlog, dead letters, open findings per step, budget."""
+def connection_status(settings: Settings, db: Database, *, only: str | None = None) -> dict[str, Any]:
+    """Per connection (config order; ``only``: that one): state, last run, backlog, dead letters, findings, budget."""
     with db.session() as session:
         states = sync_state.poll_states(session)
         open_deliveries = inbox.count_by_connection(session, inbox.OPEN)
@@ -37,6 +38,8 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
         open_findings = open_counts_by_step(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
+            if only is not None and conn.name != only:
+                continue
             state = states.get(conn.name)
             last = runs.last_run(session, conn.name)
             out[conn.name] = {
@@ -72,15 +75,7 @@ def connection_status(settings: Settings, db: Database) -> dict[str, Any]:
 def _dead_letters_by_connection(session: Session) -> Counter[str]:
     """Dead letters not replayed, per connection: a write-back's on its target, any other job's on its connection."""
     letters = deadletters.list_dead_letters(session, limit=None)
-    dispatch_ids = [int(d.args[0]) for d in letters if d.actor == "dispatch" and d.args]
-    targets = outbox.targets_of(session, dispatch_ids)
-    dead: Counter[str] = Counter()
-    for letter in letters:
-        if letter.actor == "dispatch" and letter.args:
-            dead[targets.get(int(letter.args[0]), "?")] += 1
-        elif letter.args:
-            dead[str(letter.args[0])] += 1
-    return dead
+    return Counter(connections_of(session, letters).values())
 
 
 def _budget(conn: ConnectionSettings, broker_url: str, namespace: str) -> dict[str, Any]:

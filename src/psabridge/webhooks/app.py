@@ -13,6 +13,11 @@ queues an ingest, which re-fetches the ticket. Every answer is JSON and none is 
   (the next poll still finds the change); or a malformed request (a Content-Length that lies);
 * 413 body over ``max_body`` bytes (read in chunks, stopped at the limit); 415 not JSON; 431 headers too large;
 * 503 ``{"error": ..., "retry": true}``: only when our own store or shared budget store is down (the vendor retries).
+
+Beside it: ``GET /healthz`` (the process is up: 200 ``{"ok": true}``), ``GET /readyz`` (200 when the database, the
+broker and every enabled connection's last vendor contact are fine, else 503 naming what is down; health.py) and
+``GET /metrics`` (Prometheus text format; metrics.py). Every answered delivery is counted (accepted, duplicate,
+rejected by reason), labelled with its connection only when that names an enabled one.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import dramatiq
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from psabridge import metrics
 from psabridge.connectors.base import WebhookEvent
 from psabridge.errors import ConfigError, PermanentError, RetryLaterError, WebhookVerificationError
 from psabridge.log import get_logger
 from psabridge.store import inbox
 from psabridge.sync.context import SyncContext
+from psabridge.webhooks.health import Health
 from psabridge.webhooks.intake import MAX_BODY, Refused, check_content_type, read_body, request_headers
 from psabridge.webhooks.stored import RecentCount, stored_headers, stored_text
 
@@ -48,32 +56,60 @@ _MAX_DELIVERY_ID = 200  # inbox.delivery_id
 
 
 def create_app(
-    ctx: SyncContext, *, max_body: int = MAX_BODY, unreadable_per_hour: int = UNREADABLE_PER_HOUR
+    ctx: SyncContext,
+    *,
+    broker: dramatiq.Broker | None = None,
+    max_body: int = MAX_BODY,
+    unreadable_per_hour: int = UNREADABLE_PER_HOUR,
 ) -> Starlette:
-    """The receiver as an ASGI app over a sync context (its store, connectors and work queue)."""
+    """The receiver as an ASGI app over a sync context (its store, connectors and work queue).
+
+    Args:
+        ctx: the sync context.
+        broker: the process's broker, checked by /readyz and counted by /metrics (None: neither).
+        max_body: the largest body read, in bytes.
+        unreadable_per_hour: failed inbox rows per connection and hour for authentic unreadable bodies.
+    """
     receiver = Receiver(ctx, unreadable_per_hour=unreadable_per_hour)
+    checks = Health(ctx, broker)
+    known = {c.name for c in ctx.settings.connections if c.enabled}
 
     async def webhook(request: Request) -> Response:
         connection = request.path_params["connection"]
+        label = connection if connection in known else metrics.UNKNOWN_CONNECTION
         try:
             headers = request_headers(request.scope["headers"])
             check_content_type(headers)
             body = await read_body(request.stream(), headers.get("content-length"), max_body)
         except Refused as refused:
             _log.info("webhook refused", connection=connection[:100], status=refused.status, reason=refused.args[0])
+            metrics.webhook_delivery(label, refused.status)
             return JSONResponse(refused.answer, status_code=refused.status)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening for the answer
         status, answer = await run_in_threadpool(receiver.receive, connection, headers, body)
+        metrics.webhook_delivery(label, status, duplicate=bool(answer.get("duplicate")))
         return JSONResponse(answer, status_code=status)
 
-    async def health(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> JSONResponse:
+        ready = await run_in_threadpool(checks.readiness)
+        return JSONResponse(
+            {"ok": ready.ok, "down": ready.down, "checks": ready.checks}, status_code=200 if ready.ok else 503
+        )
+
+    async def metrics_page(request: Request) -> Response:
+        gauges = await run_in_threadpool(checks.gauges)
+        return Response(metrics.exposition(gauges), media_type=metrics.CONTENT_TYPE)
 
     return Starlette(
         routes=[
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
         ]
     )
 

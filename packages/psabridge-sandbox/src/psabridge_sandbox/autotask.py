@@ -509,6 +509,23 @@ class AutotaskSimulator:
                 return JSONResponse({"itemId": registry.exclude(entity, hook.id, body, self.directory.resources)})
             return _items(list(hook.excluded.values()))
 
+        async def query(request: Request) -> Response:
+            # GET ?search= or POST: {"filter": [...]} like every entity's query (ATDOCS REST_Basic_query_calls); the
+            # sandbox reads "eq" on a top-level property (e.g. name) and "exist"; the secret key is never shown.
+            if request.method == "POST":
+                spec: Any = await _json_object(request)
+            else:
+                try:
+                    spec = json.loads(request.query_params.get("search") or "{}")
+                except ValueError as exc:
+                    raise VendorError(500, "search is not JSON") from exc
+            wanted = [f for f in (spec.get("filter") or []) if isinstance(f, dict) and f.get("op") == "eq"]
+            found = [hook.render() for hook in registry.hooks.values() if hook.entity == entity]
+            for cond in wanted:
+                name = str(cond.get("field", ""))
+                found = [h for h in found if str(h.get(name[:1].lower() + name[1:])) == str(cond.get("value"))]
+            return _items(found)
+
         async def field_ids(request: Request) -> Response:
             # n8nAT reads the webhook-supported fields from the fieldID picklist of <Entity>WebhookFields.
             values = [PickValue(number, name) for name, number in WEBHOOK_FIELD_IDS[entity].items()]
@@ -518,6 +535,7 @@ class AutotaskSimulator:
 
         self._route(base, create, ["POST"])
         self._route(base, update, ["PATCH"])
+        self._route(f"{base}/query", query, ["GET", "POST"])
         self._route(f"{base}/{{id:int}}", get, ["GET"])
         self._route(f"{base}/{{id:int}}", delete, ["DELETE"])
         self._route(f"{base}/{{parentId:int}}/Fields", fields, ["GET", "POST"])

@@ -23,7 +23,6 @@ from psabridge_sandbox.world import World
 __all__ = [
     "API_RESOURCE_ID",
     "COMPANY_IDS",
-    "MIRRORED_CLIENTS",
     "NOTE_FIELDS",
     "READ_ONLY",
     "TICKET_FIELDS",
@@ -279,11 +278,11 @@ _RESOLVE_HOURS = {Priority.P1: 4, Priority.P2: 8, Priority.P3: 24, Priority.P4: 
 # --- companies, resources, contacts ---------------------------------------------------------------------------------
 
 OWNER_COMPANY_ID = 0
-COMPANY_IDS: dict[str, int] = {"initech": 1001, "umbrella": 1002, "globex": 1003}
-"""Tenant key -> Autotask company id (config/psabridge.yaml maps 0 and 1001 to initech, 1002 to umbrella; 1003 is
-Globex, whose tickets reach this Autotask only as mirrors of its own Freshservice: the demo's link)."""
-MIRRORED_CLIENTS: tuple[str, ...] = ("globex",)
-"""Clients the partner serves from another system: a company and contacts here, no seed tickets."""
+COMPANY_IDS: dict[str, int] = {"initech": 1001, "umbrella": 1002}
+"""Tenant key -> Autotask company id (config/psabridge.yaml maps 0 and 1001 to initech, 1002 to umbrella)."""
+LINKED_COMPANY_IDS: dict[str, int] = {"globex": 1003}
+"""Clients the partner serves whose tickets start in another system (Globex's Freshservice): a company with no seed
+tickets, for a link that mirrors them into Autotask (the chaos run maps 1003 to globex)."""
 API_RESOURCE_ID = 29682999
 """The resource behind the API user: every change made through the API is made as it (or as the impersonated one)."""
 ROLES: dict[int, tuple[int, str]] = {1: (29683394, "Help Desk"), 2: (29683395, "Engineer"), 3: (29683396, "Architect")}
@@ -307,7 +306,7 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
     since = anchor - timedelta(days=365)
     directory = Directory()
     directory.companies[OWNER_COMPANY_ID] = _company(OWNER_COMPANY_ID, "Initech IT (co-managed)", "0", 2, since)
-    for key in (*tenants, *(k for k in MIRRORED_CLIENTS if k not in tenants)):
+    for key in tenants:
         tenant = world.tenant(key)
         company_id = COMPANY_IDS[key]
         directory.companies[company_id] = _company(company_id, tenant.name, tenant.identifier, 1, since)
@@ -325,6 +324,9 @@ def build_directory(world: World, tenants: Sequence[str], anchor: datetime) -> D
                 "createDate": since,
                 "lastActivityDate": since,
             }
+    for key, company_id in LINKED_COMPANY_IDS.items():
+        tenant = world.tenant(key)
+        directory.companies[company_id] = _company(company_id, tenant.name, tenant.identifier, 1, since)
     for tech in world.technicians:
         resource_id = _RESOURCE_BASE + tech.id
         role = ROLES[tech.tier][0]

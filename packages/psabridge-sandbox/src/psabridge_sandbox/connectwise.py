@@ -194,6 +194,7 @@ class ConnectWiseSimulator:
         route("/system/callbacks", self.callbacks.add, "POST")
         route("/system/callbacks/{id:int}", self.callbacks.get, "GET")
         route("/system/callbacks/{id:int}", self.callbacks.delete, "DELETE")
+        route("/system/callbacks/{id:int}", self.callbacks.replace, "PUT")
         sim.add_route(KEY_PATH, self.callbacks.signing_key, methods=["GET"])
         sim.add_route(COMPANY_INFO, self.company_info, methods=["GET"], case_sensitive=False)
 
@@ -426,7 +427,10 @@ class ConnectWiseSimulator:
     def _churn_create(self) -> dict[str, Any]:
         ids = self.tickets.ids()
         template = self.tickets[ids[int(self.rng.random() * len(ids))]].data
-        return {**template, "summary": f"New while paging: {template['summary']}"[:100], "_updatedBy": "zadmin"}
+        # A person's new ticket, shaped like an existing one but without the integration's externalXRef: a copy of
+        # a mirror's marker would be a second mirror of the same source to every client that looks markers up.
+        fresh = {k: v for k, v in template.items() if k != "externalXRef"}
+        return {**fresh, "summary": f"New while paging: {template['summary']}"[:100], "_updatedBy": "zadmin"}
 
     # --- changes -----------------------------------------------------------------------------------------------
 

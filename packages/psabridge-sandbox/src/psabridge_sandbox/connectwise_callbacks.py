@@ -143,7 +143,35 @@ class CallbackHub:
 
     async def add(self, request: Request) -> Response:
         """POST /system/callbacks: register a receiver (type Ticket; level Owner, Board or Ticket)."""
-        body = await json_body(request)
+        record = self._record(await json_body(request))
+        with self.host.lock:
+            callback_id = self._next
+            self._next += 1
+            record["id"] = callback_id
+        self._subscribe(record)
+        return self.host.json_response(request, record, status=201)
+
+    async def replace(self, request: Request) -> Response:
+        """PUT /system/callbacks/{id}: the whole callback replaced (ConnectWise's PUT semantics; the id stays)."""
+        callback_id = request.path_params["id"]
+        with self.host.lock:
+            known = callback_id in self._callbacks
+        if not known:
+            raise VendorError(404, f"Callback recId {callback_id} not found", code="NotFound")
+        record = {**self._record(await json_body(request)), "id": callback_id}
+        self.host.simulator.webhooks.unsubscribe(str(callback_id))
+        self._subscribe(record)
+        return self.host.json_response(request, record)
+
+    def _subscribe(self, record: dict[str, Any]) -> None:
+        callback_id = int(record["id"])
+        data = {**record, "callbackId": callback_id}
+        self.host.simulator.webhooks.subscribe(record["url"], id=str(callback_id), data=data)
+        with self.host.lock:
+            self._callbacks[callback_id] = record
+
+    def _record(self, body: Any) -> dict[str, Any]:
+        """A callback as stored and shown, from a request body (400 InvalidObject naming what is wrong)."""
         if not isinstance(body, dict):
             raise CwError(400, "The request body must be a callback object", code="InvalidObject")
         url, kind, level = body.get("url"), str(body.get("type", "")), str(body.get("level", ""))
@@ -155,11 +183,8 @@ class CallbackHub:
             )
         if level.lower() not in ("owner", "board", "ticket"):
             raise invalid("InvalidValue", "level must be Owner, Board or Ticket", "level", resource="callbackEntry")
-        with self.host.lock:
-            callback_id = self._next
-            self._next += 1
-        record = {
-            "id": callback_id,
+        return {
+            "id": 0,
             "description": str(body.get("description", ""))[:100],
             "url": url,
             "objectId": int(body.get("objectId") or 0),
@@ -172,10 +197,6 @@ class CallbackHub:
             "isSelfSuppressedFlag": bool(body.get("isSelfSuppressedFlag", False)),
             "_info": {"lastUpdated": stamp(self.host.tickets.stamp()), "updatedBy": API_MEMBER},
         }
-        self.host.simulator.webhooks.subscribe(url, id=str(callback_id), data={**record, "callbackId": callback_id})
-        with self.host.lock:
-            self._callbacks[callback_id] = record
-        return self.host.json_response(request, record, status=201)
 
     async def list(self, request: Request) -> Response:
         """GET /system/callbacks."""

@@ -43,7 +43,18 @@ from psabridge_sandbox.credentials import (
 from psabridge_sandbox.freshservice_records import AGENT_BASE
 from psabridge_sandbox.runner import ServiceInfo
 
-__all__ = ["CASES", "SYSTEMS", "CaseBook", "CaseName", "Desk", "Opened"]
+__all__ = [
+    "CASES",
+    "SYSTEMS",
+    "AutotaskDesk",
+    "CaseBook",
+    "CaseName",
+    "ConnectWiseDesk",
+    "Desk",
+    "FreshserviceDesk",
+    "Opened",
+    "ServiceNowDesk",
+]
 
 SYSTEMS = ("connectwise", "autotask", "servicenow", "freshservice")
 CaseName = Literal["password_reset", "outage_wrong_priority", "weak_resolve", "bare_escalation"]
@@ -90,6 +101,10 @@ class Desk(Protocol):
         """The texts of the ticket's internal notes, in the vendor's internal form, oldest first."""
         ...
 
+    def all_notes(self, ticket_id: str) -> list[str]:
+        """The texts of all the ticket's notes, internal and public (the requester sees the public ones)."""
+        ...
+
     def close(self) -> None:
         """Release the HTTP client."""
         ...
@@ -134,8 +149,14 @@ class ConnectWiseDesk:
         self.http.patch(f"/service/tickets/{ticket_id}", json=patch).raise_for_status()
 
     def internal_notes(self, ticket_id: str) -> list[str]:
+        return [str(n.get("text", "")) for n in self._notes(ticket_id) if n.get("internalAnalysisFlag")]
+
+    def all_notes(self, ticket_id: str) -> list[str]:
+        return [str(n.get("text", "")) for n in self._notes(ticket_id)]
+
+    def _notes(self, ticket_id: str) -> list[dict[str, Any]]:
         notes = self.http.get(f"/service/tickets/{ticket_id}/notes", params={"pageSize": "1000"}).raise_for_status()
-        return [str(n.get("text", "")) for n in notes.json() if n.get("internalAnalysisFlag")]
+        return list(notes.json())
 
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         """The ticket as the API returns it."""
@@ -180,8 +201,13 @@ class AutotaskDesk:
         self.http.patch("Tickets", json={"id": int(ticket_id), **fields}).raise_for_status()
 
     def internal_notes(self, ticket_id: str) -> list[str]:
-        items = self.http.get(f"Tickets/{ticket_id}/Notes").raise_for_status().json()["items"]
-        return [str(n.get("description", "")) for n in items if n.get("publish") == self.INTERNAL_ONLY]
+        return [str(n.get("description", "")) for n in self._notes(ticket_id) if n.get("publish") == self.INTERNAL_ONLY]
+
+    def all_notes(self, ticket_id: str) -> list[str]:
+        return [str(n.get("description", "")) for n in self._notes(ticket_id)]
+
+    def _notes(self, ticket_id: str) -> list[dict[str, Any]]:
+        return list(self.http.get(f"Tickets/{ticket_id}/Notes").raise_for_status().json()["items"])
 
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         """The ticket as the API returns it."""
@@ -228,10 +254,15 @@ class ServiceNowDesk:
         self.http.patch(f"/api/now/table/incident/{ticket_id}", json=fields).raise_for_status()
 
     def internal_notes(self, ticket_id: str) -> list[str]:
-        query = {"sysparm_query": f"element_id={ticket_id}^element=work_notes^ORDERBYsys_created_on",
-                 "sysparm_limit": "1000"}  # fmt: skip
-        rows = self.http.get("/api/now/table/sys_journal_field", params=query).raise_for_status().json()["result"]
-        return [str(r["value"]) for r in rows]
+        return [str(r["value"]) for r in self._journal(ticket_id) if r.get("element") == "work_notes"]
+
+    def all_notes(self, ticket_id: str) -> list[str]:
+        """Work notes and comments (the journal)."""
+        return [str(r["value"]) for r in self._journal(ticket_id)]
+
+    def _journal(self, ticket_id: str) -> list[dict[str, Any]]:
+        query = {"sysparm_query": f"element_id={ticket_id}^ORDERBYsys_created_on", "sysparm_limit": "1000"}
+        return list(self.http.get("/api/now/table/sys_journal_field", params=query).raise_for_status().json()["result"])
 
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         """The incident as the table API returns it."""
@@ -277,9 +308,19 @@ class FreshserviceDesk:
     def escalate(self, ticket_id: str, queue: str) -> None:
         self.http.put(f"tickets/{ticket_id}", json={"group_id": self.group(queue)}).raise_for_status()
 
+    def tag(self, ticket_id: str, *tags: str) -> None:
+        """Set the ticket's tags (Freshservice tickets carry a list of tags; the other vendors' tickets have none)."""
+        self.http.put(f"tickets/{ticket_id}", json={"tags": list(tags)}).raise_for_status()
+
     def internal_notes(self, ticket_id: str) -> list[str]:
+        return [_text(c) for c in self._conversations(ticket_id) if c.get("private")]
+
+    def all_notes(self, ticket_id: str) -> list[str]:
+        return [_text(c) for c in self._conversations(ticket_id)]
+
+    def _conversations(self, ticket_id: str) -> list[dict[str, Any]]:
         found = self.http.get(f"tickets/{ticket_id}/conversations").raise_for_status().json()["conversations"]
-        return [str(c.get("body_text") or _TAGS.sub(" ", str(c.get("body", "")))) for c in found if c.get("private")]
+        return list(found)
 
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         """The ticket as the API returns it."""
@@ -351,6 +392,10 @@ class CaseBook:
         desk.escalate(ticket_id, "Networking")
         desk.note(ticket_id, "Please assist.")
         return Opened(system, ticket_id, summary, "bare_escalation")
+
+
+def _text(conversation: Mapping[str, Any]) -> str:
+    return str(conversation.get("body_text") or _TAGS.sub(" ", str(conversation.get("body", ""))))
 
 
 def _unique(summary: str, tag: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from psabridge_sandbox.autotask_data import QUEUES, resource_of
+from psabridge_sandbox.autotask_data import COMPANY_IDS, QUEUES, resource_of
 from psabridge_sandbox.credentials import FS_WEBHOOK_SECRET, SN_WEBHOOK_SECRET
 from psabridge_sandbox.desk import AutotaskDesk, ConnectWiseDesk, Desk, FreshserviceDesk, Level, ServiceNowDesk
 from psabridge_sandbox.people import WRITES
@@ -67,6 +67,8 @@ class Morning:
     def desk(self, system: str, tenant: str) -> Desk:
         """The desk of ``system`` working for client ``tenant`` (ServiceNow and Freshservice are one client's)."""
         tenant = tenant or ("acme" if system == "connectwise" else "initech")  # any client: the ticket has its own
+        if system == "autotask" and tenant not in COMPANY_IDS:
+            tenant = "initech"  # Globex's tickets reach Autotask only as mirrors: nobody opens one there
         key = (system, tenant if system in ("connectwise", "autotask") else "")
         if key not in self._desks:
             info = self.runner.infos[system]

@@ -31,6 +31,7 @@ __all__ = [
     "QueuedEntry",
     "count_by_status",
     "count_by_target",
+    "count_by_type",
     "count_unfinished",
     "enqueue_actions",
     "enqueue_new",
@@ -348,3 +349,11 @@ def targets_of(session: Session, outbox_ids: Iterable[int]) -> dict[int, str]:
         query = sa.select(OutboxAction.id, OutboxAction.target).where(OutboxAction.id.in_(chunk))
         found.update({int(outbox_id): str(target) for outbox_id, target in session.execute(query)})
     return found
+
+
+def count_by_type(session: Session) -> Counter[tuple[str, str]]:
+    """Actions per (action type, status): notes, field changes, routes, pages and posts written or not."""
+    query = sa.select(OutboxAction.action_type, OutboxAction.status, sa.func.count()).group_by(
+        OutboxAction.action_type, OutboxAction.status
+    )
+    return Counter({(str(kind), str(status)): int(count) for kind, status, count in session.execute(query)})

@@ -3,6 +3,7 @@
 
 Usage: python3 run.py bench backfill [--sizes 10000,100000] [--vendors connectwise,autotask,servicenow,freshservice]
        [--databases sqlite,postgresql] [--postgres URL] [--limited-size 10000] [--limited-vendors ...] [--no-plain]
+       [--baseline EARLIER.jsonl]
 
 Prints one JSON line per vendor, size and database, then one per vendor for the run under the default limits:
 
@@ -177,6 +178,12 @@ class _Discard:
     def poll(self, connection: str, *, delay: float | None = None) -> None:
         """Polls are run directly."""
 
+    def evaluate(self, ticket_key: str, *, delay: float | None = None) -> None:
+        """The rules' evaluation of a stored ticket is a job of its own (``bench rules`` measures it), not ingest."""
+
+    def notify(self, outbox_id: int) -> None:
+        """No pages or chat posts in a backfill."""
+
 
 def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -305,7 +312,11 @@ def _plain_connectwise(base: str, pool: ThreadPoolExecutor) -> int:
     from psabridge_sandbox.credentials import CW_CLIENT_ID, CW_COMPANY, CW_PRIVATE_KEY, CW_PUBLIC_KEY
 
     auth = httpx.BasicAuth(f"{CW_COMPANY}+{CW_PUBLIC_KEY}", CW_PRIVATE_KEY)
-    client = httpx.Client(base_url=base, auth=auth, headers={"clientId": CW_CLIENT_ID}, timeout=120)
+    headers = {"clientId": CW_CLIENT_ID}
+    if not base.rstrip("/").endswith("/apis/3.0"):  # the codebase first, as every ConnectWise client does
+        info = _json(httpx.get(f"{base.rstrip('/')}/login/companyinfo/{CW_COMPANY}", headers=headers, timeout=120))
+        base = f"{base.rstrip('/')}/{info['Codebase']}apis/3.0"
+    client = httpx.Client(base_url=base, auth=auth, headers=headers, timeout=120)
     count, last = 0, 0
     while True:
         params = {"pageSize": 1000, "orderBy": "id asc", "conditions": f"id > {last}"}
@@ -314,8 +325,10 @@ def _plain_connectwise(base: str, pool: ThreadPoolExecutor) -> int:
             return count
         ids = [t["id"] for t in page]
         list(pool.map(lambda i: _json(client.get(f"/service/tickets/{i}/notes", params={"pageSize": 1000})), ids))
-        conditions = f'chargeToType = "ServiceTicket" and chargeToId in ({",".join(map(str, ids))})'
-        _json(client.get("/time/entries", params={"conditions": conditions, "pageSize": 1000}))
+        for start in range(0, len(ids), 150):  # as the connector: 150 ids a condition
+            listed = ",".join(map(str, ids[start : start + 150]))
+            conditions = f'chargeToType = "ServiceTicket" and chargeToId in ({listed})'
+            _json(client.get("/time/entries", params={"conditions": conditions, "pageSize": 1000}))
         count += len(page)
         last = ids[-1]
 
@@ -357,10 +370,12 @@ def _plain_servicenow(base: str, pool: ThreadPoolExecutor) -> int:
         rows = page["result"]
         if not rows:
             return count
-        ids = ",".join(r["sys_id"] for r in rows)
-        for table, field in (("sys_journal_field", "element_id"), ("task_time_worked", "task")):
-            params = {"sysparm_query": f"{field}IN{ids}", "sysparm_limit": 10_000}
-            _json(client.get(f"/api/now/table/{table}", params=params))
+        sys_ids = [r["sys_id"] for r in rows]
+        for start in range(0, len(sys_ids), 150):  # as the connector: a request line stays under Tomcat's 8 KB
+            ids = ",".join(sys_ids[start : start + 150])
+            for table, field in (("sys_journal_field", "element_id"), ("task_time_worked", "task")):
+                params = {"sysparm_query": f"{field}IN{ids}", "sysparm_limit": 10_000}
+                _json(client.get(f"/api/now/table/{table}", params=params))
         count += len(rows)
         last = rows[-1]["sys_id"]
 
@@ -425,6 +440,13 @@ def main() -> int:
     parser.add_argument("--limited-size", type=int, default=10_000, help="0: skip the run under the default limits")
     parser.add_argument("--limited-vendors", default=None, help="default: --vendors")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain client")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="JSON lines of an earlier run: their plain-client figures give the floors of this run's limited backfills "
+        "(run the unlimited sizes once, then the limited ones per vendor with --sizes '' --baseline FILE)",
+    )
     parser.add_argument("--serve", nargs=3, metavar=("TICKETS", "LIMITS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--pipeline", nargs=5, metavar=("VENDOR", "CONFIG", "ROOT", "DB", "MODE"), help=argparse.SUPPRESS
@@ -443,6 +465,11 @@ def main() -> int:
         return 0
     vendors = args.vendors.split(",")
     plain_by_vendor: dict[tuple[str, int], dict[str, Any]] = {}
+    if args.baseline is not None:
+        for line in args.baseline.read_text().splitlines():
+            earlier = json.loads(line) if line.strip().startswith("{") else {}
+            if "plain" in earlier:
+                plain_by_vendor[(earlier["vendor"], int(earlier["size"]))] = earlier["plain"]
     for size in [int(s) for s in args.sizes.split(",") if s]:
         with sandbox(size, "off") as (config, roots):
             for vendor in vendors:

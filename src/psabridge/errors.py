@@ -13,7 +13,8 @@
     ├── PermanentError               the vendor refused this request for good; do not retry it
     │   ├── NotFoundError            the record does not exist (or is hidden from us)
     │   ├── ConflictError            the record changed underneath us, or already exists
-    │   └── WebhookVerificationError a webhook delivery failed verification (bad or missing signature)
+    │   ├── WebhookVerificationError a webhook delivery failed verification (bad or missing signature)
+    │   └── TenancyError             refused: the write would carry one tenant's ticket into another's system
     └── BugError                     psabridge itself is wrong: a developer must look
 
 Every error carries the vendor's own message where there is one (``vendor_message``), the HTTP status and the
@@ -37,6 +38,7 @@ __all__ = [
     "PsaBridgeError",
     "RateLimitedError",
     "RetryLaterError",
+    "TenancyError",
     "WebhookVerificationError",
 ]
 
@@ -160,6 +162,10 @@ class ConflictError(PermanentError):
 
 class WebhookVerificationError(PermanentError):
     """A webhook delivery failed verification: missing, wrong or stale signature or secret."""
+
+
+class TenancyError(PermanentError):
+    """Refused before sending: the write would carry one tenant's ticket into another tenant's system or company."""
 
 
 class BugError(PsaBridgeError):

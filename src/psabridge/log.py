@@ -22,10 +22,19 @@ _SECRET_KEY = re.compile(
     r"credential|x-sn-apikey|^key$)",
     re.IGNORECASE,
 )
-# Secrets that hide inside free text: auth headers, basic-auth URLs, key=value pairs.
+# Secrets that hide inside free text: auth headers, user:password@ URLs (any scheme: a database or broker URL too),
+# key=value pairs, and secret headers a vendor echoes back in an error body ("Secret: ...", "ApiIntegrationCode: ..."
+# as Autotask takes them, "clientId" as ConnectWise does; VENDOR-APIS.md).
 _TEXT_PATTERNS = (
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{6,}"), r"\1 " + MASK),
-    (re.compile(r"(?i)(https?://)[^\s/:@]+:[^\s/@]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/:@]*:[^\s/@]+@"), r"\1" + MASK + "@"),
+    (
+        re.compile(
+            r"(?i)\b(secret|apiintegrationcode|clientid|client_secret|x-api-key|x-sn-apikey|x-webhook-secret|"
+            r"webhook-secret|access_token|refresh_token|password)([\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)[^\s\"',;&}\]]+"
+        ),
+        r"\1\2" + MASK,
+    ),
     (
         re.compile(r"(?i)\b(password|secret|token|api_key|apikey|signing_key|private_key)=([^\s&\"']+)"),
         r"\1=" + MASK,

@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from psabridge.default_mappings import BUILTIN, UnknownMappingError, resolve_mapping
 from psabridge.errors import ConfigError
+from psabridge.log import mask_text, sanitize_url
 from psabridge.model import System
 from psabridge.yamlsource import LocatedYaml, Problem, YamlError, format_loc, load_yaml, problems_from_validation
 
@@ -236,7 +237,12 @@ class LinkEnd(_Section):
     connection: str
     where: dict[str, JsonValue] = Field(default_factory=dict, description="canonical field -> value(s) to match")
     queue: str | None = None
-    tenant: str | None = None
+    tenant: str | None = Field(
+        default=None,
+        description="from: only this client's tickets (required from a connection of several clients); to: the "
+        "client whose company new mirrors are created under (required into such a connection); never another "
+        "client than the source's (psabridge/tenancy.py)",
+    )
     fields: dict[str, JsonValue] = Field(default_factory=dict, description="canonical fields set on a new mirror")
 
 
@@ -377,14 +383,16 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql://", "postgres://")):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite:", "postgresql+psycopg://")):
-            raise ValueError(f"{value!r} is not a database URL psabridge supports (sqlite:///... or postgresql://...)")
+            shown = sanitize_url(value)  # never echo its password
+            raise ValueError(f"{shown!r} is not a database URL psabridge supports (sqlite:///... or postgresql://...)")
         return value
 
     @field_validator("broker")
     @classmethod
     def _broker(cls, value: str) -> str:
         if value != "embedded" and not re.match(r"^(redis|rediss|amqp|amqps)://", value):
-            raise ValueError(f"{value!r} is not a broker psabridge supports (embedded, redis://... or amqp://...)")
+            shown = sanitize_url(value)  # never echo its password
+            raise ValueError(f"{shown!r} is not a broker psabridge supports (embedded, redis://... or amqp://...)")
         return value
 
     @model_validator(mode="after")
@@ -393,10 +401,6 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"connection names must be unique; repeated: {', '.join(dupes)}")
-        for conn in self.connections:
-            for tenant in [conn.tenant, *conn.tenants.values()]:
-                if tenant and tenant not in self.tenants:
-                    raise ValueError(f"connection {conn.name!r} names tenant {tenant!r}, which is not under tenants:")
         for link in self.links:
             for end in (link.from_, link.to):
                 if end.connection not in names:
@@ -422,8 +426,13 @@ class Settings(BaseSettings):
         raise ConfigError(f"no connection named {name!r}; configured: {', '.join(c.name for c in self.connections)}")
 
     def safe_dump(self) -> dict[str, Any]:
-        """The settings as JSON-safe data, secrets left out (credential references are names, not values)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The settings as JSON-safe data, secrets left out.
+
+        Credential references are names, not values; a password in the database or broker URL is masked.
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        data["database"], data["broker"] = mask_text(self.database), mask_text(self.broker)
+        return data
 
 
 class SettingsError(ConfigError):
@@ -479,6 +488,7 @@ def load_settings(
         ) from exc
     settings._source = file.resolve()
     problems = _check_options(settings, located, origins)
+    problems += _check_tenancy(settings, located, origins)
     problems += _resolve(settings, located, env, origins, secrets=secrets)
     if problems:
         raise SettingsError(problems)
@@ -584,6 +594,27 @@ def _check_options(
                 exc, located, prefix=prefix, fields_at=lambda loc, names=names: names, origins=origins
             )
     return problems
+
+
+def _check_tenancy(
+    settings: Settings, located: LocatedYaml, origins: Mapping[tuple[str | int, ...], str]
+) -> list[Problem]:
+    """Tenants named anywhere must be defined under ``tenants:``; no link may cross tenants (psabridge/tenancy.py)."""
+    from psabridge.tenancy import link_problems, named_tenants  # on use: tenancy reads these settings' models
+
+    def problem(loc: tuple[str | int, ...], message: str) -> Problem:
+        where = origins.get(loc)
+        if where:
+            return Problem(where, None, format_loc(loc), message)
+        return Problem(located.file, located.line_of(loc), format_loc(loc), message)
+
+    defined = ", ".join(sorted(settings.tenants)) or "none"
+    problems = [
+        problem(loc, f"tenant {tenant!r} is not defined under tenants: ({defined})")
+        for loc, tenant in named_tenants(settings)
+        if tenant not in settings.tenants
+    ]
+    return problems + [problem(loc, message) for loc, message in link_problems(settings)]
 
 
 def _resolve(

@@ -5,9 +5,9 @@ It sits below both layers, so the pure mapping layer depends on these plain data
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from psabridge.model import System, UtcDateTime
 
@@ -56,12 +56,34 @@ class VendorMetadata(BaseModel):
             return found
         return tuple(c for c in found if c.scope in (None, scope))
 
+    _by_value: dict[tuple[str, str | None], tuple[tuple[Choice, ...], dict[str, Choice]]] = PrivateAttr(
+        default_factory=dict
+    )
+
+    def choice_of(self, field_name: str, value: str, scope: str | None = None) -> Choice | None:
+        """The choice of ``field_name`` with this value (in ``scope`` or unscoped): the first active, else the first.
+
+        Indexed by value once per field and scope: a backfill looks up several ids per ticket (queues, resources,
+        picklists) in lists of hundreds of choices. The index is checked against the field's choices, so a copy of
+        this metadata with other choices (``model_copy(update=...)`` shares private attributes) never reads a stale one.
+        """
+        found = self.fields.get(field_name, ())
+        cache = cast(dict[str, Any], self.__pydantic_private__)["_by_value"]  # not through pydantic's __getattr__
+        entry = cache.get((field_name, scope))
+        if entry is None or entry[0] is not found:
+            index: dict[str, Choice] = {}
+            for choice in self.choices(field_name, scope):
+                current = index.get(choice.value)
+                if current is None or (choice.active and not current.active):
+                    index[choice.value] = choice
+            entry = (found, index)
+            cache[(field_name, scope)] = entry
+        return cast(Choice | None, entry[1].get(value))
+
     def label_of(self, field_name: str, value: str, scope: str | None = None) -> str | None:
         """The label of a value, or None if the vendor does not know it."""
-        for choice in self.choices(field_name, scope):
-            if choice.value == value:
-                return choice.label
-        return None
+        choice = self.choice_of(field_name, value, scope)
+        return choice.label if choice is not None else None
 
     def value_of(self, field_name: str, label: str, scope: str | None = None) -> str | None:
         """The value of a label (case-insensitive), or None if the vendor does not know it."""

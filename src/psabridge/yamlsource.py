@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from psabridge.log import mask_text
+
 __all__ = ["LocatedYaml", "Problem", "YamlError", "format_loc", "load_yaml", "problems_from_validation"]
 
 Loc = tuple[str | int, ...]
@@ -156,7 +158,7 @@ def _message(error: Mapping[str, Any], siblings: Iterable[str]) -> str:
     msg = str(error.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
-    return msg
+    return mask_text(msg)  # a validator may echo the value: a URL's password never reaches the screen
 
 
 def problems_from_validation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,12 @@ def make_client(fake_time: FakeTime, namespace: str) -> Iterator[ClientFactory]:
 
 @pytest.fixture
 def captured_logs() -> Iterator[list[dict[str, Any]]]:
-    """Every structlog event emitted during the test (the dicts handed to the renderer)."""
-    with structlog.testing.capture_logs() as logs:
-        yield logs
+    """Every structlog event emitted during the test (the dicts handed to the renderer), debug ones included
+    (per-request lines are at debug, and an earlier test may have configured a higher level)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-import structlog
 from pydantic import SecretStr
 
 import psabridge_sandbox
@@ -206,11 +205,13 @@ def test_opsgenie_errors_have_the_described_shape_and_a_bad_key_is_not_retried(r
 # --- chat ------------------------------------------------------------------------------------------------------------
 
 
-def test_a_slack_post_is_sent_once_and_its_secret_url_is_never_logged(roots: dict[str, str]) -> None:
+def test_a_slack_post_is_sent_once_and_its_secret_url_is_never_logged(
+    roots: dict[str, str], captured_logs: list[dict[str, Any]]
+) -> None:
     channel = f"incident-{uuid.uuid4().hex[:6]}"
     made = make("slack", roots["chat"], webhook_url=f"{roots['chat']}/hooks/{channel}")
-    with structlog.testing.capture_logs() as logs:
-        assert made.notifier.post("P1 #493: email down") == {"status": 200, "body": "ok"}
+    logs = captured_logs
+    assert made.notifier.post("P1 #493: email down") == {"status": 200, "body": "ok"}
     assert [m["text"] for m in state(roots["chat"])["messages"] if m["channel"] == channel] == ["P1 #493: email down"]
     [line] = [entry for entry in logs if entry["event"] == "http.request"]
     assert line["path"] == "/***" and channel not in json.dumps(logs)

@@ -9,7 +9,13 @@ import pytest
 
 from psabridge.mapping import TRANSFORMS, TransformFailure
 from psabridge.mapping.paths import PathError, compile_path, set_path
-from psabridge.mapping.transforms import TransformContext, extract_error_codes, html_to_text, parse_vendor_datetime
+from psabridge.mapping.transforms import (
+    TransformContext,
+    extract_error_codes,
+    find_choice,
+    html_to_text,
+    parse_vendor_datetime,
+)
 from psabridge.model import System
 from psabridge.vendordata import Choice, VendorMetadata
 
@@ -158,3 +164,23 @@ def test_paths() -> None:
     set_path(patch, compile_path("custom_fields.site"), "CHI")
     assert patch == {"status": {"id": 1}, "custom_fields": {"site": "CHI"}}
     assert compile_path("a.b").is_plain and not compile_path("a[0]").is_plain
+
+
+def test_a_choice_is_found_by_value_active_first_within_its_scope_and_never_from_a_stale_index() -> None:
+    choices = (
+        Choice(value="5", label="Old New", active=False, scope="Help Desk"),
+        Choice(value="5", label="New", scope="Help Desk"),
+        Choice(value="7", label="Closed", scope="Projects"),
+        Choice(value="9", label="Any board"),
+    )
+    metadata = VendorMetadata(system=System.CONNECTWISE, fields={"status": choices})
+    assert find_choice(metadata, "status", value="5", scope="Help Desk") == choices[1]  # active wins
+    assert find_choice(metadata, "status", value="7", scope="Help Desk") is None  # another board's
+    assert find_choice(metadata, "status", value="9", scope="Help Desk") == choices[3]  # unscoped counts
+    assert find_choice(metadata, "status", value="7") == choices[2]
+    assert metadata.label_of("status", "9") == "Any board" and metadata.label_of("queue", "1") is None
+    # a copy with other choices shares pydantic's private attributes: its lookups must not use the first index
+    changed = metadata.model_copy(update={"fields": {"status": (Choice(value="5", label="Renamed"),)}})
+    assert find_choice(changed, "status", value="5", scope="Help Desk") is not None
+    assert changed.label_of("status", "5", "Help Desk") == "Renamed" and changed.label_of("status", "9") is None
+    assert metadata.label_of("status", "5", "Help Desk") == "New"

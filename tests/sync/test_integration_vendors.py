@@ -25,7 +25,7 @@ FS_TO_CW: dict[str, Any] = {
 }
 AT_TO_CW: dict[str, Any] = {
     "name": "partner-at-to-cw",
-    "from": {"connection": "partner-at", "where": {"queue": "Networking"}},
+    "from": {"connection": "partner-at", "tenant": "initech", "where": {"queue": "Networking"}},  # it holds several
     "to": {"connection": "msp-cw", "queue": "Service Desk", "tenant": "initech"},
     "own": OWN,
 }

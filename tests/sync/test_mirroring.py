@@ -148,9 +148,13 @@ def test_no_echo_loop_our_writes_coming_back_write_nothing_more(world: World) ->
         world.deliver("acme-snow", snow_id)
         world.deliver("msp-cw", cw_id)
         world.run()
-    # Then nothing more is written anywhere, and no echo is evaluated by the rules
+    # Then nothing more is written anywhere; of the echoes only the status ConnectWise's change carried into
+    # ServiceNow is evaluated (once: the pair's rules must see a technician's change on its mirror side), the
+    # echo of the mirrored note and every redelivery are not. Whether that status echo comes after the first run
+    # depends on the order of the two deliveries' jobs: when ServiceNow's re-read for the agent's note already
+    # carried the status, it was evaluated there, as the agent's change, and nothing is left to evaluate.
     assert (len(world.snow.writes), len(world.cw.writes)) == writes
-    assert len(world.evaluated) == evaluations
+    assert world.evaluated[evaluations:] in ([], [f"acme-snow:{snow_id}"])
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -17,6 +17,7 @@ from psabridge.cli.common import (
     require_connection,
 )
 from psabridge.cli.engine_opts import start_engine
+from psabridge.log import mask_secrets
 from psabridge.store import Database, upgrade
 from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.sync.deadletters import dead_letters_of, get_dead_letter, list_dead_letters, purge, replay
@@ -34,7 +35,7 @@ def _row(dead: DeadLetterEntry) -> dict[str, Any]:
         "attempts": dead.attempts,
         "failed_at": dead.failed_at.isoformat(),
         "replayed_at": dead.replayed_at.isoformat() if dead.replayed_at else None,
-        "error": dead.error,
+        "error": mask_secrets(dead.error),  # stored masked; rows from before masking at rest are masked here
     }
 
 

@@ -1,4 +1,4 @@
-"""`psabridge status`: per connection the watermark, last run, backlog, dead letters, open findings, rate budget."""
+"""`psabridge status`: per connection the watermark, last run, backlog, dead letters, refusals, findings, budget."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def status(
         typer.echo(f"  backlog        {backlog['deliveries']} to ingest, {backlog['write_backs']} to write")
         typer.echo(f"  failed         {failed['deliveries']} deliveries, {failed['write_backs']} write-backs")
         typer.echo(f"  dead letters   {state['dead_letters']}")
+        if state["refused_cross_tenant"]:
+            typer.echo(f"  cross-tenant   {state['refused_cross_tenant']} write(s) refused (see dlq list)")
         typer.echo(f"  open findings  {_findings(state['open_findings'])}")
         typer.echo(f"  rate budget    {_budget(state['budget'])}")
 

@@ -283,13 +283,16 @@ def _evaluate(rule: FieldRule, record: Any, run: _Run, name: str) -> Any:
                 raw.extend(v for v in got if not is_empty(v))
             elif not is_empty(got):
                 raw.append(got)
+        empty = not raw
     else:
         raw = None
+        empty = True
         for path in rule.paths:
             raw = path.get(record)
-            if not is_empty(raw):
+            if raw is not None and not is_empty(raw):
+                empty = False
                 break
-    if is_empty(raw):
+    if empty:
         return _default(rule, run, name, raw) if rule.default is not UNSET else UNSET
     scope = norm(rule.scope.path.get(record)) if rule.scope is not None else None
     value = raw
@@ -302,7 +305,7 @@ def _evaluate(rule: FieldRule, record: Any, run: _Run, name: str) -> Any:
             run.keep_raw(name, raw, failure.code, f"{name}: {failure.message}")
             run.note(name, rule.where, rule.source, raw, None, failure.code)
             return UNSET
-        if is_empty(value) and type(value) is not tuple:
+        if (value is None or is_empty(value)) and type(value) is not tuple:
             return _default(rule, run, name, raw)
     if rule.labels is None and rule.vmap is None:
         if rule.spec.text and type(value) is not str:

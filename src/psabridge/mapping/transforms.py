@@ -64,6 +64,9 @@ class NoArgs(_Args):
     """No arguments."""
 
 
+_NO_ARGS = NoArgs()
+
+
 TransformFn = Callable[[Any, Any, TransformContext], Any]
 
 
@@ -302,7 +305,6 @@ _CODES = re.compile(
     r"|\bAADSTS(?P<aadsts>\d{5,6})\b"
 )
 
-
 def extract_error_codes(texts: list[str]) -> tuple[str, ...]:
     """Error codes found in texts, in order of first appearance, without repeats.
 
@@ -312,6 +314,9 @@ def extract_error_codes(texts: list[str]) -> tuple[str, ...]:
     """
     seen: dict[str, None] = {}
     for text in texts:
+        lowered = text.lower()  # every match of _CODES holds one of the four below
+        if not ("0x" in lowered or "event" in lowered or "error" in lowered or "aadsts" in lowered):
+            continue  # no code can be in it: a substring test is far cheaper than the pattern over the whole text
         for match in _CODES.finditer(text):
             kind = match.lastgroup
             number = match.group(kind or 0)
@@ -467,17 +472,12 @@ def find_choice(
 
     With a scope, choices of that scope (and unscoped ones) are searched; active choices win over inactive ones.
     """
-    choices = metadata.choices(field, scope)
-    found: Choice | None = None
     if value is not None:
-        for choice in choices:
-            if choice.value == value:
-                if choice.active:
-                    return choice
-                found = found or choice
-        return found
+        return metadata.choice_of(field, value, scope)
     if label is None:
         return None
+    choices = metadata.choices(field, scope)
+    found: Choice | None = None
     wanted = label.strip().casefold()
     for choice in choices:
         if choice.label.strip().casefold() == wanted or any(
@@ -499,7 +499,7 @@ class _Lookup(_Args):
 @register_transform("lookup", args=_Lookup)
 def _lookup(value: Any, args: _Lookup, ctx: TransformContext) -> Any:
     """The label (name) of a vendor id, from the connector's metadata (queues, groups, users, picklists)."""
-    raw = _str(value, NoArgs(), ctx)
+    raw = _str(value, _NO_ARGS, ctx)
     if ctx.metadata is None or args.field not in ctx.metadata.fields:
         if args.keep_id:
             return raw

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +77,33 @@ def build_rules(
             problems.append(_problem(located, issue.loc, issue.message))
     if tenants is not None:
         known = set(tenants)
-        for tenant in document.tenants:
+        named: list[tuple[Loc, str]] = [(("tenants", tenant), tenant) for tenant in document.tenants]
+        named += list(_tenant_lists(located.data, ()))  # e.g. a change window's tenants: [acme]
+        for loc, tenant in named:
             if tenant not in known:
                 problems.append(
                     _problem(
                         located,
-                        ("tenants", tenant),
+                        loc,
                         f"tenant {tenant!r} is not under the settings' tenants: ({', '.join(sorted(known)) or 'none'})",
                     )
                 )
     if problems:
         return None, problems
     return RuleSet(document, rules, source=located.file), []
+
+
+def _tenant_lists(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every tenant key in a ``tenants: [...]`` list anywhere in the file, with where."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "tenants" and isinstance(value, list):
+                yield from (((*loc, key, i), str(t)) for i, t in enumerate(value) if isinstance(t, str | int))
+            else:
+                yield from _tenant_lists(value, (*loc, str(key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _tenant_lists(item, (*loc, index))
 
 
 def _problem(located: LocatedYaml, loc: Loc, message: str) -> Problem:

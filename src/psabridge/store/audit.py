@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_secrets, mask_text
 from psabridge.store.models import AuditEntry
 
-__all__ = ["record_audit"]
+__all__ = ["count_by_outcome", "record_audit"]
 
 
 def record_audit(
@@ -33,10 +36,20 @@ def record_audit(
             action_type=action_type,
             idempotency_key=idempotency_key,
             origin=origin,
-            request=request or {},
+            request=mask_secrets(request or {}),
             before=before,
             after=after,
             outcome=outcome,
-            error=error,
+            error=mask_text(error) if error is not None else None,  # a vendor may echo our credentials
         )
     )
+
+
+def count_by_outcome(session: Session, outcome: str) -> Counter[str]:
+    """Audit rows with ``outcome`` per connection written to (e.g. the writes the tenant guard refused)."""
+    query = (
+        sa.select(AuditEntry.connection, sa.func.count())
+        .where(AuditEntry.outcome == outcome)
+        .group_by(AuditEntry.connection)
+    )
+    return Counter({str(connection): int(count) for connection, count in session.execute(query)})

@@ -11,6 +11,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from psabridge.errors import PermanentError
+from psabridge.files import create_private, sqlite_path
 
 __all__ = ["Database", "Session", "StoreRefusedError", "make_engine"]
 
@@ -37,6 +38,9 @@ def _refusals_as_errors(engine: Engine) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite turn on WAL, foreign keys and a busy timeout for concurrent workers."""
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:  # the store holds clients' tickets: SQLite would create it world-readable (umask)
+            create_private(path)
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
 

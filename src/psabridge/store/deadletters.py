@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_secrets
 from psabridge.store.models import DeadLetter, utcnow
 from psabridge.store.statements import chunks, insert_ignore
 
@@ -90,7 +91,7 @@ def add_dead_letter(
                 "actor": actor,
                 "args": list(args),
                 "kwargs": kwargs,
-                "error": error,
+                "error": mask_secrets(error),  # a vendor may echo our credentials in its error text
                 "attempts": attempts,
                 "failed_at": utcnow(),
             }

@@ -19,6 +19,7 @@ from psabridge.store.statements import chunks
 
 __all__ = [
     "FindingValues",
+    "counts_by_rule_code",
     "open_counts_by_code",
     "save_evaluation",
     "stored_findings",
@@ -184,3 +185,22 @@ def save_evaluation(
         if r.announced:
             changes["resolution_noted"] = True
         session.execute(sa.update(table).where(table.c.id == row_id).values(**changes))
+
+
+def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int, int]]:
+    """(rule, code, findings, of which open, of which a note announced) per rule and code, by rule and code."""
+    query = (
+        sa.select(
+            FindingRow.rule,
+            FindingRow.code,
+            sa.func.count(),
+            sa.func.count(FindingRow.id).filter(FindingRow.resolved_at.is_(None)),
+            sa.func.count(FindingRow.id).filter(FindingRow.noted.is_(True)),
+        )
+        .group_by(FindingRow.rule, FindingRow.code)
+        .order_by(FindingRow.rule, FindingRow.code)
+    )
+    return [
+        (str(rule), str(code), int(total), int(unresolved), int(noted))
+        for rule, code, total, unresolved, noted in session.execute(query)
+    ]

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_text
 from psabridge.store.models import InboxDelivery, utcnow
 from psabridge.store.statements import chunks, insert_ignore
 
@@ -111,7 +112,7 @@ def fail_delivery(session: Session, connection: str, delivery_id: str, error: st
     session.execute(
         sa.update(InboxDelivery)
         .where(InboxDelivery.connection == connection, InboxDelivery.delivery_id == delivery_id)
-        .values(status=InboxStatus.FAILED.value, error=error[:2000], processed_at=utcnow())
+        .values(status=InboxStatus.FAILED.value, error=mask_text(error)[:2000], processed_at=utcnow())
     )
 
 
@@ -149,7 +150,8 @@ def close_deliveries(
     )
     if upto is not None:
         query = query.where(InboxDelivery.received_at <= upto)
-    result = session.execute(query.values(status=status.value, error=error, processed_at=utcnow()))
+    masked = mask_text(error) if error is not None else None  # a vendor may echo our credentials
+    result = session.execute(query.values(status=status.value, error=masked, processed_at=utcnow()))
     return int(getattr(result, "rowcount", 0))
 
 

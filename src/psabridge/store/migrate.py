@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from psabridge.files import create_private, sqlite_path
 from psabridge.store.db import make_engine
 
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
@@ -51,5 +52,6 @@ def head_revision() -> str | None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        create_private(path)  # readable by its owner only (SQLite itself would follow the umask)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_text
 from psabridge.model import Action, ActionAdapter
 from psabridge.store.models import OutboxAction, utcnow
 from psabridge.store.statements import chunks, insert_ignore
@@ -30,6 +31,7 @@ __all__ = [
     "QueuedEntry",
     "count_by_status",
     "count_by_target",
+    "count_by_type",
     "count_unfinished",
     "enqueue_actions",
     "enqueue_new",
@@ -243,7 +245,7 @@ def record_failure(
     row = session.get(OutboxAction, outbox_id)
     if row is None:
         return
-    row.last_error = error[:2000]
+    row.last_error = mask_text(error)[:2000]  # a vendor may echo our credentials in its error text
     row.updated_at = now
     if status is not None:
         row.status = status.value
@@ -256,7 +258,7 @@ def mark_dead(session: Session, outbox_id: int, error: str) -> None:
     row = session.get(OutboxAction, outbox_id)
     if row is not None and row.status != OutboxStatus.DONE:
         row.status = OutboxStatus.DEAD.value if row.status != OutboxStatus.FAILED else OutboxStatus.FAILED.value
-        row.last_error = error[:2000]
+        row.last_error = mask_text(error)[:2000]
 
 
 def reopen_entry(session: Session, outbox_id: int, now: datetime) -> None:
@@ -347,3 +349,11 @@ def targets_of(session: Session, outbox_ids: Iterable[int]) -> dict[int, str]:
         query = sa.select(OutboxAction.id, OutboxAction.target).where(OutboxAction.id.in_(chunk))
         found.update({int(outbox_id): str(target) for outbox_id, target in session.execute(query)})
     return found
+
+
+def count_by_type(session: Session) -> Counter[tuple[str, str]]:
+    """Actions per (action type, status): notes, field changes, routes, pages and posts written or not."""
+    query = sa.select(OutboxAction.action_type, OutboxAction.status, sa.func.count()).group_by(
+        OutboxAction.action_type, OutboxAction.status
+    )
+    return Counter({(str(kind), str(status)): int(count) for kind, status, count in session.execute(query)})

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.log import mask_text
 from psabridge.store.models import Run, RunItem, utcnow
 
 __all__ = ["RunKind", "RunStatus", "RunSummary", "finish_run", "last_run", "record_run_items", "start_run"]
@@ -56,9 +57,13 @@ def start_run(session: Session, kind: RunKind, connection: str | None, options: 
 
 def record_run_items(session: Session, run_id: int, items: Iterable[tuple[str, str, str | None]]) -> None:
     """Per-ticket outcomes of a run: (ticket key, outcome, detail), written in one batch."""
-    rows = [{"run_id": run_id, "ticket_key": k, "outcome": o, "detail": d} for k, o, d in items]
+    rows = [{"run_id": run_id, "ticket_key": k, "outcome": o, "detail": _masked(d)} for k, o, d in items]
     if rows:
         session.execute(sa.insert(RunItem), rows)
+
+
+def _masked(text: str | None) -> str | None:
+    return mask_text(text) if text is not None else None
 
 
 def finish_run(session: Session, run_id: int, *, counts: dict[str, int], error: str | None = None) -> None:
@@ -68,7 +73,7 @@ def finish_run(session: Session, run_id: int, *, counts: dict[str, int], error: 
         raise LookupError(f"no run {run_id}")
     run.finished_at = utcnow()
     run.counts = dict(counts)
-    run.error = error
+    run.error = _masked(error)  # a vendor may echo our credentials in its error text
     run.status = RunStatus.FAILED.value if error or counts.get("failed", 0) else RunStatus.OK.value
 
 

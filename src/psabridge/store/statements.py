@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from psabridge.errors import ConfigError
 
-__all__ = ["chunks", "insert_ignore"]
+__all__ = ["chunks", "insert_ignore", "upsert"]
 
 _T = TypeVar("_T")
 
@@ -32,6 +32,23 @@ def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]], 
         raise ConfigError(f"database {dialect!r} is not supported: use PostgreSQL or SQLite")
     stmt = stmt.values(list(rows)).returning(table.c[returning])
     return list(session.scalars(stmt))
+
+
+def upsert(session: Session, table: Any, row: dict[str, Any], key: str) -> None:
+    """INSERT one row, or UPDATE the row with the same ``key``.
+
+    ``INSERT .. ON CONFLICT DO UPDATE`` is exact under concurrency, where a delete-then-insert races.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - settings accept only SQLite and PostgreSQL URLs
+        raise ConfigError(f"database {dialect!r} is not supported: use PostgreSQL or SQLite")
+    stmt = stmt.values(row)
+    changes = {name: stmt.excluded[name] for name in row if name != key}
+    session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=changes))
 
 
 def chunks(items: Sequence[_T], size: int = 500) -> Iterable[list[_T]]:

@@ -42,6 +42,7 @@ __all__ = [
     "stored_versions",
     "take_write_lock",
     "take_written",
+    "tenants_of",
     "upsert_tickets",
 ]
 
@@ -443,3 +444,12 @@ def set_sla(session: Session, key: str, sla: dict[str, Any] | None) -> bool:
     if row.data.get("sla") != sla:
         row.data = {**row.data, "sla": sla}
     return True
+
+
+def tenants_of(session: Session, keys: Iterable[str]) -> dict[str, str | None]:
+    """The stored tenant of each ticket (None: it has none); tickets not stored are absent."""
+    found: dict[str, str | None] = {}
+    for chunk in chunks(list(dict.fromkeys(keys))):
+        query = sa.select(TicketRow.key, TicketRow.tenant).where(TicketRow.key.in_(chunk))
+        found.update({str(key): tenant for key, tenant in session.execute(query)})
+    return found

@@ -25,6 +25,7 @@ from psabridge.errors import RateLimitedError
 from psabridge.log import get_logger
 from psabridge.model import split_ticket_key
 from psabridge.sync.broker import NOTIFY_QUEUE, ensure_queue, queue_for, require_broker
+from psabridge.sync.claims import dispatch_claim, holding, ingest_claim
 from psabridge.sync.context import current_context
 from psabridge.sync.evaluate import evaluate_stored
 from psabridge.sync.ingest import ingest_ticket
@@ -81,7 +82,9 @@ def ingest(connection: str, external_id: str) -> None:
 
 
 def _ingest(connection: str, external_id: str) -> None:
-    ingest_ticket(current_context(), connection, external_id)
+    ctx = current_context()
+    with holding(ctx, ingest_claim(connection, external_id)):  # in hand: recovery leaves it alone
+        ingest_ticket(ctx, connection, external_id)
 
 
 @dramatiq.actor(broker=broker, queue_name="evaluate", throws=NOT_RETRIED, priority=5)
@@ -106,7 +109,7 @@ def dispatch(outbox_id: int, target: str | None = None) -> None:
     """Carry out one outbox action (``target``: the connection it writes to, for its share)."""
     ctx = current_context()
     if target is None:
-        with delays_as_retry():
+        with delays_as_retry(), holding(ctx, dispatch_claim(outbox_id)):
             dispatch_action(ctx, outbox_id)
         return
     _shared(
@@ -118,14 +121,17 @@ def dispatch(outbox_id: int, target: str | None = None) -> None:
 
 
 def _dispatch(outbox_id: int) -> None:
-    dispatch_action(current_context(), outbox_id)
+    ctx = current_context()
+    with holding(ctx, dispatch_claim(outbox_id)):
+        dispatch_action(ctx, outbox_id)
 
 
 @dramatiq.actor(broker=broker, queue_name=NOTIFY_QUEUE, throws=NOT_RETRIED, priority=0)
 def notify(outbox_id: int) -> None:
     """Carry out one page or channel post (its own queue: a P1 never waits behind backfill write-backs)."""
-    with delays_as_retry():
-        dispatch_action(current_context(), outbox_id)
+    ctx = current_context()
+    with delays_as_retry(), holding(ctx, dispatch_claim(outbox_id)):
+        dispatch_action(ctx, outbox_id)
 
 
 @dramatiq.actor(broker=broker, queue_name="poll", throws=NOT_RETRIED, priority=100)

@@ -30,7 +30,7 @@ from psabridge.errors import MappingError, NotFoundError
 from psabridge.log import get_logger
 from psabridge.mapping import InboundResult
 from psabridge.model import Action, Ticket, ticket_key
-from psabridge.rules.base import By, Transition
+from psabridge.rules.base import TRACKED_FIELDS, By, Transition
 from psabridge.store import Session, evaluations, findings, inbox, outbox, tickets, transitions
 from psabridge.store.links import MirrorLink, links_of_many
 from psabridge.store.tickets import TicketChange, UpsertOutcome
@@ -105,8 +105,17 @@ class StoredChange:
 
     @property
     def needs_evaluation(self) -> bool:
-        """A real change, or a mirror psabridge just created (evaluated on the side the rules say, once)."""
-        return self.is_real or (self.created and self.mirror_of_ours)
+        """A real change, a mirror psabridge just created, or our own write to one side of a mirror pair.
+
+        A pair is evaluated once, on the side the rules say. A technician's change on the other side (resolving a
+        client's P1 in ConnectWise) reaches the evaluated side only as psabridge's own write, so without the last
+        case the pair's rules would never see it (the P1's page would never be resolved). Only a change of a
+        tracked field counts (status, priority, queue, assignee, tier: what the rules read as transitions), not
+        the echo of a note; evaluating again is idempotent: an unchanged outcome writes nothing.
+        """
+        carried = any(name in TRACKED_FIELDS for name in self.changed)
+        mirrored = self.outcome == IngestOutcome.ECHO and bool(self.links) and carried
+        return self.is_real or (self.created and self.mirror_of_ours) or mirrored
 
 
 Planner = Callable[[SyncContext, Session, StoredChange], list[Action]]

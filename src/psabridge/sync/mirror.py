@@ -62,9 +62,14 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def matches(link: LinkSettings, ticket: Ticket) -> bool:
-    """Whether a ticket of the link's ``from`` connection is one the link mirrors (every ``where`` field matches)."""
+    """Whether a ticket of the link's ``from`` connection is one the link mirrors.
+
+    Its ``from.tenant``, if set, and every ``where`` field must match.
+    """
     if ticket.connection != link.from_.connection:
         return False
+    if link.from_.tenant is not None and ticket.tenant != link.from_.tenant:
+        return False  # from.tenant selects one client's tickets of a connection that holds several
     data = ticket.model_dump(mode="json")
     for name, wanted in link.from_.where.items():
         options = wanted if isinstance(wanted, list) else [wanted]

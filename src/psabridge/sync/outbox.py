@@ -45,6 +45,7 @@ from psabridge.errors import (
     PermanentError,
     PsaBridgeError,
     RateLimitedError,
+    TenancyError,
 )
 from psabridge.log import get_logger
 from psabridge.markers import marker_for, with_marker
@@ -70,6 +71,7 @@ from psabridge.sync.echo import value_hash
 from psabridge.sync.linking import mark_creating, mirror_link, record_mirror
 from psabridge.sync.mirror import MIRROR_FIELDS, create_fields
 from psabridge.sync.policy import backoff_seconds
+from psabridge.sync.tenancy import REFUSED, write_refusal
 
 __all__ = [
     "HANDLERS",
@@ -163,6 +165,7 @@ def dispatch_action(ctx: SyncContext, outbox_id: int) -> DispatchResult:
         BackingOffError: this attempt failed (its cause says why); the row is due again after the back-off (pending,
             or sending if the write may have landed).
         RateLimitedError: the vendor asked to wait; the row is pending again, due after the vendor's delay.
+        TenancyError: the write would cross tenants (sync/tenancy.py); refused unsent, the row is marked failed.
         ConfigError, PermanentError, BugError: retrying cannot help; the row is marked failed.
     """
     with ctx.db.session() as session:
@@ -223,8 +226,16 @@ def _send(ctx: SyncContext, outbox_id: int) -> _Sent:
         entry = _sendable(ctx, outbox.lock_entry(session, outbox_id), outbox_id)
         if isinstance(entry, DispatchResult):
             return entry, [], []
-        outbox.mark_sending(session, outbox_id, ctx.now())
-    action = entry.action
+        action = entry.action
+        refused = write_refusal(ctx, session, action)
+        if refused is None:
+            outbox.mark_sending(session, outbox_id, ctx.now())
+        else:  # never sent: failed for good, dead-lettered by the worker, counted by status (audit "refused")
+            outbox.record_failure(session, outbox_id, refused, now=ctx.now(), status=OutboxStatus.FAILED)
+            _audit(session, action, entry.idempotency_key, REFUSED, error=refused)
+    if refused is not None:
+        _log.warning("write-back refused", action=action.type, ticket=action.ticket_key, target=action.target)
+        raise TenancyError(refused, connection=action.target, details={"outbox_id": outbox_id})
     attempt = Attempt(entry.idempotency_key, maybe_landed=entry.status == OutboxStatus.SENDING)
     try:
         done = HANDLERS[type(action)](ctx, action, attempt)

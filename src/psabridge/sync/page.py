@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -129,7 +129,6 @@ def ingest_page(
         newest[external_id], paths = scrub_record(record)  # compared clean, as the clean copy was stored
         if paths:
             scrubbed[external_id] = paths
-    clean = {id(record) for record in newest.values()}  # a full record that is its list record needs no second look
     with ctx.db.session() as session:
         stored = tickets.stored_copies(session, connection, list(newest))
     todo: list[RawRecord] = []
@@ -147,7 +146,7 @@ def ingest_page(
     completion, limited = _complete(connector, todo, previous, pacer, result)
     result.requests = completion.request_count
     result.unchanged.extend(completion.unchanged)
-    mapped = _map(ctx, connection, connector, completion.full, result, scrubbed, clean)
+    mapped = _map(ctx, connection, connector, completion.full, result, scrubbed, newest)
     result.complete = limited is None
     final = step if result.complete else None
     _store(ctx, connection, mapped, result, listed_at=listed_at, step=final, dry_run=dry_run)
@@ -210,7 +209,7 @@ def _complete(
     full: list[RawRecord] = []
     unchanged: list[str] = []
     requests = 0
-    if type(connector).complete_page is Connector.complete_page:
+    if _reads_by_id(connector):
         # The default completion reads ticket by ticket anyway: completing one at a time costs no request more, and a
         # wait for the budget then repeats no read (a completion cut short by a rate limit returns nothing).
         pending: deque[list[RawRecord]] = deque([record] for record in records)
@@ -247,6 +246,16 @@ def _complete(
     return PageCompletion(full, tuple(unchanged), requests), None
 
 
+def _reads_by_id(connector: Connector) -> bool:
+    """Whether the connector completes a page ticket by ticket (neither ``complete_page`` nor ``read_full`` of its own).
+
+    Vendors build full records from the list page in ``read_full`` (sub-resources in bulk for the whole page); such a
+    connector must get the page whole, or its bulk reads would be made once per ticket.
+    """
+    kind = type(connector)
+    return kind.complete_page is Connector.complete_page and kind.read_full is Connector.read_full
+
+
 def _halves(chunk: list[RawRecord]) -> list[list[RawRecord]]:
     if len(chunk) == 1:
         return [chunk]
@@ -261,9 +270,12 @@ def _map(
     full: list[RawRecord],
     result: PageResult,
     scrubbed: dict[str, list[str]],
-    clean: set[int],
+    listed: Mapping[str, RawRecord],
 ) -> list[tuple[InboundResult, RawRecord]]:
-    """Each full record scrubbed and mapped; a record that cannot be mapped fails alone."""
+    """Each full record scrubbed and mapped; a record that cannot be mapped fails alone.
+
+    ``listed`` holds the page's list records, already scrubbed, by external id.
+    """
     mapper = ctx.mappings.mapper(connection)
     context = ctx.mappings.context(connection)
     metadata = connector.metadata()
@@ -272,7 +284,7 @@ def _map(
         external_id = connector.external_id_of(raw)
         key = ticket_key(connection, external_id)
         try:
-            scrubbed_raw, dirty = (raw, []) if id(raw) in clean else scrub_record(raw)
+            scrubbed_raw, dirty = _scrub_full(raw, listed.get(external_id))
             found = sorted({*scrubbed.get(external_id, ()), *dirty})
             inbound = with_scrub_findings(mapper.inbound(scrubbed_raw, context, metadata), found)
             if inbound.ticket.key != key:
@@ -285,6 +297,22 @@ def _map(
             continue
         mapped.append((inbound, scrubbed_raw))
     return mapped
+
+
+def _scrub_full(raw: RawRecord, listed: RawRecord | None) -> tuple[RawRecord, list[str]]:
+    """``scrub_record`` of a full record, looking only at what it does not share with its scrubbed list record.
+
+    Connectors build a full record from the list record (its values, the same objects) plus sub-resources, so the
+    list fields need no second look: only the other keys are dumped, and the whole record only when they hold a NUL.
+    """
+    if listed is None:
+        return scrub_record(raw)
+    if raw is listed:
+        return raw, []
+    extras = {key: value for key, value in raw.items() if key not in listed or listed[key] is not value}
+    if not extras or not scrub_record(extras)[1]:
+        return raw, []
+    return scrub_record(raw)
 
 
 @dataclass

@@ -141,9 +141,8 @@ def _poll(ctx: SyncContext, connection: str, holder: str, pacer: Pacer) -> PollR
     if counts["failed"]:
         _log.warning("poll: tickets failed", connection=connection, failed=counts["failed"], run=run_id)
     changed = {k: v for k, v in counts.items() if v and k != "requests"}
-    _log.info(
-        "poll", connection=connection, pages=pages, seen=seen, requests=counts["requests"], more=more, **changed
-    )
+    _log.info("poll", connection=connection, pages=pages, seen=seen, requests=counts["requests"], more=more,
+              counts=changed)  # fmt: skip
     return PollResult(connection, pages=pages, seen=seen, counts=dict(counts), watermark=watermark, more=more)
 
 

@@ -5,7 +5,8 @@ deliveries mean an ingest that never finished, tickets that still need evaluatin
 change stored, or a wake-up swept, whose message was lost), pending (or sending) outbox rows a write-back that never
 finished (one backing off after a failed attempt waits for its ``next_attempt_at``: its message re-schedules itself,
 see sync/outbox.py), and every connection is polled again from its watermark. All of it is idempotent, so queueing
-twice is harmless.
+twice is harmless, but not free: each delivery and write-back is queued only when no live process (nor a message
+still in the broker) has it in hand, and claimed as it is queued (sync/claims.py), so N starts queue each once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from psabridge.store import evaluations, inbox, outbox
+from psabridge.sync.claims import claim_free, dispatch_claim, ingest_claim
 from psabridge.sync.context import SyncContext, WorkQueue
 
 __all__ = ["Recovered", "recover"]
@@ -34,6 +36,9 @@ def recover(
 ) -> Recovered:
     """Queue again unfinished ingests, evaluations and write-backs (waiting ``older_than``); poll every connection.
 
+    Ingests and write-backs a live process or a queued message holds are left to it, and those queued are claimed
+    (sync/claims.py).
+
     Args:
         ctx: the sync context.
         older_than: only work left alone at least this long (a periodic sweep); None: everything (start-up).
@@ -49,6 +54,9 @@ def recover(
         pending = evaluations.needing_evaluation(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
         targets = outbox.targets_of(session, write_backs)
+    claimed = claim_free(ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs])
+    deliveries = [d for d in deliveries if ingest_claim(*d) in claimed]
+    write_backs = [i for i in write_backs if dispatch_claim(i) in claimed]
     for connection, external_id in deliveries:
         queue.ingest(connection, external_id)
     for key in pending:

@@ -1,4 +1,6 @@
-"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, open findings, budget.
+"""Per-connection state for ``psabridge status``: watermark, last run, backlog, dead letters, refusals, findings.
+
+Refusals are the cross-tenant writes the outbox refused (sync/tenancy.py); the rate budget left is shown too.
 
 Read-only: it queries the store (and Redis for a shared budget), never a vendor.
 """
@@ -13,12 +15,14 @@ from psabridge.connectors import connector_class
 from psabridge.connectors.budget import BudgetLimits, budget_for
 from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
+from psabridge.log import mask_text
 from psabridge.settings import ConnectionSettings, Settings
-from psabridge.store import Database, Session, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store import Database, Session, audit, deadletters, inbox, outbox, runs, sync_state
 from psabridge.store.finding_reports import open_counts_by_step
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
 from psabridge.sync.deadletters import connections_of
+from psabridge.sync.tenancy import REFUSED
 
 __all__ = ["connection_status"]
 
@@ -35,6 +39,7 @@ def connection_status(settings: Settings, db: Database, *, only: str | None = No
         failed_deliveries = inbox.count_by_connection(session, [InboxStatus.FAILED])
         write_backs = outbox.count_by_target(session)
         dead = _dead_letters_by_connection(session)
+        refused = audit.count_by_outcome(session, REFUSED)
         open_findings = open_counts_by_step(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
@@ -55,7 +60,7 @@ def connection_status(settings: Settings, db: Database, *, only: str | None = No
                     "started_at": _iso(last.started_at),
                     "finished_at": _iso(last.finished_at),
                     "counts": dict(last.counts),
-                    "error": last.error,
+                    "error": mask_text(last.error) if last.error else last.error,  # rows stored before masking
                 },
                 "backlog": {
                     "deliveries": int(open_deliveries.get(conn.name, 0)),
@@ -66,6 +71,7 @@ def connection_status(settings: Settings, db: Database, *, only: str | None = No
                     "write_backs": sum(write_backs.get((conn.name, status), 0) for status in GAVE_UP),
                 },
                 "dead_letters": int(dead.get(conn.name, 0)),
+                "refused_cross_tenant": int(refused.get(conn.name, 0)),
                 "open_findings": open_findings.get(conn.name, {}),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }

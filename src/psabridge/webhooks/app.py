@@ -37,6 +37,7 @@ from psabridge.connectors.base import WebhookEvent
 from psabridge.errors import ConfigError, PermanentError, RetryLaterError, WebhookVerificationError
 from psabridge.log import get_logger
 from psabridge.store import inbox
+from psabridge.sync.claims import claim_in, ingest_claim, release_claim
 from psabridge.sync.context import SyncContext
 from psabridge.webhooks.health import Health
 from psabridge.webhooks.intake import MAX_BODY, Refused, check_content_type, read_body, request_headers
@@ -143,13 +144,17 @@ class Receiver:
                     headers=stored_headers(headers),
                     body=stored_text(body.decode("utf-8", "replace")),
                 )
+                claim = ingest_claim(connection, event.external_id)
+                claimed = new and bool(claim_in(self.ctx, session, [claim]))  # recovery leaves what we queue alone
         except Exception as exc:  # noqa: BLE001 - the vendor must retry: we could not record it
             _log.error("webhook not recorded", connection=shown, error=str(exc))
             return 503, _RETRY
-        if new:
+        if new:  # queued even when claimed already: a worker in hand may have read the ticket before this change
             try:
                 self.ctx.queue.ingest(connection, event.external_id)
             except Exception as exc:  # noqa: BLE001 - recorded: recovery queues it once the broker is back
+                if claimed:
+                    release_claim(self.ctx, claim)
                 _log.warning("ingest not queued; recovery will", connection=shown, error=str(exc))
         return 202, {"accepted": True, "duplicate": not new, "ticket": event.external_id}
 

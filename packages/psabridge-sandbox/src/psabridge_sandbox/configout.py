@@ -122,9 +122,17 @@ def write_urls(path: Path, infos: Mapping[str, ServiceInfo]) -> Path:
     return path
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file.
+
+    Readable by the owner only unless ``mode`` says otherwise, from the first byte on: the config names the secret
+    files and the URLs file holds the credentials each simulator accepts.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    if temporary.exists():
+        temporary.unlink()
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
     os.chmod(temporary, mode)
     os.replace(temporary, path)

@@ -128,9 +128,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 "integration_code_file": _secret("at_integration_code"),
                 "webhook_secret_file": _secret("at_webhook_secret"),
             },
-            # Autotask company ids: 0 is the owner company; the simulator must create Initech as 1001 and
-            # Umbrella Health as 1002 (config/psabridge.yaml).
-            "tenants": {"0": "initech", "1001": "initech", "1002": "umbrella"},
+            # Autotask company ids: 0 is the owner company; the simulator must create Initech as 1001,
+            # Umbrella Health as 1002 (config/psabridge.yaml) and Globex, mirrored in from its Freshservice, as 1003.
+            "tenants": {"0": "initech", "1001": "initech", "1002": "umbrella", "1003": "globex"},
         },
         tenants=("initech", "umbrella"),
     ),

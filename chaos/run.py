@@ -299,8 +299,11 @@ def _report(checks: list[Check], counts: dict[str, Any]) -> bool:
     print()
     print(", ".join(f"{k}: {v}" for k, v in counts.items() if k != "reconcile_full"))
     failed = any(c.violations for c in checks)
-    line = {"chaos": "failed" if failed else "passed", **counts,
-            "checks": {c.name: {"ok": not c.violations, **c.counts, "violations": len(c.violations)} for c in checks}}
+    line = {
+        "chaos": "failed" if failed else "passed",
+        **counts,
+        "checks": {c.name: {"ok": not c.violations, **c.counts, "violations": len(c.violations)} for c in checks},
+    }
     print(json.dumps(line, sort_keys=False, default=str))  # fmt: skip
     return failed
 

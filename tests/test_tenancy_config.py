@@ -105,7 +105,10 @@ def test_a_link_into_a_connection_of_several_clients_must_name_the_company(confi
 def test_undefined_tenants_are_rejected_wherever_they_are_named_all_in_one_pass(config_dir: Path) -> None:
     path = edited(
         config_dir,
-        ("    tenant: acme\n    base_url: http://127.0.0.1:8703", "    tenant: acmee\n    base_url: http://127.0.0.1:8703"),
+        (
+            "    tenant: acme\n    base_url: http://127.0.0.1:8703",
+            "    tenant: acmee\n    base_url: http://127.0.0.1:8703",
+        ),
         ("GlobexLogistics: globex,", "GlobexLogistics: globx,"),
         (SHIPPED_LINK, "to: {connection: msp-cw, queue: Acme Service, tenant: hooli}"),
     )

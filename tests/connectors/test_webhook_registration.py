@@ -47,7 +47,11 @@ def test_a_connectwise_callback_is_created_once_then_updated_in_place(cw: Served
     again = connector.register_webhooks("https://bridge.example/webhooks/msp-cw")["callback"]
     assert (again["change"], again["id"]) == ("unchanged", first["id"])
     moved = connector.register_webhooks("https://new.example/webhooks/msp-cw")["callback"]
-    assert (moved["change"], moved["id"], moved["url"]) == ("updated", first["id"], "https://new.example/webhooks/msp-cw")
+    assert (moved["change"], moved["id"], moved["url"]) == (
+        "updated",
+        first["id"],
+        "https://new.example/webhooks/msp-cw",
+    )
     [listed] = connector.webhooks()
     assert listed["url"] == "https://new.example/webhooks/msp-cw"
 

@@ -220,10 +220,17 @@ def test_dlq_purge_by_connection_or_id(config: Path) -> None:
 def _failed_deliveries(db: Database) -> dict[str, int]:
     with db.transaction() as session:
         rows = {
-            "snow-ticket": InboxDelivery(connection="acme-snow", delivery_id="d1", external_id="41", status="failed",
-                                         error="ingest dead-lettered", body="{}"),
-            "snow-unreadable": InboxDelivery(connection="acme-snow", delivery_id="unreadable:ab", status="failed",
-                                             error="not JSON", body="<xml/>"),
+            "snow-ticket": InboxDelivery(
+                connection="acme-snow",
+                delivery_id="d1",
+                external_id="41",
+                status="failed",
+                error="ingest dead-lettered",
+                body="{}",
+            ),
+            "snow-unreadable": InboxDelivery(
+                connection="acme-snow", delivery_id="unreadable:ab", status="failed", error="not JSON", body="<xml/>"
+            ),
             "cw-ticket": InboxDelivery(connection="msp-cw", delivery_id="d3", external_id="7", status="failed"),
             "cw-done": InboxDelivery(connection="msp-cw", delivery_id="d4", external_id="8", status="done"),
         }

@@ -104,7 +104,7 @@ def test_a_stopped_broker_makes_readyz_503_naming_it_and_metrics_show_it_down(
     assert error in response.json()["down"]["broker"] and "guest:guest" not in response.text
     page = client.get("/metrics").text
     assert up(page, "broker") == 0.0 and up(page, "database") == 1.0
-    assert 'psabridge_queue_depth{' not in page
+    assert "psabridge_queue_depth{" not in page
 
 
 @pytest.mark.integration

@@ -22,9 +22,7 @@ from psabridge.store import Database, upgrade
 from psabridge.store.deadletters import DeadLetterEntry
 from psabridge.sync.deadletters import dead_letters_of, get_dead_letter, list_dead_letters, purge, replay
 
-app = typer.Typer(
-    help="Dead letters: jobs that will not be retried; replaying or purging them.", no_args_is_help=True
-)
+app = typer.Typer(help="Dead letters: jobs that will not be retried; replaying or purging them.", no_args_is_help=True)
 
 
 def _row(dead: DeadLetterEntry) -> dict[str, Any]:

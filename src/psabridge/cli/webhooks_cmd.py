@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
 def _vendor_connector(settings: Settings, conn: ConnectionSettings) -> Connector:
     return get_connector(conn, broker_url=settings.broker, namespace=settings.namespace)
 

@@ -305,6 +305,7 @@ _CODES = re.compile(
     r"|\bAADSTS(?P<aadsts>\d{5,6})\b"
 )
 
+
 def extract_error_codes(texts: list[str]) -> tuple[str, ...]:
     """Error codes found in texts, in order of first appearance, without repeats.
 

@@ -13,7 +13,7 @@ import dramatiq
 import pytest
 
 from psabridge.errors import BugError
-from psabridge.sync.broker import BrokerOptions, build_broker, setup_broker, start_workers
+from psabridge.sync.broker import BrokerOptions, broker_epoch, build_broker, setup_broker, start_workers
 from psabridge.sync.policy import DeadJob
 from tests.conftest import ROOT
 
@@ -174,3 +174,17 @@ def test_the_rabbitmq_configuration_really_delivers_through_rabbitmq(
     assert sorted(done) == [1, 2, 3]
     [job] = dead
     assert (job.args, job.error["type"]) == ((-1,), "ValueError")
+
+
+@pytest.mark.integration
+def test_only_redis_has_an_epoch_and_it_stays_while_redis_runs(redis_url: str, amqp_url: str, namespace: str) -> None:
+    redis = build_broker(redis_url, lambda job: None, BrokerOptions(namespace=namespace))
+    rabbit = build_broker(amqp_url, lambda job: None, BrokerOptions(namespace=namespace))
+    embedded = build_broker("embedded", lambda job: None, BrokerOptions())
+    try:
+        epoch = broker_epoch(redis)
+        assert epoch is not None and len(epoch) == 40 and broker_epoch(redis) == epoch  # Redis's run_id
+        assert broker_epoch(rabbit) is None and broker_epoch(embedded) is None  # their queues cannot lose a run
+    finally:
+        for broker in (redis, rabbit, embedded):
+            broker.close()

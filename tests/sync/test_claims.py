@@ -16,6 +16,7 @@ from psabridge.store import Database, inbox, leases
 from psabridge.sync.claims import QUEUED_FOR, dispatch_claim, holding, ingest_claim
 from psabridge.sync.ingest import ingest_ticket
 from psabridge.sync.recovery import recover
+from psabridge.sync.scheduler import Scheduler
 
 from .conftest import RecordingQueue, World, make_world, restarted
 
@@ -132,3 +133,35 @@ def test_jobs_for_one_ticket_at_once_each_hold_and_give_back_the_claim(recording
     assert errors == []
     with recording.db.session() as s:
         assert leases.held_leases(s, "claim:") == []
+
+
+def test_a_broker_restart_voids_the_claims_of_its_lost_messages_and_queues_the_work_again_once(
+    recording: World,
+) -> None:
+    recording.ctx.settings = recording.ctx.settings.model_copy(update={"broker": "redis://127.0.0.1:6379/0"})
+    outbox_id = open_work(recording)
+    assert len(restart(recording).of("ingest")) == 3  # queued, and claimed by the queued messages
+    epochs = iter(["run-1", "run-1", "run-2", "run-2"])
+    queue = RecordingQueue()
+    ctx = restarted(recording, queue)
+    try:
+        scheduler = Scheduler(ctx, epoch=lambda: next(epochs))
+        assert scheduler.watch_broker() is False  # the first look only learns the run
+        assert scheduler.watch_broker() is False and claimed_work(queue) == []  # same run: the messages are there
+        assert scheduler.watch_broker() is True  # Redis restarted: its messages are gone
+        assert sorted(args for kind, args in claimed_work(queue) if kind == "ingest") == [
+            ("acme-snow", "7"), ("acme-snow", "8"), ("acme-snow", "9"),
+        ]  # fmt: skip
+        assert queue.of("dispatch") == [(outbox_id,)]
+        assert scheduler.watch_broker() is False  # once: the new run's messages hold the new claims
+        assert len(claimed_work(queue)) == 4
+    finally:
+        ctx.close()
+    assert claimed_work(restart(recording)) == []  # and a process start leaves them to the new messages
+
+
+def test_a_broker_that_cannot_be_reached_is_looked_at_again_later(recording: World) -> None:
+    def down() -> str | None:
+        raise ConnectionError("Redis is down")
+
+    assert Scheduler(recording.ctx, epoch=down).watch_broker() is False

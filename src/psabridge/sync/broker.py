@@ -42,6 +42,7 @@ __all__ = [
     "QUEUES",
     "BrokerOptions",
     "JobMetrics",
+    "broker_epoch",
     "broker_options",
     "broker_problem",
     "build_broker",
@@ -196,6 +197,19 @@ def broker_problem(broker: dramatiq.Broker) -> str | None:
     except Exception as exc:  # noqa: BLE001 - every client library has its own connection errors
         return f"{type(exc).__name__}: {str(exc).strip()[:200] or 'cannot connect'}"
     return None
+
+
+def broker_epoch(broker: dramatiq.Broker) -> str | None:
+    """Which run of the broker holds the queues: Redis's ``run_id``, new at every restart; None where it cannot change.
+
+    Redis keeps nothing on disk here (its messages die with it), so a new run id means every queued message is gone.
+    RabbitMQ's durable queues keep Dramatiq's persistent messages across a restart, and the embedded broker lives and
+    dies with this process, so neither has an epoch. Raises the client library's error when Redis cannot be reached.
+    """
+    client = getattr(broker, "client", None)
+    if client is None or isinstance(broker, StubBroker):
+        return None
+    return str(client.info("server")["run_id"])  # https://redis.io/docs/latest/commands/info/ (run_id)
 
 
 def queue_depths(broker: dramatiq.Broker) -> dict[str, int]:

@@ -67,19 +67,26 @@ def _queue_holder(ctx: SyncContext) -> str:
     return process_holder() if ctx.settings.broker == "embedded" else QUEUED
 
 
-def claim_free(ctx: SyncContext, names: Sequence[str]) -> set[str]:
+def claim_free(ctx: SyncContext, names: Sequence[str], *, queue_lost: bool = False) -> set[str]:
     """Claim the work among ``names`` that no live process or queued message has in hand; returns what was claimed.
 
-    Claims that expired unvisited (their work finished another way) are dropped on the way.
+    Claims that expired unvisited (their work finished another way) are dropped on the way. ``queue_lost``: the
+    broker restarted and lost its messages (sync/scheduler.py sees it), so a claim held by a queued message is void.
     """
     with ctx.unit() as session:
         leases.drop_expired(session, "claim:", now=ctx.now())
-        return claim_in(ctx, session, names)
+        return claim_in(ctx, session, names, queue_lost=queue_lost)
 
 
-def claim_in(ctx: SyncContext, session: Session, names: Sequence[str]) -> set[str]:
+def claim_in(ctx: SyncContext, session: Session, names: Sequence[str], *, queue_lost: bool = False) -> set[str]:
     """``claim_free`` inside the caller's transaction (the receiver claims a delivery as it records it)."""
-    return set(leases.claim_free(session, names, _queue_holder(ctx), QUEUED_FOR, now=ctx.now(), gone=abandoned))
+    gone = _lost_or_abandoned if queue_lost else abandoned
+    return set(leases.claim_free(session, names, _queue_holder(ctx), QUEUED_FOR, now=ctx.now(), gone=gone))
+
+
+def _lost_or_abandoned(holder: str) -> bool:
+    """A holder whose work nobody has any more: a message of the queue a broker restart emptied, or a dead process."""
+    return holder == QUEUED or abandoned(holder)
 
 
 def release_claim(ctx: SyncContext, name: str) -> None:

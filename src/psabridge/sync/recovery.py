@@ -32,7 +32,12 @@ class Recovered:
 
 
 def recover(
-    ctx: SyncContext, *, older_than: timedelta | None = None, polls: bool = True, queue: WorkQueue | None = None
+    ctx: SyncContext,
+    *,
+    older_than: timedelta | None = None,
+    polls: bool = True,
+    queue: WorkQueue | None = None,
+    queue_lost: bool = False,
 ) -> Recovered:
     """Queue again unfinished ingests, evaluations and write-backs (waiting ``older_than``); poll every connection.
 
@@ -44,6 +49,7 @@ def recover(
         older_than: only work left alone at least this long (a periodic sweep); None: everything (start-up).
         polls: also poll every enabled connection from its watermark.
         queue: where to queue it (default: the context's queue).
+        queue_lost: the broker restarted and lost its messages: work claimed by a queued message is queued again.
     """
     queue = queue or ctx.queue
     if older_than is None:  # start-up: locks of crashed processes on this host need not wait out their expiry
@@ -54,7 +60,9 @@ def recover(
         pending = evaluations.needing_evaluation(session, older_than=cutoff)
         write_backs = outbox.pending_ids(session, older_than=cutoff)
         targets = outbox.targets_of(session, write_backs)
-    claimed = claim_free(ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs])
+    claimed = claim_free(
+        ctx, [ingest_claim(*d) for d in deliveries] + [dispatch_claim(i) for i in write_backs], queue_lost=queue_lost
+    )
     deliveries = [d for d in deliveries if ingest_claim(*d) in claimed]
     write_backs = [i for i in write_backs if dispatch_claim(i) in claimed]
     for connection, external_id in deliveries:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from psabridge.log import get_logger
+from psabridge.sync.broker import broker_epoch, require_broker
 from psabridge.sync.context import SyncContext
 from psabridge.sync.evaluate import wake_due
 from psabridge.sync.recovery import recover
@@ -30,7 +32,10 @@ class Scheduler:
         ctx: the sync context (its queue receives the work).
         sweep_every: seconds between recovery sweeps.
         stale_after: how long work must sit untouched before a sweep queues it again.
-        wake_every: seconds between sweeps of the rules' due wake-ups.
+        wake_every: seconds between sweeps of the rules' due wake-ups (and looks at the broker's epoch).
+        epoch: which run of the broker holds the queues (default: ``broker_epoch`` of the process's broker). When it
+            changes, the broker restarted and lost its messages (Redis keeps nothing on disk): everything unfinished
+            is queued again at once, claims of queued messages void, instead of waiting out the claims and the sweep.
     """
 
     def __init__(
@@ -40,8 +45,11 @@ class Scheduler:
         sweep_every: float = 300.0,
         stale_after: timedelta = timedelta(minutes=10),
         wake_every: float = 15.0,
+        epoch: Callable[[], str | None] | None = None,
     ) -> None:
         self.ctx = ctx
+        self.epoch = epoch or (lambda: broker_epoch(require_broker()))
+        self._seen_epoch: str | None = None
         self.sweep_every = sweep_every
         self.wake_every = wake_every
         self.stale_after = stale_after
@@ -70,6 +78,7 @@ class Scheduler:
                     due[name] = now + every[name]
             if now >= next_wake:
                 self.wake()
+                self.watch_broker()
                 next_wake = now + self.wake_every
             if now >= next_sweep:
                 try:
@@ -79,6 +88,29 @@ class Scheduler:
                 next_sweep = now + self.sweep_every
             wake = min([*due.values(), next_sweep, next_wake]) - time.monotonic()
             self._stop.wait(max(0.05, min(wake, 1.0)))
+
+    def watch_broker(self) -> bool:
+        """Queue everything unfinished again when the broker restarted since the last look; whether it had."""
+        try:
+            epoch = self.epoch()
+        except Exception as exc:  # noqa: BLE001 - a broker that is down now is looked at again next time
+            _log.warning("broker not reachable", error=str(exc))
+            return False
+        restarted = epoch is not None and self._seen_epoch is not None and epoch != self._seen_epoch
+        if epoch is not None:
+            self._seen_epoch = epoch
+        if not restarted:
+            return False
+        try:
+            found = recover(self.ctx, queue_lost=True)
+        except Exception as exc:  # noqa: BLE001 - the periodic sweep still finds it, later
+            _log.error("recovery after a broker restart failed", error=str(exc))
+            return True
+        _log.warning(
+            "broker restarted: its messages are lost, unfinished work queued again",
+            ingests=found.ingests, evaluations=found.evaluations, write_backs=found.dispatches, polls=found.polls,
+        )  # fmt: skip
+        return True
 
     def wake(self) -> list[str]:
         """Queue the evaluations of the wake-ups due now (the tickets queued; none when the store is unreachable)."""

@@ -81,11 +81,16 @@ def test_status_counts_open_findings_per_connection_and_checklist_step(filled: S
     assert counts["Verify the caller's identity"] == 1
     assert sum(counts.values()) == len(json.loads(filled.run("findings", "--open", "--json")[1]))
     assert state["msp-cw"]["open_findings"] == {}
+    # both tickets were changed before the connection's first sync (the reconcile): history, so the checklist held
+    # back its notes on them (findings only); nothing was held back where nothing was evaluated
+    held = state["acme-snow"]["held_back"]
+    assert held["tickets"] == 2 and held["writes"] >= 2 and state["msp-cw"]["held_back"] == {"tickets": 0, "writes": 0}
     code, out, _ = filled.run("status")
     assert code == 0
     section = out.split("acme-snow (servicenow)")[1].split("msp-cw (")[0]
     assert f"open findings  {sum(counts.values())} (psabridge findings --open)" in section
     assert "1  Verify the caller's identity" in section
+    assert f"held back      {held['writes']} write(s) on 2 ticket(s) older than act_since" in section
 
 
 def test_rules_explain_shows_every_rule_its_evidence_and_withheld_writes_and_writes_nothing(filled: Setup) -> None:

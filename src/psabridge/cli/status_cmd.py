@@ -40,6 +40,10 @@ def status(
         if state["refused_cross_tenant"]:
             typer.echo(f"  cross-tenant   {state['refused_cross_tenant']} write(s) refused (see dlq list)")
         typer.echo(f"  open findings  {_findings(state['open_findings'])}")
+        if state["held_back"]["writes"]:
+            held = state["held_back"]
+            older = f"{held['tickets']} ticket(s) older than act_since"
+            typer.echo(f"  held back      {held['writes']} write(s) on {older}")
         typer.echo(f"  rate budget    {_budget(state['budget'])}")
 
 

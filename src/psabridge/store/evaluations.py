@@ -26,12 +26,10 @@ from psabridge.store.statements import chunks, insert_ignore
 __all__ = [
     "EvaluationRecord",
     "clear_needed",
-    "count_needing_evaluation",
     "due_wakeups",
     "evaluated_since",
     "evaluation_record",
     "hands_off_of",
-    "is_gone",
     "keys_to_evaluate",
     "mark_needed",
     "needing_among",
@@ -183,12 +181,6 @@ def park(session: Session, key: str) -> None:
     session.execute(sa.update(_table()).where(_table().c.ticket_key == key).values(needed_since=None))
 
 
-def is_gone(session: Session, key: str) -> bool:
-    """Whether the ticket is marked deleted (gone from its vendor): nothing is evaluated or written for it."""
-    query = sa.select(TicketRow.deleted_at.is_not(None)).where(TicketRow.key == key)
-    return bool(session.scalar(query))
-
-
 def needing_among(session: Session, keys: Collection[str]) -> set[str]:
     """The tickets among ``keys`` that still need evaluating."""
     found: set[str] = set()
@@ -208,21 +200,13 @@ def needing_evaluation(session: Session, *, older_than: datetime | None = None, 
     return list(session.scalars(query.order_by(EvaluationRow.needed_since, EvaluationRow.ticket_key).limit(limit)))
 
 
-def count_needing_evaluation(session: Session) -> int:
-    """How many tickets wait for an evaluation."""
-    query = sa.select(sa.func.count()).where(EvaluationRow.needed_since.is_not(None))
-    return int(session.scalar(query) or 0)
-
-
 def would_write_by_connection(session: Session) -> dict[str, tuple[int, int]]:
     """Per connection: (tickets whose last evaluation held writes back for act_since, the actions held back)."""
-    connection = sa.func.substr(EvaluationRow.ticket_key, 1, sa.func.instr(EvaluationRow.ticket_key, ":") - 1)
-    if session.get_bind().dialect.name == "postgresql":
-        connection = sa.func.split_part(EvaluationRow.ticket_key, ":", 1)
     query = (
-        sa.select(connection, sa.func.count(), sa.func.sum(EvaluationRow.would_write))
+        sa.select(TicketRow.connection, sa.func.count(), sa.func.sum(EvaluationRow.would_write))
+        .join(TicketRow, TicketRow.key == EvaluationRow.ticket_key)
         .where(EvaluationRow.would_write > 0)
-        .group_by(connection)
+        .group_by(TicketRow.connection)
     )
     return {str(name): (int(tickets), int(actions or 0)) for name, tickets, actions in session.execute(query)}
 
@@ -309,12 +293,19 @@ def rule_states(session: Session, key: str) -> dict[str, State]:
     return {str(rule): cast(State, state) for rule, state in session.execute(query)}
 
 
-def save_rule_states(session: Session, key: str, states: Mapping[str, State], now: datetime) -> None:
-    """Store the rules' new states on a ticket (the others stay as they are)."""
+def save_rule_states(
+    session: Session, key: str, states: Mapping[str, State], now: datetime, *, held: Collection[str] | None = None
+) -> None:
+    """Store the rules' new states on a ticket (the others stay as they are).
+
+    ``held``: the rules with a state stored already, when the caller read them in this transaction (``rule_states``);
+    None: looked up here.
+    """
     if not states:
         return
     table = cast(sa.Table, RuleStateRow.__table__)
-    held = set(session.scalars(sa.select(RuleStateRow.rule).where(RuleStateRow.ticket_key == key)))
+    if held is None:
+        held = set(session.scalars(sa.select(RuleStateRow.rule).where(RuleStateRow.ticket_key == key)))
     inserts = [
         {"ticket_key": key, "rule": r, "state": s, "updated_at": now} for r, s in states.items() if r not in held
     ]
@@ -394,11 +385,11 @@ def signature_fixes(session: Session, signature: str, *, since: datetime, exclud
 def signature_count(session: Session, signature: str, *, since: datetime, include: str | None = None) -> int:
     """Tickets last evaluated with ``signature`` and changed since ``since``, plus ``include`` if it is not one."""
     query = (
-        sa.select(TicketRow.key)
+        sa.select(sa.func.count())
+        .select_from(TicketRow)
         .join(EvaluationRow, EvaluationRow.ticket_key == TicketRow.key)
         .where(EvaluationRow.signature == signature, TicketRow.updated_at >= since, TicketRow.deleted_at.is_(None))
     )
-    keys = set(session.scalars(query))
     if include is not None:
-        keys.add(include)
-    return len(keys)
+        query = query.where(TicketRow.key != include)
+    return int(session.scalar(query) or 0) + (include is not None)

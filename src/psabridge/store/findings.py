@@ -137,17 +137,21 @@ def save_evaluation(
     resolved: Sequence[ResolvedFinding],
     *,
     now: datetime,
+    stored: Sequence[StoredFinding] | None = None,
 ) -> None:
     """Store one evaluation's findings (upsert by ticket, rule and code) and mark the resolved ones.
 
     A finding's row keeps its severity, message, effect, step, occurrence, instance and whether it was noted; its data
     holds the evidence and the advice. A new occurrence reopens the row (its resolution not yet announced).
+    ``stored``: the ticket's findings as the caller read them in this transaction (``stored_findings``); None: read
+    here.
     """
-    query = sa.select(FindingRow.id, FindingRow.rule, FindingRow.code, FindingRow.resolution_noted).where(
-        FindingRow.ticket_key == ticket_key
-    )
-    held = {(rule, code): (row_id, bool(noted)) for row_id, rule, code, noted in session.execute(query)}
+    if stored is None:
+        stored = stored_findings(session, ticket_key)
+    held = {(f.rule, f.code): f.resolution_noted for f in stored}
     table = cast(sa.Table, FindingRow.__table__)
+    row = (table.c.ticket_key == ticket_key) & (table.c.rule == sa.bindparam("_rule"))
+    row &= table.c.code == sa.bindparam("_code")
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for record in found:
@@ -164,27 +168,25 @@ def save_evaluation(
             "resolved_at": None,
             "updated_at": now,
         }
-        row = held.get((f.rule, f.code))
-        if row is None:
+        if (f.rule, f.code) not in held:
             inserts.append({**values, "ticket_key": ticket_key, "rule": f.rule, "code": f.code, "created_at": now,
                             "resolution_noted": False})  # fmt: skip
         else:
-            updates.append({**values, "_id": row[0], "resolution_noted": False if record.new else row[1]})
+            announced = False if record.new else held[(f.rule, f.code)]
+            updates.append({**values, "_rule": f.rule, "_code": f.code, "resolution_noted": announced})
     if inserts:
         session.execute(sa.insert(table), inserts)
     if updates:
-        session.execute(sa.update(table).where(table.c.id == sa.bindparam("_id")), updates)
+        session.execute(sa.update(table).where(row), updates)
     for r in resolved:
-        row = held.get((r.rule, r.code))
-        if row is None:
+        if (r.rule, r.code) not in held:
             continue
-        row_id = row[0]
         changes: dict[str, Any] = {"updated_at": now}
         if r.newly:
             changes["resolved_at"] = now
         if r.announced:
             changes["resolution_noted"] = True
-        session.execute(sa.update(table).where(table.c.id == row_id).values(**changes))
+        session.execute(sa.update(table).where(row).values(**changes), {"_rule": r.rule, "_code": r.code})
 
 
 def counts_by_rule_code(session: Session) -> list[tuple[str, str, int, int, int]]:

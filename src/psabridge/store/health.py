@@ -5,12 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from psabridge.rules.sla import SlaRule
 from psabridge.store.models import FindingRow
 
-__all__ = ["SLA_MILESTONES", "SLA_RULE", "open_findings_by_rule", "open_sla_milestones", "ping"]
+__all__ = ["SLA_MILESTONES", "open_findings_by_rule", "open_sla_milestones", "ping"]
 
-SLA_RULE = "sla"
-"""The rule whose findings are the SLA clocks' milestones (``response_warning``, ``resolution_breached`` ...)."""
 SLA_MILESTONES = ("warning", "breached")
 
 
@@ -34,7 +33,7 @@ def open_sla_milestones(session: Session) -> dict[str, int]:
     counts = dict.fromkeys(SLA_MILESTONES, 0)
     query = (
         sa.select(FindingRow.code, sa.func.count())
-        .where(FindingRow.resolved_at.is_(None), FindingRow.rule == SLA_RULE)
+        .where(FindingRow.resolved_at.is_(None), FindingRow.rule == SlaRule.id)  # the clocks' milestones
         .group_by(FindingRow.code)
     )
     for code, count in session.execute(query):

@@ -9,7 +9,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from psabridge.files import create_private, sqlite_path
 from psabridge.store.db import make_engine
 
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
@@ -26,8 +25,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``."""
-    _ensure_sqlite_dir(url)
+    """Apply migrations up to ``revision`` (the engine creates a SQLite file, readable by its owner only)."""
     command.upgrade(alembic_config(url), revision)
 
 
@@ -49,9 +47,3 @@ def current_revision(url: str) -> str | None:
 def head_revision() -> str | None:
     """The newest revision the code knows."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    path = sqlite_path(url)
-    if path is not None:
-        create_private(path)  # readable by its owner only (SQLite itself would follow the umask)

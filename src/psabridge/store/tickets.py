@@ -109,9 +109,12 @@ class _Incoming:
         self.raw_hash = raw_hash(self.raw) if self.raw is not None else None
 
 
-def load_ticket(session: Session, key: str) -> Ticket | None:
-    """The stored canonical ticket, or None."""
-    data = session.scalar(sa.select(TicketRow.data).where(TicketRow.key == key))
+def load_ticket(session: Session, key: str, *, live: bool = False) -> Ticket | None:
+    """The stored canonical ticket, or None (``live``: also None when it is marked deleted, gone from its vendor)."""
+    query = sa.select(TicketRow.data).where(TicketRow.key == key)
+    if live:
+        query = query.where(TicketRow.deleted_at.is_(None))
+    data = session.scalar(query)
     return Ticket.model_validate(data) if data is not None else None
 
 

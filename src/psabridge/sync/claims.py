@@ -25,6 +25,7 @@ from functools import cache
 
 from psabridge.holders import abandoned, holder_id
 from psabridge.store import Session, leases
+from psabridge.sync.broker import EMBEDDED
 from psabridge.sync.context import SyncContext
 
 __all__ = [
@@ -64,7 +65,7 @@ def dispatch_claim(outbox_id: int) -> str:
 
 def _queue_holder(ctx: SyncContext) -> str:
     """Who holds queued work: the queue itself, unless it lives in this process's memory (the embedded broker)."""
-    return process_holder() if ctx.settings.broker == "embedded" else QUEUED
+    return process_holder() if ctx.settings.broker == EMBEDDED else QUEUED
 
 
 def claim_free(ctx: SyncContext, names: Sequence[str], *, queue_lost: bool = False) -> set[str]:

@@ -119,7 +119,7 @@ def replay(ctx: SyncContext, ids: Sequence[int]) -> list[int]:
             if dead is None:
                 raise LookupError(f"no dead letter {dead_id}")
             args = dead.args
-            if dead.actor in ("dispatch", "notify"):
+            if dead.actor in _OUTBOX_ACTORS:
                 outbox.reopen_entry(session, int(args[0]), ctx.now())
             elif dead.actor == "evaluate":
                 evaluations.mark_needed(session, [str(args[0])], ctx.now())

@@ -42,7 +42,7 @@ from psabridge.rules import (
     evaluate_ticket,
 )
 from psabridge.rules.knowledge import KnowledgeSettings
-from psabridge.rules.sla import sla_of
+from psabridge.rules.sla import SlaRule, sla_of
 from psabridge.store import Session, evaluations, findings, ledger, links, outbox, sync_state, tickets, transitions
 from psabridge.store.evaluations import EvaluationRecord
 from psabridge.sync.context import SyncContext
@@ -51,10 +51,6 @@ from psabridge.sync.outbox import queue_actions
 __all__ = ["EvaluateResult", "evaluate_stored", "evaluation_input", "wake_due"]
 
 _log = get_logger("psabridge.rules")
-
-SLA_RULE = "sla"
-"""The rule whose state holds the ticket's SLA state (``sla_of``)."""
-
 
 @dataclass(frozen=True)
 class EvaluateResult:
@@ -80,21 +76,23 @@ def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run:
     """Evaluate the stored ticket ``key`` at the context's time; store the result and queue its actions.
 
     A ticket that does not need evaluating (a duplicate message, recovery queueing one already done) is left alone
-    unless ``force``: one query, nothing written.
+    unless ``force``: one query, before the ticket's lock is taken, and nothing written.
 
     Raises:
         RulesFileError: the rules file never loaded (a ConfigError: not retried; the ticket stays pending).
         RetryLaterError: the ticket's lock was busy (retried).
     """
     rules = ctx.rules.rules()
+    if not force and not _needed(ctx, key):
+        return EvaluateResult(key, evaluated=False)
     with ctx.locks.hold(key):
         now = ctx.now()
         with ctx.unit(dry_run=dry_run) as session:
             record = evaluations.evaluation_record(session, key)
-            if record.needed_since is None and not force:
+            if record.needed_since is None and not force:  # evaluated meanwhile, by another job
                 return EvaluateResult(key, evaluated=False)
-            stored = tickets.load_ticket(session, key)
-            if stored is None or evaluations.is_gone(session, key):
+            stored = tickets.load_ticket(session, key, live=True)
+            if stored is None:  # not stored, or gone from its vendor: nothing is evaluated or written for it
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False)
             ticket = enrich(stored)
@@ -103,7 +101,7 @@ def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run:
             if not result.evaluated:
                 evaluations.clear_needed(session, key, seen=record.changes)
                 return EvaluateResult(key, evaluated=False, evaluation=result)
-            up_to_date = _store(session, key, ticket, result, record, now)
+            up_to_date = _store(session, key, ticket, data, result, record, now)
             new = outbox.enqueue_new(session, result.actions, now=now)
     if not dry_run:
         queue_actions(ctx, new)
@@ -111,6 +109,12 @@ def evaluate_stored(ctx: SyncContext, key: str, *, force: bool = False, dry_run:
             _log.debug("changed while evaluated", ticket=key)
     _log.debug("evaluated", ticket=key, findings=len(result.findings), actions=len(result.actions))
     return EvaluateResult(key, True, result, tuple(row.id for row in new), up_to_date)
+
+
+def _needed(ctx: SyncContext, key: str) -> bool:
+    """Whether the ticket waits for an evaluation (read without its lock; checked again under it)."""
+    with ctx.db.session() as session:
+        return evaluations.evaluation_record(session, key).needed_since is not None
 
 
 def evaluation_input(
@@ -187,12 +191,21 @@ def _knowledge(session: Session, ticket: Ticket, rules: RuleSet, tenant: str | N
 
 
 def _store(
-    session: Session, key: str, ticket: Ticket, result: Evaluation, record: EvaluationRecord, now: datetime
+    session: Session,
+    key: str,
+    ticket: Ticket,
+    data: EvaluationInput,
+    result: Evaluation,
+    record: EvaluationRecord,
+    now: datetime,
 ) -> bool:
-    """Store what one evaluation found, in the caller's transaction; True when no change arrived meanwhile."""
-    findings.save_evaluation(session, key, result.findings, result.resolved, now=now)
-    evaluations.save_rule_states(session, key, result.states, now)
-    sla_result = next((r for r in result.results if r.rule == SLA_RULE), None)
+    """Store what one evaluation found, in the caller's transaction; True when no change arrived meanwhile.
+
+    The findings and rule states ``data`` holds were read in this transaction, under the ticket's lock: not again.
+    """
+    findings.save_evaluation(session, key, result.findings, result.resolved, now=now, stored=data.findings)
+    evaluations.save_rule_states(session, key, result.states, now, held=data.states.keys())
+    sla_result = next((r for r in result.results if r.rule == SlaRule.id), None)  # its state: the SLA
     state = sla_result.outcome.state if sla_result is not None else None
     computed = sla_of(state) if state else None
     if computed is not None and _sla_changed(ticket.sla, computed):

@@ -131,7 +131,7 @@ class IngestResult:
         outcome: see IngestOutcome.
         changed: canonical fields that changed.
         closed: the change closed (resolved, cancelled) the ticket.
-        evaluated: a real change: the ticket needs evaluating, and its evaluation was queued (not on a dry run).
+        evaluated: a real change (``is_real``: not unchanged, stale or our own echo), which the rules look at.
         outbox_ids: outbox actions written by this change (mirroring; the rules' come from the evaluate step).
     """
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from psabridge.log import get_logger
 from psabridge.sync.broker import broker_epoch, require_broker
+from psabridge.sync.claims import QUEUED_FOR
 from psabridge.sync.context import SyncContext
 from psabridge.sync.evaluate import wake_due
 from psabridge.sync.recovery import recover
@@ -31,7 +32,8 @@ class Scheduler:
     Args:
         ctx: the sync context (its queue receives the work).
         sweep_every: seconds between recovery sweeps.
-        stale_after: how long work must sit untouched before a sweep queues it again.
+        stale_after: how long work must sit untouched before a sweep queues it again (as long as a queued
+            message's claim holds: ``claims.QUEUED_FOR``).
         wake_every: seconds between sweeps of the rules' due wake-ups (and looks at the broker's epoch).
         epoch: which run of the broker holds the queues (default: ``broker_epoch`` of the process's broker). When it
             changes, the broker restarted and lost its messages (Redis keeps nothing on disk): everything unfinished
@@ -43,7 +45,7 @@ class Scheduler:
         ctx: SyncContext,
         *,
         sweep_every: float = 300.0,
-        stale_after: timedelta = timedelta(minutes=10),
+        stale_after: timedelta = QUEUED_FOR,
         wake_every: float = 15.0,
         epoch: Callable[[], str | None] | None = None,
     ) -> None:

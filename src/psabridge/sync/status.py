@@ -17,7 +17,7 @@ from psabridge.connectors.rest import HttpConnector
 from psabridge.errors import PsaBridgeError
 from psabridge.log import mask_text
 from psabridge.settings import ConnectionSettings, Settings
-from psabridge.store import Database, Session, audit, deadletters, inbox, outbox, runs, sync_state
+from psabridge.store import Database, Session, audit, deadletters, evaluations, inbox, outbox, runs, sync_state
 from psabridge.store.finding_reports import open_counts_by_step
 from psabridge.store.inbox import InboxStatus
 from psabridge.store.outbox import GAVE_UP, SENDABLE
@@ -41,6 +41,7 @@ def connection_status(settings: Settings, db: Database, *, only: str | None = No
         dead = _dead_letters_by_connection(session)
         refused = audit.count_by_outcome(session, REFUSED)
         open_findings = open_counts_by_step(session)
+        held_back = evaluations.would_write_by_connection(session)
         out: dict[str, Any] = {}
         for conn in settings.connections:
             if only is not None and conn.name != only:
@@ -73,6 +74,8 @@ def connection_status(settings: Settings, db: Database, *, only: str | None = No
                 "dead_letters": int(dead.get(conn.name, 0)),
                 "refused_cross_tenant": int(refused.get(conn.name, 0)),
                 "open_findings": open_findings.get(conn.name, {}),
+                # the writes the rules held back on history (tickets last changed before act_since): findings only
+                "held_back": dict(zip(("tickets", "writes"), held_back.get(conn.name, (0, 0)), strict=True)),
                 "budget": _budget(conn, settings.broker, settings.namespace),
             }
     return out

@@ -21,10 +21,11 @@ from psabridge.settings import ConnectionSettings
 from psabridge.store import Session, tickets
 from psabridge.store import links as link_store
 from psabridge.sync.context import SyncContext
-from psabridge.sync.mirror import create_fields
-from psabridge.tenancy import Owner, cross_tenant, owner_of
+from psabridge.tenancy import Owner, cross_tenant, owner_of, target_owner
 
 __all__ = ["REFUSED", "write_refusal"]
+
+_LINKED = "mirror:"  # the origin prefix of a link's actions (sync.mirror.mirror_origin)
 
 REFUSED = "refused"
 """The audit outcome of a write the guard refused (``status`` counts them per target connection)."""
@@ -40,8 +41,10 @@ def write_refusal(ctx: SyncContext, session: Session, action: Action) -> str | N
         return None  # a notifier, not a connection
     if isinstance(action, CreateMirror):
         return _mirror_refusal(ctx, session, action, target)
-    if action.origin.startswith("mirror:"):
+    if action.origin.startswith(_LINKED):
         return _linked_refusal(ctx, session, action, target)
+    if target.tenant is None and not target.tenants:
+        return None  # the MSP's own system: any tenant's ticket may be written there, so nothing to look up
     stored = tickets.tenants_of(session, [action.ticket_key])
     tenant = stored.get(action.ticket_key)
     if target.tenant is not None and tenant is not None and tenant != target.tenant:
@@ -59,13 +62,12 @@ def _connection(ctx: SyncContext, name: str) -> ConnectionSettings | None:
 def _mirror_refusal(ctx: SyncContext, session: Session, action: CreateMirror, target: ConnectionSettings) -> str | None:
     source_connection, _ = split_ticket_key(action.ticket_key)
     source_conn = _connection(ctx, source_connection)
-    source = tickets.load_ticket(session, action.ticket_key)
+    stored = tickets.tenants_of(session, [action.ticket_key])
     link = ctx.link(action.link)
-    if source is None or source_conn is None or link is None:
+    if action.ticket_key not in stored or source_conn is None or link is None:
         return None  # the handler reports these (nothing to copy, or no link)
-    data = owner_of(source_conn, source.tenant)
-    company = create_fields(link, source).get("tenant")
-    destination = owner_of(target, str(company) if company is not None else None)
+    data = owner_of(source_conn, stored[action.ticket_key])
+    destination = target_owner(link, target)
     if not cross_tenant(data, destination):
         return None
     return (
@@ -80,7 +82,7 @@ def _linked_refusal(ctx: SyncContext, session: Session, action: Action, target: 
         (
             found
             for found in link_store.links_of(session, action.ticket_key)
-            if action.origin.startswith(f"mirror:{found.name}:")
+            if action.origin.startswith(f"{_LINKED}{found.name}:")
         ),
         None,
     )
@@ -93,13 +95,11 @@ def _linked_refusal(ctx: SyncContext, session: Session, action: Action, target: 
     other_conn = _connection(ctx, split_ticket_key(other_key)[0])
     data = owner_of(other_conn, stored.get(other_key)) if other_conn is not None else Owner(None)
     tenant = stored.get(action.ticket_key)
-    if action.ticket_key not in stored and link.target_key == action.ticket_key:
-        settings = ctx.link(link.name)  # a mirror just made, not ingested yet: under the company its link names
-        source = tickets.load_ticket(session, link.source_key)
-        if settings is not None and source is not None:
-            company = create_fields(settings, source).get("tenant")
-            tenant = str(company) if company is not None else None
-    destination = owner_of(target, tenant)
+    settings = ctx.link(link.name)
+    if action.ticket_key not in stored and link.target_key == action.ticket_key and settings is not None:
+        destination = target_owner(settings, target)  # a mirror just made, not ingested yet: the link's company
+    else:
+        destination = owner_of(target, tenant)
     if cross_tenant(data, destination):
         return (
             f"cross-tenant write refused: {action.type} from {other_key} ({data}) into {action.ticket_key} "
